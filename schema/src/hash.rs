@@ -98,7 +98,9 @@ impl fmt::Debug for SchemaHash {
 #[non_exhaustive]
 pub enum ParseHashError {
     /// The text does not start with `dh1:`.
-    #[error("a schema hash starts with `dh1:`, found `{found}`: copy the hash as printed by `datahub-codegen hash`")]
+    #[error(
+        "a schema hash starts with `dh1:`, found `{found}`: copy the hash as printed by `datahub-codegen hash`"
+    )]
     MissingPrefix {
         /// The first characters of the text (at most 8).
         found: String,
@@ -110,7 +112,9 @@ pub enum ParseHashError {
         found: usize,
     },
     /// A character that is not a hex digit.
-    #[error("a schema hash has only hex digits after `dh1:`, found `{found}` at position {position}")]
+    #[error(
+        "a schema hash has only hex digits after `dh1:`, found `{found}` at position {position}"
+    )]
     NotHex {
         /// The offending character.
         found: char,

@@ -2,10 +2,48 @@
 //!
 //! A schema file (TOML, format v1) declares plain-data and atomic structs and
 //! the channels that carry them. This crate parses it with precise,
-//! rustc-style diagnostics, lays every struct out as C (`#[repr(C)]`) would
-//! on a 64-bit target, and reduces types and channels to the canonical form
-//! and BLAKE2b-256 schema hashes of DESIGN.md §4.
+//! rustc-style diagnostics (every problem of a file, each at its line and
+//! column), lays every struct out as C (`#[repr(C)]`) would on a 64-bit
+//! target, and reduces types and channels to the canonical form and
+//! BLAKE2b-256 schema hashes of DESIGN.md §4.
+//!
+//! ```
+//! use datahub_schema::Schema;
+//!
+//! let schema = Schema::parse(r#"
+//! format = 1
+//! [structs.Sample]
+//! fields = [{ name = "t", type = "u64" }, { name = "v", type = "[f32; 2]" }]
+//! [channels.samples]
+//! slot = "Sample"
+//! "#, "inline.toml")?;
+//! let sample = schema.struct_def("Sample").unwrap();
+//! assert_eq!(sample.canonical(), "{16/8:t:u64@0,v:[f32;2]@8}");
+//! assert_eq!(schema.channel("samples").unwrap().capacity, 8);
+//! # Ok::<(), datahub_schema::Error>(())
+//! ```
+//!
+//! The model ([`Schema`], [`StructDef`], [`Channel`], ...) exists only once
+//! every rule holds, so the codegen and the runtime never re-validate it.
 
+mod check;
+mod diag;
 mod hash;
+mod ident;
+mod model;
+mod parse;
+mod resolve;
+mod types;
 
+pub use diag::{Diagnostic, Diagnostics, Error, ErrorKind};
 pub use hash::{CHANNEL_HASH_DOMAIN, ParseHashError, SchemaHash, TEXT_PREFIX, TYPE_HASH_DOMAIN};
+pub use ident::{MAX_CHANNEL_NAME_LEN, is_ascii_identifier, is_channel_name, is_rust_keyword};
+pub use model::{
+    Channel, ChecksumPolicy, Field, Layout, Overflow, Policy, Schema, SlotType, StructDef,
+    StructKind, Zone, channel_canonical,
+};
+pub use resolve::{
+    DEFAULT_CAPACITY, DEFAULT_MAX_CONSUMERS, MAX_CANONICAL_LEN, MAX_CAPACITY, MAX_CONSUMERS,
+    MAX_TOTAL_CANONICAL_LEN, MAX_TYPE_SIZE, MAX_ZONES,
+};
+pub use types::{MAX_ARRAY_DEPTH, Primitive, TypeRef};

@@ -1,0 +1,120 @@
+//! `datahub-codegen`: check DataHub channel schemas and print their hashes.
+//!
+//! Exit status: 0 when every file is valid, 1 when any is not (diagnostics
+//! on stderr, `FILE:LINE:COL: error[CODE]: ...` then the source with a
+//! caret), 2 for a usage error.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use datahub_codegen::HashReport;
+use datahub_schema::Schema;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "datahub-codegen",
+    version,
+    about = "Check DataHub channel schemas and print their schema hashes"
+)]
+struct Cli {
+    /// When to color diagnostics.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    color: Color,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Color {
+    /// When stderr is a terminal and NO_COLOR is unset.
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print every struct's layout, canonical form and type hash, and every
+    /// channel's canonical form and channel hash.
+    Hash {
+        /// One JSON object: {"structs": {NAME: {size, align, canon, hash}}, "channels": {NAME: {canon, hash}}}.
+        #[arg(long)]
+        json: bool,
+        /// The schema file (TOML, format 1).
+        file: PathBuf,
+    },
+    /// Check schema files; exit 0 when all are valid.
+    Check {
+        /// Schema files (TOML, format 1).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    match cli.command {
+        Command::Hash { json, file } => match Schema::load(&file) {
+            Ok(schema) => {
+                let report = HashReport::new(&schema);
+                if json {
+                    match serde_json::to_string_pretty(&report) {
+                        Ok(text) => println!("{text}"),
+                        Err(e) => {
+                            eprintln!("error: cannot write JSON: {e}");
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                } else {
+                    println!("{}", file.display());
+                    print!("{}", report.to_table());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprint!("{}", e.render(color));
+                ExitCode::FAILURE
+            }
+        },
+        Command::Check { files } => {
+            let mut failed = 0;
+            for file in &files {
+                match Schema::load(file) {
+                    Ok(schema) => println!(
+                        "{}: ok ({} struct{}, {} channel{})",
+                        file.display(),
+                        schema.structs().len(),
+                        plural(schema.structs().len()),
+                        schema.channels().len(),
+                        plural(schema.channels().len()),
+                    ),
+                    Err(e) => {
+                        failed += 1;
+                        eprint!("{}", e.render(color));
+                    }
+                }
+            }
+            if failed > 0 {
+                eprintln!(
+                    "error: {failed} of {} schema file{} invalid",
+                    files.len(),
+                    plural(files.len())
+                );
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

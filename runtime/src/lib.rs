@@ -1,0 +1,89 @@
+//! DataHub: zero-copy shared-memory IPC driven by schemas.
+//!
+//! This crate currently holds the type system: which Rust types may live in
+//! shared memory ([`DataHubType`], [`DataHubSlot`], [`DataHubZone`]), their
+//! layout descriptors, canonical form and `dh1:` schema hashes (DESIGN.md
+//! §4), and the derives that give a `#[repr(C)]` struct the same guarantees
+//! and the same hash as the equivalent TOML schema.
+//!
+//! ```
+//! use datahub::{AtomicF64, DataHubSlot, DataHubType, DataHubZone};
+//!
+//! #[derive(Clone, Copy, DataHubSlot)]
+//! #[repr(C)]
+//! struct V {
+//!     u: f32,
+//!     v: f32,
+//! }
+//!
+//! #[derive(DataHubZone)]
+//! #[repr(C)]
+//! struct L {
+//!     e: [AtomicF64; 2],
+//! }
+//!
+//! assert_eq!(datahub::canonical_of::<V>(), "{8/4:u:f32@0,v:f32@4}");
+//! assert_eq!(datahub::canonical_of::<L>(), "{16/8:e:[atomic_f64;2]@0}");
+//! println!("{}", <V as DataHubType>::SCHEMA_HASH); // dh1:...
+//! ```
+//!
+//! With the `derive` feature (on by default) the derive macros are
+//! re-exported under the names of their traits, as serde does.
+
+mod types;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use types::{
+    AtomicF32, AtomicF64, DataHubSlot, DataHubType, DataHubZone, FieldDesc, Prim, SchemaHash,
+    TypeDesc, canonical_of, schema_hash, type_hash,
+};
+
+/// `#[derive(DataHubSlot)]` on a `#[repr(C)]` struct of plain data: checks
+/// its layout at compile time and implements [`DataHubType`] and
+/// [`DataHubSlot`](trait@DataHubSlot). See `docs/derive.md`.
+#[cfg(feature = "derive")]
+pub use datahub_derive::DataHubSlot;
+
+/// `#[derive(DataHubZone)]` on a `#[repr(C)]` struct of atomics: checks its
+/// layout at compile time and implements [`DataHubType`] and
+/// [`DataHubZone`](trait@DataHubZone). See `docs/derive.md`.
+#[cfg(feature = "derive")]
+pub use datahub_derive::DataHubZone;
+
+/// Asserts at compile time (a free `const` item, so `cargo check` reports
+/// it) that a type has the given `dh1:` schema hash, e.g. the one a TOML
+/// schema promised.
+///
+/// ```
+/// use datahub::DataHubSlot;
+///
+/// #[derive(Clone, Copy, DataHubSlot)]
+/// #[repr(C)]
+/// struct Vec3 {
+///     x: f64,
+///     y: f64,
+///     z: f64,
+/// }
+///
+/// datahub::assert_schema_hash!(
+///     Vec3,
+///     "dh1:de975efa8947920d8dc252ab57488404cf236209fdff618cd0a0e076e62ff34c"
+/// );
+/// ```
+#[macro_export]
+macro_rules! assert_schema_hash {
+    ($ty:ty, $hash:literal $(,)?) => {
+        const _: () = ::core::assert!(
+            <$ty as $crate::DataHubType>::SCHEMA_HASH.const_eq(&$crate::schema_hash($hash)),
+            ::core::concat!(
+                "the layout of `",
+                ::core::stringify!($ty),
+                "` does not have the schema hash ",
+                $hash,
+                ": its fields, their order, types or names differ from the schema's"
+            )
+        );
+    };
+}

@@ -1,0 +1,10 @@
+use datahub::DataHubSlot;
+
+#[derive(Clone, Copy, DataHubSlot)]
+#[repr(C)]
+struct Stamp {
+    nanos: u64,
+    seq: u32,
+}
+
+fn main() {}

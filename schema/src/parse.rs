@@ -92,6 +92,37 @@ const CHANNEL_KEYS: &[&str] = &[
 ];
 const ZONE_KEYS: &[&str] = &["name", "type", "locked", "doc"];
 
+/// How to speak of the items of a `fields` or `zones` list.
+struct Entry {
+    list: &'static str,
+    what: &'static str,
+    keys: &'static [&'static str],
+    example: &'static str,
+    name_help: &'static str,
+    type_expected: &'static str,
+    type_help: &'static str,
+}
+
+const FIELD_ENTRY: Entry = Entry {
+    list: "fields",
+    what: "field",
+    keys: FIELD_KEYS,
+    example: r#"an inline table, as in `{ name = "x", type = "f64" }`"#,
+    name_help: r#"give the field a name: `name = "value"`"#,
+    type_expected: "a string, as in `type = \"u32\"`",
+    type_help: r#"give the field a type: `type = "u32"`"#,
+};
+
+const ZONE_ENTRY: Entry = Entry {
+    list: "zones",
+    what: "zone",
+    keys: ZONE_KEYS,
+    example: r#"an inline table, as in `{ name = "telemetry", type = "Telemetry" }`"#,
+    name_help: r#"give the zone a name: `name = "telemetry"`"#,
+    type_expected: "a string naming a struct",
+    type_help: r#"give the zone a struct type: `type = "Telemetry"`"#,
+};
+
 /// Walks the document; `None` when it is not TOML (the syntax errors are in `sink`).
 pub(crate) fn parse(source: &str, sink: &mut Sink<'_>) -> Option<RawSchema> {
     let (root, errors) = DeTable::parse_recoverable(source);
@@ -402,32 +433,7 @@ impl Walker<'_, '_> {
         index: usize,
         item: &Spanned<DeValue<'_>>,
     ) -> Option<RawField> {
-        let DeValue::Table(t) = item.get_ref() else {
-            self.wrong_type(
-                &format!("fields[{index}]"),
-                r#"an inline table, as in `{ name = "x", type = "f64" }`"#,
-                item,
-            );
-            return None;
-        };
-        let within = format!("field {} of {within}", index + 1);
-        self.unknown_keys(t, FIELD_KEYS, &within);
-        let name = self.string(t, "name", "a string");
-        let name = self.required(
-            name,
-            "name",
-            &within,
-            &item.span(),
-            r#"give the field a name: `name = "value"`"#,
-        );
-        let ty = self.string(t, "type", "a string, as in `type = \"u32\"`");
-        let ty = self.required(
-            ty,
-            "type",
-            &within,
-            &item.span(),
-            r#"give the field a type: `type = "u32"`"#,
-        );
+        let (t, name, ty) = self.named_entry(&FIELD_ENTRY, within, index, item)?;
         let ty = ty.and_then(|text| self.type_expr(text));
         let doc = self.doc(t);
         Some(RawField {
@@ -436,6 +442,28 @@ impl Walker<'_, '_> {
             doc,
             span: item.span(),
         })
+    }
+
+    /// An item of `fields` or `zones`: an inline table with a `name` and a
+    /// `type`; returns the table and both (each `None` when already reported).
+    fn named_entry<'v, 'i>(
+        &mut self,
+        entry: &Entry,
+        within: &str,
+        index: usize,
+        item: &'v Spanned<DeValue<'i>>,
+    ) -> Option<(&'v DeTable<'i>, Option<At<String>>, Option<At<String>>)> {
+        let DeValue::Table(t) = item.get_ref() else {
+            self.wrong_type(&format!("{}[{index}]", entry.list), entry.example, item);
+            return None;
+        };
+        let within = format!("{} {} of {within}", entry.what, index + 1);
+        self.unknown_keys(t, entry.keys, &within);
+        let name = self.string(t, "name", "a string");
+        let name = self.required(name, "name", &within, &item.span(), entry.name_help);
+        let ty = self.string(t, "type", entry.type_expected);
+        let ty = self.required(ty, "type", &within, &item.span(), entry.type_help);
+        Some((t, name, ty))
     }
 
     fn type_expr(&mut self, text: At<String>) -> Option<At<TypeRef>> {
@@ -540,32 +568,7 @@ impl Walker<'_, '_> {
     }
 
     fn zone(&mut self, within: &str, index: usize, item: &Spanned<DeValue<'_>>) -> Option<RawZone> {
-        let DeValue::Table(t) = item.get_ref() else {
-            self.wrong_type(
-                &format!("zones[{index}]"),
-                r#"an inline table, as in `{ name = "telemetry", type = "Telemetry" }`"#,
-                item,
-            );
-            return None;
-        };
-        let within = format!("zone {} of {within}", index + 1);
-        self.unknown_keys(t, ZONE_KEYS, &within);
-        let name = self.string(t, "name", "a string");
-        let name = self.required(
-            name,
-            "name",
-            &within,
-            &item.span(),
-            r#"give the zone a name: `name = "telemetry"`"#,
-        );
-        let ty = self.string(t, "type", "a string naming a struct");
-        let ty = self.required(
-            ty,
-            "type",
-            &within,
-            &item.span(),
-            r#"give the zone a struct type: `type = "Telemetry"`"#,
-        );
+        let (t, name, ty) = self.named_entry(&ZONE_ENTRY, within, index, item)?;
         let locked = match t.get("locked") {
             None => false,
             Some(v) => match v.get_ref() {

@@ -92,6 +92,9 @@ const CHANNEL_KEYS: &[&str] = &[
 ];
 const ZONE_KEYS: &[&str] = &["name", "type", "locked", "doc"];
 
+/// An entry's table, `name` and `type` (each `None` when already reported).
+type NamedEntry<'v, 'i> = (&'v DeTable<'i>, Option<At<String>>, Option<At<String>>);
+
 /// How to speak of the items of a `fields` or `zones` list.
 struct Entry {
     list: &'static str,
@@ -452,7 +455,7 @@ impl Walker<'_, '_> {
         within: &str,
         index: usize,
         item: &'v Spanned<DeValue<'i>>,
-    ) -> Option<(&'v DeTable<'i>, Option<At<String>>, Option<At<String>>)> {
+    ) -> Option<NamedEntry<'v, 'i>> {
         let DeValue::Table(t) = item.get_ref() else {
             self.wrong_type(&format!("{}[{index}]", entry.list), entry.example, item);
             return None;

@@ -1,0 +1,8 @@
+//! Table 2: the ring of fixed slots, one writer, many readers.
+//!
+//! `protocol.rs` is the state machine on the shared atomics (and the only
+//! code here that reasons about memory ordering).
+
+pub(crate) mod protocol;
+
+pub use protocol::Start;

@@ -1,0 +1,213 @@
+//! loom models of the slot protocol: one writer, two readers, capacity 1
+//! and 2, wrap-around, abort and cancel, lossless and overwrite.
+//!
+//! Payloads live in loom `UnsafeCell`s, so loom reports any read of a slot
+//! that is not ordered after its write, or any write while a reader may
+//! still read it: a torn read is a model failure, not a flaky test.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" cargo test -p datahub --lib --release loom`
+
+use std::sync::Arc as StdArc;
+
+use loom::cell::UnsafeCell;
+use loom::sync::Arc;
+use loom::thread;
+
+use super::*;
+use crate::segment::layout::{CommitLine, ConsumerEntry, SlotState, WriteLine};
+
+/// A ring on the heap, with a two-word payload per slot.
+struct Model {
+    write: WriteLine,
+    commit: CommitLine,
+    slots: Vec<SlotState>,
+    consumers: Vec<ConsumerEntry>,
+    payload: Vec<UnsafeCell<[u64; 2]>>,
+}
+
+// SAFETY: the payload cells are only accessed as the protocol allows; that
+// is exactly what loom checks.
+unsafe impl Sync for Model {}
+
+impl Model {
+    fn new(capacity: usize, consumers: usize) -> Self {
+        Self {
+            write: WriteLine::new(),
+            commit: CommitLine::new(),
+            slots: (0..capacity).map(|_| SlotState::new()).collect(),
+            consumers: (0..consumers).map(|_| ConsumerEntry::new()).collect(),
+            payload: (0..capacity).map(|_| UnsafeCell::new([0, 0])).collect(),
+        }
+    }
+
+    fn ring(&self) -> Ring<'_> {
+        Ring {
+            write: &self.write,
+            commit: &self.commit,
+            slots: &self.slots,
+            consumers: &self.consumers,
+        }
+    }
+}
+
+/// The value item `q` carries: two words that must always match.
+fn item(q: u64) -> [u64; 2] {
+    [q, !q]
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Block,
+    Overwrite,
+}
+
+/// How often a thread retries a step before giving up. loom checks safety
+/// (no torn read, no lost or repeated item in lossless mode) on every
+/// interleaving; bounding the retries keeps the model finite. Progress is
+/// the multi-process tests' job.
+const TRIES: usize = 3;
+
+fn retry(mut step: impl FnMut() -> bool) -> bool {
+    for _ in 0..TRIES {
+        if step() {
+            return true;
+        }
+        thread::yield_now();
+    }
+    false
+}
+
+/// Writes items `0..n` until a step stays blocked; aborts item `abort_at`
+/// once (a partial write, then the guard dropped), and in overwrite mode
+/// cancels a claim whose slot stays held (a timed-out acquire).
+fn writer(m: &Model, n: u64, mode: Mode, abort_at: Option<u64>) {
+    let ring = m.ring();
+    for q in 0..n {
+        if mode == Mode::Block && !retry(|| ring.check_room(q).is_ok()) {
+            return;
+        }
+        let previous = ring.claim(q, 1);
+        if !retry(|| ring.check_marks(q).is_ok()) {
+            ring.cancel_claim(q, previous);
+            return;
+        }
+        let cell = &m.payload[ring.slot_index(q)];
+        if abort_at == Some(q) {
+            // SAFETY: check_marks succeeded: no reader reads this slot.
+            cell.with_mut(|p| unsafe { (*p)[0] = u64::MAX });
+            ring.abort(q);
+            ring.claim(q, 1);
+            if !retry(|| ring.check_marks(q).is_ok()) {
+                ring.abort(q);
+                return;
+            }
+        }
+        // SAFETY: check_marks succeeded after claim: no reader reads this
+        // slot until the commit below.
+        cell.with_mut(|p| unsafe { *p = item(q) });
+        ring.commit(q, 16, 0);
+    }
+}
+
+/// Tries to read items in order, a bounded number of times; returns what
+/// it read, how many it was told it lost, and where it stopped. Every read is checked for
+/// tearing by loom (and by the two-word value).
+fn reader(m: &Model, me: usize, attempts: usize) -> (Vec<u64>, u64, u64) {
+    let ring = m.ring();
+    let entry = &m.consumers[me];
+    let mut q = entry.read_pos.load(Relaxed);
+    let (mut seen, mut lost) = (Vec::new(), 0);
+    for _ in 0..attempts {
+        match ring.try_read(entry, q) {
+            ReadAttempt::Ready => {
+                let cell = &m.payload[ring.slot_index(q)];
+                // SAFETY: Ready: our mark protects the slot until finish_read.
+                let value = cell.with(|p| unsafe { *p });
+                assert_eq!(value, item(q), "torn or stale read of item {q}");
+                ring.finish_read(entry, q);
+                seen.push(q);
+                q += 1;
+            }
+            ReadAttempt::NotYet | ReadAttempt::Busy => thread::yield_now(),
+            ReadAttempt::Lost { resume } => {
+                assert!(resume > q);
+                lost += resume - q;
+                ring.skip_to(entry, resume);
+                q = resume;
+            }
+        }
+    }
+    (seen, lost, q)
+}
+
+fn model(capacity: usize, items: u64, mode: Mode, abort_at: Option<u64>) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    let executions = StdArc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = executions.clone();
+    builder.check(move || {
+        let m = Arc::new(Model::new(capacity, 2));
+        // Both consumers attached before the first write.
+        for pid in [10, 11] {
+            m.ring().join(pid, 0, 0, Start::Oldest).unwrap();
+        }
+        let readers: Vec<_> = (0..2)
+            .map(|me| {
+                let m = m.clone();
+                thread::spawn(move || reader(&m, me, items as usize + 1))
+            })
+            .collect();
+        writer(&m, items, mode, abort_at);
+        let written = m.commit.commit_seq.load(Relaxed);
+        for r in readers {
+            let (seen, lost, position) = r.join().unwrap();
+            assert!(
+                seen.windows(2).all(|w| w[0] < w[1]),
+                "in order, never twice"
+            );
+            assert!(seen.iter().all(|&q| q < written));
+            if mode == Mode::Block {
+                assert_eq!(lost, 0, "lossless");
+                assert_eq!(seen, (0..seen.len() as u64).collect::<Vec<_>>(), "lossless");
+            } else {
+                assert_eq!(
+                    seen.len() as u64 + lost,
+                    position,
+                    "every item read or counted lost"
+                );
+            }
+        }
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert!(executions.load(std::sync::atomic::Ordering::Relaxed) > 1);
+}
+
+#[test]
+fn loom_block_capacity_1_two_readers() {
+    model(1, 2, Mode::Block, None);
+}
+
+#[test]
+fn loom_block_capacity_2_wraps_around() {
+    model(2, 3, Mode::Block, None);
+}
+
+#[test]
+fn loom_overwrite_capacity_1_never_tears() {
+    model(1, 3, Mode::Overwrite, None);
+}
+
+#[test]
+fn loom_overwrite_capacity_2_wraps_around() {
+    model(2, 3, Mode::Overwrite, None);
+}
+
+#[test]
+fn loom_aborted_write_is_never_seen() {
+    model(2, 2, Mode::Block, Some(1));
+}
+
+#[test]
+fn loom_aborted_overwrite_is_never_seen() {
+    model(1, 2, Mode::Overwrite, Some(1));
+}

@@ -1,0 +1,3 @@
+//! The shared-memory segment: its byte layout.
+
+pub(crate) mod layout;

@@ -1,3 +1,5 @@
-//! The shared-memory segment: its byte layout.
+//! The shared-memory segment: its byte layout, and the OS calls that
+//! create, map and watch it.
 
 pub(crate) mod layout;
+pub(crate) mod os;

@@ -178,6 +178,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "real system calls (shm, futex, /proc)")]
     fn a_segment_is_created_once_with_exactly_the_mode_asked() {
         let channel = unique("create");
         let _ = unlink(&channel);
@@ -208,6 +209,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "real system calls (shm, futex, /proc)")]
     fn a_futex_sleeper_times_out_or_is_woken() {
         let word = Arc::new(AtomicU32::new(7));
         let start = std::time::Instant::now();
@@ -239,6 +241,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "real system calls (shm, futex, /proc)")]
     fn a_process_is_alive_until_it_exits_and_a_reused_pid_is_not_it() {
         let me = current_process();
         assert_eq!(me.pid, std::process::id());
@@ -263,6 +266,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "real system calls (shm, futex, /proc)")]
     fn the_monotonic_clock_advances_with_real_time() {
         let before = monotonic_ns();
         std::thread::sleep(Duration::from_millis(10));

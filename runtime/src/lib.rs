@@ -35,7 +35,10 @@
 // the shared-memory runtime (issue 4), so outside tests they are unused yet.
 #[cfg_attr(not(test), allow(dead_code))]
 mod ring;
-#[cfg_attr(not(test), allow(dead_code))]
+// The segment's header, plan and validation are tested now; the `Segment`
+// type that creates and attaches through them is the next step of issue 4,
+// so some of its items have no caller yet, in tests too.
+#[allow(dead_code)]
 mod segment;
 #[cfg_attr(not(test), allow(dead_code))]
 mod sync;

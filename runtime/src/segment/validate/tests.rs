@@ -1,0 +1,211 @@
+//! Validation accepts exactly what the plan produces, and no corruption of
+//! a header, however made, leads to a region outside the file.
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence};
+
+use super::*;
+
+fn blueprint(params: Params, zones: usize) -> Blueprint<'static> {
+    const NAMES: [&str; MAX_ZONES] = [
+        "z0", "z1", "z2", "z3", "z4", "z5", "z6", "z7", "z8", "z9", "z10", "z11", "z12", "z13",
+        "z14", "z15",
+    ];
+    let checksum = if params.checksums { 2 } else { 0 };
+    Blueprint {
+        channel: "sensor",
+        params,
+        policy: 2,
+        overflow: 0,
+        checksum,
+        slot_kind: 0,
+        zones: (0..zones)
+            .map(|i| (NAMES[i], i % 2 == 1, [i as u8; 32]))
+            .collect(),
+        channel_hash: [1; 32],
+        slot_hash: [2; 32],
+        secret_tag: None,
+        mode: 0o600,
+        created_ns: 123,
+        stall_timeout_ns: 1_000_000_000,
+    }
+}
+
+fn sensor() -> (Identity, Regions) {
+    let params = Params {
+        capacity: 8,
+        max_consumers: 8,
+        slot_size: 4112,
+        checksums: true,
+        schema_len: 300,
+        zone_sizes: vec![16, 192],
+    };
+    blueprint(params, 2).identity().unwrap()
+}
+
+fn config(cases: u32) -> Config {
+    Config {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        ..Config::default()
+    }
+}
+
+/// The security property: whatever is accepted lies inside the file, in
+/// order, aligned, without overlap.
+fn assert_inside(r: &Regions, file_len: u64) {
+    let mut regions: Vec<&Range<u64>> = vec![
+        &r.schema,
+        &r.slot_states,
+        &r.consumers,
+        &r.zones_region,
+        &r.slots,
+    ];
+    regions.extend(&r.checksums);
+    for z in &r.zones {
+        assert!(z.start >= r.zones_region.start && z.end <= r.zones_region.end);
+        assert_eq!(z.start % 64, 0);
+    }
+    regions.sort_by_key(|r| r.start);
+    let mut end = HEADER_SIZE;
+    for region in regions {
+        assert!(
+            region.start >= end && region.start <= region.end,
+            "{region:?} overlaps"
+        );
+        end = region.end;
+    }
+    assert!(end <= file_len && r.total_size == file_len);
+    assert_eq!(r.slots.start % SLOTS_ALIGN, 0);
+}
+
+#[test]
+fn the_sensor_channel_is_laid_out_as_documented() {
+    let (id, r) = sensor();
+    assert_eq!(r.schema, 4096..4396);
+    assert_eq!(r.slot_states, 4416..4928);
+    assert_eq!(r.checksums, Some(4928..5440));
+    assert_eq!(r.consumers, 5440..6464);
+    assert_eq!(r.zones, vec![6464..6480, 6528..6720]);
+    assert_eq!(r.zones_region, 6464..6720);
+    assert_eq!(r.slot_stride, 4160);
+    assert_eq!(r.slots, 8192..8192 + 8 * 4160);
+    assert_eq!(r.total_size, 45056);
+    assert_eq!(validate(&id, r.total_size), Ok(r.clone()));
+    assert_inside(&r, r.total_size);
+    // The bytes round-trip.
+    assert_eq!(Identity::from_bytes(&id.to_bytes()), id);
+}
+
+#[test]
+fn a_header_is_refused_with_the_field_expected_and_found() {
+    let (id, r) = sensor();
+    let refuse = |mutate: &dyn Fn(&mut Identity), len: u64| {
+        let mut bad = id;
+        mutate(&mut bad);
+        validate(&bad, len).unwrap_err()
+    };
+    assert_eq!(refuse(&|_| {}, 100).field, "file size");
+    assert_eq!(refuse(&|i| i.magic[0] = b'X', r.total_size).field, "magic");
+    let e = refuse(&|i| i.layout_version = 9, r.total_size);
+    assert_eq!((e.field, e.found.as_str()), ("layout_version", "9"));
+    let e = refuse(&|_| {}, r.total_size - 4096);
+    assert_eq!(e.field, "total_size", "a truncated file");
+    assert_eq!(
+        refuse(&|i| i.capacity = 9, r.total_size).field,
+        "total_size"
+    );
+    assert_eq!(
+        refuse(&|i| i.slots_offset += 64, r.total_size).field,
+        "slots_offset"
+    );
+    assert_eq!(
+        refuse(&|i| i.zones[1].offset = 6480, r.total_size).field,
+        "zones[].offset"
+    );
+    assert_eq!(
+        refuse(&|i| i.zones[1].name = i.zones[0].name, r.total_size).field,
+        "zones[].name"
+    );
+    assert_eq!(
+        refuse(&|i| i.zone_count = 17, r.total_size).field,
+        "zone_count"
+    );
+    assert_eq!(refuse(&|i| i.policy = 0, r.total_size).field, "capacity");
+    assert_eq!(
+        refuse(&|i| i.channel_name[0] = b'/', r.total_size).field,
+        "channel_name"
+    );
+    let e = refuse(&|i| i.slot_size = u64::MAX - 10, r.total_size);
+    assert_eq!(e.field, "sizes");
+    assert!(e.to_string().contains("expected a segment of at most"));
+}
+
+#[test]
+fn every_single_byte_corruption_is_refused_or_harmless() {
+    let (id, r) = sensor();
+    let bytes = id.to_bytes();
+    for pos in 0..IDENTITY_SIZE {
+        for value in [0u8, 1, 0x7f, 0x80, 0xff, bytes[pos] ^ 1] {
+            let mut b = bytes;
+            b[pos] = value;
+            if let Ok(regions) = validate(&Identity::from_bytes(&b), r.total_size) {
+                assert_inside(&regions, r.total_size);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(2_000))]
+
+    #[test]
+    fn every_planned_segment_validates_to_its_plan(
+        capacity in 1u64..=64,
+        max_consumers in 1u64..=64,
+        slot_size in 1u64..=20_000,
+        checksums: bool,
+        schema_len in 0u64..=2_000,
+        zone_sizes in prop::collection::vec(1u64..=5_000, 0..=MAX_ZONES),
+    ) {
+        let zones = zone_sizes.len();
+        let params = Params { capacity, max_consumers, slot_size, checksums, schema_len, zone_sizes };
+        let (id, r) = blueprint(params, zones).identity().unwrap();
+        prop_assert_eq!(validate(&id, r.total_size), Ok(r.clone()));
+        assert_inside(&r, r.total_size);
+    }
+
+    #[test]
+    fn random_headers_never_panic_and_never_point_outside(
+        bytes in prop::collection::vec(any::<u8>(), IDENTITY_SIZE),
+        file_len in prop_oneof![Just(45056u64), 0u64..1 << 20, Just(u64::MAX)],
+    ) {
+        let id = Identity::from_bytes(&bytes.try_into().unwrap());
+        if let Ok(r) = validate(&id, file_len) {
+            assert_inside(&r, file_len);
+        }
+    }
+
+    #[test]
+    fn headers_with_random_fields_never_point_outside(
+        capacity: u32, max_consumers: u32, slot_size: u64, slot_stride: u64,
+        schema_len: u64, zone_count in 0u32..20, zone_size: u64, offsets: [u64; 8], total: u64,
+    ) {
+        let (mut id, _) = sensor();
+        id.capacity = capacity;
+        id.max_consumers = max_consumers;
+        id.slot_size = slot_size;
+        id.slot_stride = slot_stride;
+        id.schema_len = schema_len;
+        id.zone_count = zone_count;
+        id.zones[0].size = zone_size;
+        id.schema_offset = offsets[0];
+        id.slot_states_offset = offsets[1];
+        id.consumers_offset = offsets[2];
+        id.slots_offset = offsets[3];
+        id.total_size = total;
+        if let Ok(r) = validate(&id, total) {
+            assert_inside(&r, total);
+        }
+    }
+}

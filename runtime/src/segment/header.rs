@@ -54,7 +54,7 @@ pub(crate) struct ZoneEntry {
     /// 1 for a locked zone (plain data under spin lock `index`), 0 for a
     /// lock-free zone (atomics only).
     pub(crate) locked: u8,
-    _pad: [u8; 7],
+    pub(crate) _pad: [u8; 7],
     /// Type hash of the zone's type.
     pub(crate) type_hash: [u8; 32],
 }
@@ -82,7 +82,7 @@ pub(crate) struct Identity {
     pub(crate) created_ns: u64,
     /// Offset of the live part of the header (2048).
     pub(crate) live_offset: u64,
-    _reserved0: [u64; 3],
+    pub(crate) _reserved0: [u64; 3],
     /// The channel's name, NUL-padded.
     pub(crate) channel_name: [u8; 64],
     /// The channel hash (DESIGN.md §4).
@@ -112,11 +112,11 @@ pub(crate) struct Identity {
     pub(crate) has_secret: u8,
     /// 0 for a typed slot, 1 for raw bytes.
     pub(crate) slot_kind: u8,
-    _pad1: [u8; 3],
+    pub(crate) _pad1: [u8; 3],
     /// Number of zones (at most 16).
     pub(crate) zone_count: u32,
-    _pad2: u32,
-    _reserved1: [u64; 7],
+    pub(crate) _pad2: u32,
+    pub(crate) _reserved1: [u64; 7],
     /// Offset and length of the schema strings region.
     pub(crate) schema_offset: u64,
     /// Bytes of canonical strings stored there.
@@ -135,7 +135,7 @@ pub(crate) struct Identity {
     pub(crate) slots_offset: u64,
     /// The zone table.
     pub(crate) zones: [ZoneEntry; MAX_ZONES],
-    _reserved2: [u8; 240],
+    pub(crate) _reserved2: [u8; 240],
 }
 
 impl Identity {
@@ -215,7 +215,7 @@ pub(crate) struct Live {
     pub(crate) locks: [LockLine; MAX_ZONES],
     /// Counters.
     pub(crate) metrics: MetricsBlock,
-    _reserved: [u64; 72],
+    pub(crate) _reserved: [u64; 72],
 }
 
 /// Who produces on the channel (rewritten when a producer takes over a
@@ -224,14 +224,14 @@ pub(crate) struct Live {
 pub(crate) struct ProducerLine {
     /// The producer's pid (0: none).
     pub(crate) pid: AtomicU32,
-    _pad: u32,
+    pub(crate) _pad: u32,
     /// The producer's start time (with the pid, its identity).
     pub(crate) start_time: AtomicU64,
     /// Incremented each time a producer takes the segment over.
     pub(crate) epoch: AtomicU64,
     /// CLOCK_MONOTONIC nanoseconds of the producer's last heartbeat.
     pub(crate) heartbeat_ns: AtomicU64,
-    _reserved: [u64; 4],
+    pub(crate) _reserved: [u64; 4],
 }
 
 /// Offset of `init_state` in the header (inside the identity's bytes, but

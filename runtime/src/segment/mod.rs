@@ -3,5 +3,7 @@
 
 pub(crate) mod header;
 pub(crate) mod layout;
+#[cfg(all(test, not(loom)))]
+mod layout_doc;
 pub(crate) mod os;
 pub(crate) mod validate;

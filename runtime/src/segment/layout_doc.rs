@@ -9,6 +9,11 @@ use super::layout::{CommitLine, ConsumerEntry, SlotState, WriteLine};
 
 const DOC: &str = include_str!("../../../docs/layout.md");
 
+/// A documented field: (name, offset, size).
+type Row = (String, usize, usize);
+/// A struct's fields as the code has them: (name, offset, size).
+type CodeSection = (&'static str, Vec<(&'static str, usize, usize)>);
+
 /// Size of a field's type, from a projection closure.
 fn size_of_field<T, F>(_: fn(&T) -> &F) -> usize {
     size_of::<F>()
@@ -24,7 +29,7 @@ macro_rules! fields {
 }
 
 /// The code's side: (struct, [(field, offset, size)]).
-fn code() -> Vec<(&'static str, Vec<(&'static str, usize, usize)>)> {
+fn code() -> Vec<CodeSection> {
     vec![
         fields!(Identity: magic, layout_version, header_size, total_size, init_state_slot, mode, created_ns,
             live_offset, _reserved0, channel_name, channel_hash, slot_hash, secret_tag, capacity, max_consumers,
@@ -44,8 +49,8 @@ fn code() -> Vec<(&'static str, Vec<(&'static str, usize, usize)>)> {
 
 /// The document's side: rows `| offset | size | `field` | ...` under each
 /// heading `### `Struct``.
-fn documented() -> Vec<(String, Vec<(String, usize, usize)>)> {
-    let mut out: Vec<(String, Vec<(String, usize, usize)>)> = Vec::new();
+fn documented() -> Vec<(String, Vec<Row>)> {
+    let mut out: Vec<(String, Vec<Row>)> = Vec::new();
     for line in DOC.lines() {
         if let Some(rest) = line.strip_prefix("### `") {
             let name = rest.split('`').next().unwrap_or_default().to_owned();
@@ -74,7 +79,7 @@ fn docs_layout_md_matches_the_code_field_by_field() {
         let Some((_, rows)) = doc.iter().find(|(n, _)| n == name) else {
             panic!("docs/layout.md has no section \"### `{name}`\"");
         };
-        let want: Vec<(String, usize, usize)> = fields
+        let want: Vec<Row> = fields
             .iter()
             .map(|&(f, o, s)| (f.to_owned(), o, s))
             .collect();

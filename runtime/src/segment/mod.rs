@@ -6,4 +6,7 @@ pub(crate) mod layout;
 #[cfg(all(test, not(loom)))]
 mod layout_doc;
 pub(crate) mod os;
+// Real mappings hold std atomics; under loom the atomics are loom's.
+#[cfg(not(loom))]
+pub(crate) mod shm;
 pub(crate) mod validate;

@@ -30,9 +30,14 @@
 //! With the `derive` feature (on by default) the derive macros are
 //! re-exported under the names of their traits, as serde does.
 
-// The slot protocol and the segment layout are model-checked and tested now;
-// the producer and consumer handles that call them come with the rest of
-// the shared-memory runtime (issue 4), so outside tests they are unused yet.
+// The slot protocol, the segment layout, the zone lock and the slot
+// checksums are model-checked and tested now; the producer, consumer and
+// zone handles that call them come with the rest of the shared-memory
+// runtime (issue 4), so outside tests they are unused yet.
+// Under loom only the lock's steps are model-checked: the checksum code and
+// the lock's blocking wrapper are unused there.
+#[cfg_attr(any(not(test), loom), allow(dead_code))]
+pub(crate) mod checksum;
 #[cfg_attr(not(test), allow(dead_code))]
 mod ring;
 // The segment's header, plan and validation are tested now; the `Segment`
@@ -43,6 +48,8 @@ mod segment;
 #[cfg_attr(not(test), allow(dead_code))]
 mod sync;
 mod types;
+#[cfg_attr(any(not(test), loom), allow(dead_code))]
+pub(crate) mod zone;
 
 #[doc(hidden)]
 pub mod __private;

@@ -141,8 +141,35 @@ pub(crate) fn current_process() -> ProcessId {
 
 /// Whether the process `id` names is alive: a process with that pid exists
 /// and started at that time. Never decided by a missing heartbeat.
+///
+/// A start time of 0 means "unknown" (the process could not read its own
+/// /proc entry): then only the pid's existence is checked, which errs
+/// toward alive. A reused pid may keep a dead owner's resources, but a live
+/// process is never declared dead, which could let two processes into one
+/// lock.
 pub(crate) fn is_alive(id: ProcessId) -> bool {
-    id.pid != 0 && process_start_time(id.pid) == Some(id.start_time)
+    if id.pid == 0 {
+        return false;
+    }
+    if id.start_time == 0 {
+        return pid_exists(id.pid);
+    }
+    process_start_time(id.pid) == Some(id.start_time)
+}
+
+/// Whether some process has this pid (`kill(pid, 0)`: EPERM means it
+/// exists but belongs to another user).
+fn pid_exists(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
 /// The start time of process `pid`, or `None` if there is none (or it is
@@ -250,6 +277,11 @@ mod tests {
             pid: me.pid,
             start_time: me.start_time + 1
         }));
+        // An unknown start time errs toward alive while the pid exists.
+        assert!(is_alive(ProcessId {
+            pid: me.pid,
+            start_time: 0
+        }));
 
         let mut child = std::process::Command::new("sleep")
             .arg("10")
@@ -263,6 +295,13 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(!is_alive(id));
+        assert!(
+            !is_alive(ProcessId {
+                pid: id.pid,
+                start_time: 0
+            }),
+            "a reaped pid does not exist"
+        );
     }
 
     #[test]

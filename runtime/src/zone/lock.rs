@@ -1,0 +1,320 @@
+//! The shared spin lock that guards a locked zone (the seeds'
+//! `SharedSpinLock`, DESIGN.md §7): one cache line in the segment header,
+//! owned by a *process*, so that a lock whose owner died is taken over
+//! rather than held forever.
+//!
+//! # The owner word
+//!
+//! The owner is one `AtomicU64`: 0 when free, else
+//! `start_time << 22 | pid`, the holder's [`ProcessId`] (pid plus start time
+//! in clock ticks since boot, from /proc). Packing both halves of the
+//! identity into one word is what makes takeover safe:
+//!
+//! - Acquiring is one CAS `0 -> me`. There is no moment at which the lock is
+//!   held but its owner only half recorded, so a process that dies right
+//!   after its CAS is still named exactly, found dead and taken over. (With
+//!   the pid and the start time in two words, a process dying between the
+//!   CAS on the pid and the store of its start time would leave an owner no
+//!   one can check: its pid alone may already belong to someone else.)
+//! - A pid reused by a new process is not mistaken for the owner: the new
+//!   process has another start time, so `is_alive` says the owner is dead.
+//! - Taking over is a CAS on the exact word observed to belong to a dead
+//!   process. Nobody can store that word again (only its process did, and
+//!   an identity is never reused), so the CAS cannot succeed on a lock that
+//!   was released and acquired again in between (no ABA).
+//!
+//! The packing loses nothing on Linux: pids are below `PID_MAX_LIMIT` =
+//! 2^22 on 64-bit kernels, and 42 bits of start time at 100 ticks per
+//! second last 1394 years of uptime. An identity outside those bounds is
+//! refused ([`TryLockError::IdentityOutOfRange`]), never truncated: a
+//! truncated identity could make a live owner look dead.
+//!
+//! # What the protocol guarantees
+//!
+//! Mutual exclusion holds as long as `is_alive` never reports a live
+//! process dead (`os::is_alive`: the pid exists and started at that time).
+//! A stale verdict is harmless: once the owner named in it has released
+//! the lock, the takeover CAS fails, whoever holds the lock now. A wrong
+//! verdict about a live owner lets two processes in; the owner finds out
+//! when its [`SpinLockState::unlock`] returns [`NotOwner`].
+//!
+//! The lock belongs to a process, not a thread: a second thread of the
+//! owning process gets [`TryLockError::AlreadyHeldByThisProcess`], so the
+//! zone handle must serialize its own threads (the guard borrows the handle).
+
+use std::time::Duration;
+#[cfg(not(loom))]
+use std::time::Instant;
+
+use crate::segment::os::ProcessId;
+use crate::sync::AtomicU64;
+use crate::sync::Ordering::{Acquire, Relaxed, Release};
+
+/// Bits of the owner word that hold the pid (Linux: pids < 2^22).
+pub(crate) const OWNER_PID_BITS: u32 = 22;
+const OWNER_PID_MASK: u64 = (1 << OWNER_PID_BITS) - 1;
+/// Start times must be below this to fit above the pid.
+const OWNER_START_TIME_LIMIT: u64 = 1 << (64 - OWNER_PID_BITS);
+
+/// The owner word of `id`, or `None` if it does not fit (or is pid 0, which
+/// would make a start time of 0 read as "free").
+pub(crate) fn encode_owner(id: ProcessId) -> Option<u64> {
+    if id.pid == 0 || u64::from(id.pid) > OWNER_PID_MASK || id.start_time >= OWNER_START_TIME_LIMIT
+    {
+        return None;
+    }
+    Some((id.start_time << OWNER_PID_BITS) | u64::from(id.pid))
+}
+
+/// The identity an owner word names. Any word decodes (a hostile or
+/// corrupted segment gives some identity, which `is_alive` then judges).
+pub(crate) fn decode_owner(word: u64) -> ProcessId {
+    ProcessId {
+        // The mask keeps 22 bits: it fits.
+        pid: (word & OWNER_PID_MASK) as u32,
+        start_time: word >> OWNER_PID_BITS,
+    }
+}
+
+/// One shared spin lock: a cache line of the segment header (which holds
+/// one per zone, sixteen), written by every process that takes the lock.
+#[repr(C, align(64))]
+pub(crate) struct SpinLockState {
+    /// 0 when free; else the holder, `start_time << 22 | pid` (its pid in
+    /// the low 22 bits, its /proc start time in clock ticks above them).
+    pub(crate) owner: AtomicU64,
+    /// Acquisitions since the segment was created, takeovers included.
+    pub(crate) generation: AtomicU64,
+    /// Acquisitions that took the lock from a dead owner.
+    pub(crate) takeovers: AtomicU64,
+    _reserved: [u64; 5],
+}
+
+/// A successful acquisition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LockAcquired {
+    /// The previous owner died holding the lock: the data it guards may be
+    /// half-written, and the new owner should check or reset it.
+    pub(crate) recovered: bool,
+}
+
+/// Why [`SpinLockState::try_lock`] did not take the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TryLockError {
+    /// Another process holds it.
+    Held { owner: ProcessId },
+    /// This process holds it already: waiting would deadlock.
+    AlreadyHeldByThisProcess,
+    /// `me` cannot be recorded exactly in the owner word (not on Linux).
+    IdentityOutOfRange { me: ProcessId },
+}
+
+/// Why [`SpinLockState::lock`] did not take the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockError {
+    /// A live process held the lock for the whole timeout; `owner` is the
+    /// last one seen.
+    Timeout { owner: ProcessId, waited: Duration },
+    /// This process holds it already: waiting would deadlock.
+    AlreadyHeldByThisProcess,
+    /// `me` cannot be recorded exactly in the owner word (not on Linux).
+    IdentityOutOfRange { me: ProcessId },
+}
+
+/// [`SpinLockState::unlock`] by a process that does not hold the lock:
+/// `owner` holds it (`None`: nobody). For a process that did take it, this
+/// means it was taken over while held: `is_alive` judged it dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotOwner {
+    pub(crate) owner: Option<ProcessId>,
+}
+
+/// Spins (`spin_loop`) before the first yield: zone critical sections are
+/// copies of a few hundred bytes, over in well under a microsecond.
+#[cfg(not(loom))]
+const SPIN_LIMIT: u32 = 100;
+/// How often a waiter asks whether the owner is alive: a /proc read costs
+/// about 10 µs, so checking every millisecond keeps it near 1% of the wait.
+#[cfg(not(loom))]
+const LIVENESS_INTERVAL: Duration = Duration::from_millis(1);
+/// After this long, a waiter sleeps between checks instead of yielding, so
+/// that a long wait does not burn a core for the whole timeout.
+#[cfg(not(loom))]
+const YIELD_PHASE: Duration = Duration::from_millis(10);
+#[cfg(not(loom))]
+const SLEEP_STEP: Duration = Duration::from_micros(100);
+
+impl SpinLockState {
+    /// Free, never taken: all zero, the state of fresh shared memory.
+    pub(crate) fn new() -> Self {
+        Self {
+            owner: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            takeovers: AtomicU64::new(0),
+            _reserved: [0; 5],
+        }
+    }
+
+    /// The current holder, if any (for errors and inspection).
+    pub(crate) fn owner(&self) -> Option<ProcessId> {
+        // Relaxed: a report, not a synchronization.
+        let word = self.owner.load(Relaxed);
+        (word != 0).then(|| decode_owner(word))
+    }
+
+    /// Takes the lock if it is free; never waits.
+    pub(crate) fn try_lock(&self, me: ProcessId) -> Result<LockAcquired, TryLockError> {
+        let mine = encode_owner(me).ok_or(TryLockError::IdentityOutOfRange { me })?;
+        // Acquire: pairs with the Release CAS in `unlock` (the previous
+        // owner's writes to the zone happen before ours). Failure Relaxed:
+        // the value read only names the owner; a takeover does its own
+        // Acquire CAS. Strong CAS: a spurious failure would report a free
+        // lock as held.
+        match self.owner.compare_exchange(0, mine, Acquire, Relaxed) {
+            Ok(_) => {
+                // Relaxed: a statistic, not a synchronization.
+                self.generation.fetch_add(1, Relaxed);
+                Ok(LockAcquired { recovered: false })
+            }
+            Err(current) if current == mine => Err(TryLockError::AlreadyHeldByThisProcess),
+            Err(current) => Err(TryLockError::Held {
+                owner: decode_owner(current),
+            }),
+        }
+    }
+
+    /// Takes the lock from its owner if `is_alive` says that owner is dead;
+    /// `None` if the lock is free (call [`SpinLockState::try_lock`]), held
+    /// by a live process or by `me`, or if another process took it first.
+    pub(crate) fn take_over_if_dead(
+        &self,
+        me: ProcessId,
+        is_alive: impl Fn(ProcessId) -> bool,
+    ) -> Option<LockAcquired> {
+        let mine = encode_owner(me)?;
+        // Relaxed: the word is only a candidate; the CAS below re-checks it.
+        let current = self.owner.load(Relaxed);
+        if current == 0 || current == mine || is_alive(decode_owner(current)) {
+            return None;
+        }
+        // CAS on the exact word judged dead: only its (dead) process ever
+        // stored it, so if it is still there, the dead process still holds
+        // the lock and no one else got in since (see the module comment).
+        // Acquire: pairs with the Release CAS of the last `unlock`, whose
+        // release sequence the dead owner's acquiring CAS continues. The
+        // dead owner's own writes are ordered before ours by its death:
+        // `is_alive` observed its exit through the kernel.
+        self.owner
+            .compare_exchange(current, mine, Acquire, Relaxed)
+            .ok()?;
+        // Relaxed: statistics.
+        self.takeovers.fetch_add(1, Relaxed);
+        self.generation.fetch_add(1, Relaxed);
+        Some(LockAcquired { recovered: true })
+    }
+
+    /// Releases the lock `me` holds. A CAS rather than a store, so that a
+    /// process whose lock was taken over (or a double unlock) cannot
+    /// release someone else's lock.
+    pub(crate) fn unlock(&self, me: ProcessId) -> Result<(), NotOwner> {
+        let Some(mine) = encode_owner(me) else {
+            // `me` could never have taken it.
+            return Err(NotOwner {
+                owner: self.owner(),
+            });
+        };
+        // Release: pairs with the Acquire CAS in `try_lock` and in
+        // `take_over_if_dead` of the next owner: our writes to the zone
+        // happen before its reads.
+        match self.owner.compare_exchange(mine, 0, Release, Relaxed) {
+            Ok(_) => Ok(()),
+            Err(current) => Err(NotOwner {
+                owner: (current != 0).then(|| decode_owner(current)),
+            }),
+        }
+    }
+
+    /// Takes the lock, waiting at most `timeout`: spins briefly, then
+    /// yields, then sleeps in short steps, and every millisecond asks
+    /// `is_alive` (`os::is_alive` outside tests) whether the owner is still
+    /// there, taking the lock over if not.
+    #[cfg(not(loom))]
+    pub(crate) fn lock(
+        &self,
+        me: ProcessId,
+        timeout: Duration,
+        is_alive: impl Fn(ProcessId) -> bool,
+    ) -> Result<LockAcquired, LockError> {
+        let start = Instant::now();
+        let mut spins = 0;
+        // The first check comes when spinning is over: an owner that is
+        // already dead is found within microseconds.
+        let mut next_liveness_check = start;
+        loop {
+            match self.try_lock(me) {
+                Ok(acquired) => return Ok(acquired),
+                Err(TryLockError::Held { .. }) => {}
+                Err(TryLockError::AlreadyHeldByThisProcess) => {
+                    return Err(LockError::AlreadyHeldByThisProcess);
+                }
+                Err(TryLockError::IdentityOutOfRange { me }) => {
+                    return Err(LockError::IdentityOutOfRange { me });
+                }
+            }
+            // Wait for the word to read 0 before the next CAS (test and
+            // test-and-set): loads keep the line shared instead of
+            // bouncing it between waiters.
+            loop {
+                // Relaxed: only a hint to retry; the CAS is Acquire.
+                let current = self.owner.load(Relaxed);
+                if current == 0 {
+                    break;
+                }
+                if spins < SPIN_LIMIT {
+                    spins += 1;
+                    core::hint::spin_loop();
+                    continue;
+                }
+                let now = Instant::now();
+                if now >= next_liveness_check {
+                    if let Some(acquired) = self.take_over_if_dead(me, &is_alive) {
+                        return Ok(acquired);
+                    }
+                    next_liveness_check = now + LIVENESS_INTERVAL;
+                }
+                let waited = now - start;
+                if waited >= timeout {
+                    return Err(LockError::Timeout {
+                        owner: decode_owner(current),
+                        waited,
+                    });
+                }
+                if waited < YIELD_PHASE {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(SLEEP_STEP.min(timeout - waited));
+                }
+            }
+        }
+    }
+}
+
+// The byte layout documented in docs/locks-and-checksums.md (and later
+// docs/layout.md). Under loom the atomics are loom's, so only for the real
+// build.
+#[cfg(not(loom))]
+const _: () = {
+    use crate::segment::layout::CACHE_LINE;
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<SpinLockState>() == 64 && align_of::<SpinLockState>() == CACHE_LINE);
+    assert!(offset_of!(SpinLockState, owner) == 0);
+    assert!(offset_of!(SpinLockState, generation) == 8);
+    assert!(offset_of!(SpinLockState, takeovers) == 16);
+    assert!(offset_of!(SpinLockState, _reserved) == 24);
+};
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+#[cfg(all(test, not(loom)))]
+mod tests;

@@ -146,10 +146,11 @@ impl Identity {
 
     /// Reads an identity from bytes (a snapshot of a segment's header).
     pub(crate) fn from_bytes(bytes: &[u8; IDENTITY_SIZE]) -> Self {
-        // SAFETY: `Identity` is `repr(C)`, exactly IDENTITY_SIZE bytes with
-        // no implicit padding (asserted below), and made only of integers
-        // and byte arrays, for which every bit pattern is a value;
-        // `read_unaligned` needs no alignment of `bytes`.
+        // `Identity` is `repr(C)`, exactly IDENTITY_SIZE bytes with no
+        // implicit padding (asserted below), made only of integers and byte
+        // arrays.
+        // SAFETY: so every bit pattern is a value; `read_unaligned` needs no
+        // alignment of `bytes`.
         unsafe { bytes.as_ptr().cast::<Identity>().read_unaligned() }
     }
 

@@ -307,10 +307,10 @@ impl Segment {
 
     /// The live part of the header.
     pub(crate) fn live(&self) -> &Live {
-        // SAFETY: bytes 2048..4096 of the mapping (at least HEADER_SIZE
-        // long), 64-aligned since the mapping is page-aligned; `Live` is
-        // made only of atomics (and reserved words nobody writes), valid
-        // for any bytes, and is 2048 bytes (asserted in header.rs).
+        // Bytes 2048..4096 of the mapping (at least HEADER_SIZE long),
+        // 64-aligned since the mapping is page-aligned; `Live` is 2048 bytes
+        // (asserted in header.rs) of atomics and unwritten reserved words.
+        // SAFETY: in bounds and aligned (above), valid for any bytes.
         unsafe { &*self.map.as_ptr().wrapping_add(IDENTITY_SIZE).cast::<Live>() }
     }
 
@@ -344,10 +344,11 @@ impl Segment {
     /// whose size divides the region's length.
     fn slice<T>(&self, region: &Range<u64>) -> &[T] {
         let len = ((region.end - region.start) / size_of::<T>() as u64) as usize;
-        // SAFETY: validation placed the region inside the mapping, 64-aligned
-        // (enough for SlotState and ConsumerEntry, align 64), with exactly
-        // `len` entries; the types are made of atomics, valid for any bytes
-        // and meant to be shared; the mapping lives as long as `self`.
+        // Validation placed the region inside the mapping, 64-aligned (enough
+        // for SlotState and ConsumerEntry, align 64), with exactly `len`
+        // entries of types made of atomics, meant to be shared.
+        // SAFETY: in bounds, aligned, valid for any bytes; the mapping lives
+        // as long as `self`.
         unsafe {
             std::slice::from_raw_parts(
                 self.map

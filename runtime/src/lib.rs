@@ -51,9 +51,14 @@ mod types;
 #[cfg_attr(any(not(test), loom), allow(dead_code))]
 pub(crate) mod zone;
 
+mod config;
+mod error;
+
 #[doc(hidden)]
 pub mod __private;
 
+pub use config::{ChannelConfig, ChecksumPolicy, MAX_ZONE_NAME_LEN, MAX_ZONES, Overflow};
+pub use error::Error;
 pub use ring::Start;
 pub use types::{
     AtomicF32, AtomicF64, DataHubSlot, DataHubType, DataHubZone, FieldDesc, Prim, SchemaHash,

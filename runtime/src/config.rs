@@ -1,0 +1,289 @@
+//! `ChannelConfig`: what a producer creates — the ring's parameters and the
+//! zones beside it. The slot type comes from `Producer::<T>::create`.
+
+use std::time::Duration;
+
+pub use datahub_schema::{ChecksumPolicy, Overflow};
+
+use crate::error::Error;
+use crate::types::{DataHubSlot, DataHubType, DataHubZone, SchemaHash};
+
+/// Most zones in a channel.
+pub const MAX_ZONES: usize = 16;
+/// Longest zone name, in bytes.
+pub const MAX_ZONE_NAME_LEN: usize = 31;
+
+/// A zone of the configuration, described by its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ZoneSpec {
+    pub(crate) name: String,
+    pub(crate) size: u64,
+    pub(crate) canonical: String,
+    pub(crate) hash: SchemaHash,
+    pub(crate) locked: bool,
+}
+
+impl ZoneSpec {
+    fn of<T: DataHubType>(name: String, locked: bool) -> Self {
+        Self {
+            name,
+            size: size_of::<T>() as u64,
+            canonical: T::DESC.canonical(),
+            hash: T::SCHEMA_HASH,
+            locked,
+        }
+    }
+}
+
+/// The configuration of a channel: its name, ring parameters and zones.
+///
+/// ```
+/// use std::time::Duration;
+/// use datahub::{ChannelConfig, ChecksumPolicy, DataHubSlot, DataHubZone, Overflow};
+///
+/// #[derive(DataHubZone)]
+/// #[repr(C)]
+/// struct Telemetry { frames: core::sync::atomic::AtomicU64 }
+///
+/// #[derive(Clone, Copy, DataHubSlot)]
+/// #[repr(C)]
+/// struct Calib { gain: [f64; 8] }
+///
+/// let cfg = ChannelConfig::new("sensor")
+///     .capacity(16)
+///     .overflow(Overflow::Block)
+///     .checksum(ChecksumPolicy::Enforced)
+///     .max_consumers(8)
+///     .stall_timeout(Duration::from_secs(1))
+///     .zone::<Telemetry>("telemetry")
+///     .locked_zone::<Calib>("calibration");
+/// assert!(cfg.check().is_ok());
+/// assert_eq!(cfg.name(), "sensor");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelConfig {
+    pub(crate) name: String,
+    pub(crate) capacity: u32,
+    pub(crate) overflow: Overflow,
+    pub(crate) checksum: ChecksumPolicy,
+    pub(crate) max_consumers: u32,
+    pub(crate) stall_timeout: Duration,
+    pub(crate) zones: Vec<ZoneSpec>,
+    pub(crate) mode: u32,
+}
+
+impl ChannelConfig {
+    /// A channel named `name` (`[A-Za-z0-9_-]{1,63}`), with 8 slots,
+    /// lossless (`Block`), no checksums, 8 consumers, a 1 s stall timeout,
+    /// no zones, and file mode 0600.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            capacity: 8,
+            overflow: Overflow::Block,
+            checksum: ChecksumPolicy::None,
+            max_consumers: 8,
+            stall_timeout: Duration::from_secs(1),
+            zones: Vec::new(),
+            mode: 0o600,
+        }
+    }
+
+    /// Number of ring slots (1: single buffer, 2: double buffer, N: ring).
+    pub fn capacity(mut self, capacity: u32) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Lossless (`Block`) or latest-wins (`Overwrite`).
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// Slot checksums: none, manual or enforced.
+    pub fn checksum(mut self, checksum: ChecksumPolicy) -> Self {
+        self.checksum = checksum;
+        self
+    }
+
+    /// Most consumers attached at once (1..=64).
+    pub fn max_consumers(mut self, max_consumers: u32) -> Self {
+        self.max_consumers = max_consumers;
+        self
+    }
+
+    /// How long a live consumer may go without reading before it stops
+    /// holding back a lossless producer.
+    pub fn stall_timeout(mut self, stall_timeout: Duration) -> Self {
+        self.stall_timeout = stall_timeout;
+        self
+    }
+
+    /// Adds a lock-free zone of type `Z` (atomics only).
+    pub fn zone<Z: DataHubZone>(mut self, name: impl Into<String>) -> Self {
+        self.zones.push(ZoneSpec::of::<Z>(name.into(), false));
+        self
+    }
+
+    /// Adds a locked zone of plain-data type `T`, reached through its spin lock.
+    pub fn locked_zone<T: DataHubSlot>(mut self, name: impl Into<String>) -> Self {
+        self.zones.push(ZoneSpec::of::<T>(name.into(), true));
+        self
+    }
+
+    /// File mode of the segment (default 0o600; 0o660 to share with a group).
+    /// The file mode is the access boundary of a channel.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Checks that the configuration can describe a channel; every problem
+    /// is an [`Error::InvalidConfig`] that says what to change.
+    pub fn check(&self) -> Result<(), Error> {
+        let invalid = |problem: String| Err(Error::InvalidConfig { problem });
+        if !datahub_schema::is_channel_name(&self.name) {
+            return invalid(format!(
+                "channel name `{}` is not 1 to 63 ASCII letters, digits, `_` or `-`",
+                self.name
+            ));
+        }
+        if !(1..=crate::segment::validate::MAX_CAPACITY).contains(&u64::from(self.capacity)) {
+            return invalid(format!(
+                "capacity {} is not 1 to {}",
+                self.capacity,
+                crate::segment::validate::MAX_CAPACITY
+            ));
+        }
+        if !(1..=64).contains(&self.max_consumers) {
+            return invalid(format!(
+                "max_consumers {} is not 1 to 64",
+                self.max_consumers
+            ));
+        }
+        if self.mode & !0o777 != 0 {
+            return invalid(format!("mode {:o} has bits beyond 0o777", self.mode));
+        }
+        if self.zones.len() > MAX_ZONES {
+            return invalid(format!("{} zones: at most {MAX_ZONES}", self.zones.len()));
+        }
+        for (i, z) in self.zones.iter().enumerate() {
+            if !datahub_schema::is_ascii_identifier(&z.name)
+                || datahub_schema::is_rust_keyword(&z.name)
+                || z.name.len() > MAX_ZONE_NAME_LEN
+            {
+                return invalid(format!(
+                    "zone name `{}` is not an ASCII identifier of at most {MAX_ZONE_NAME_LEN} bytes \
+                     that is not a Rust keyword",
+                    z.name
+                ));
+            }
+            if self.zones[..i].iter().any(|other| other.name == z.name) {
+                return invalid(format!("two zones are named `{}`", z.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The channel hash for slot type `T` and this configuration's zones
+    /// (DESIGN.md §4), as a TOML schema of the same channel would give.
+    pub fn channel_hash<T: DataHubSlot>(&self) -> SchemaHash {
+        SchemaHash::of_channel_canon(&self.channel_canonical(&T::DESC.canonical()))
+    }
+
+    /// The channel's canonical string for a slot with canonical form `slot`.
+    pub(crate) fn channel_canonical(&self, slot: &str) -> String {
+        let zones: Vec<(&str, &str, bool)> = self
+            .zones
+            .iter()
+            .map(|z| (z.name.as_str(), z.canonical.as_str(), z.locked))
+            .collect();
+        datahub_schema::channel_canonical(slot, &zones)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::AtomicF32;
+    use core::sync::atomic::{AtomicU32, AtomicU64};
+
+    // The sensor vector's Telemetry and Calib, by hand (the derive is
+    // tested elsewhere; here only the config's use of their descriptors).
+    #[repr(C)]
+    struct Telemetry {
+        frame_count: AtomicU64,
+        fps: AtomicF32,
+        state: AtomicU32,
+    }
+    // SAFETY: repr(C), three atomics without padding, DESC matches.
+    unsafe impl DataHubType for Telemetry {
+        const DESC: &'static crate::types::TypeDesc = &crate::types::TypeDesc::Struct {
+            size: 16,
+            align: 8,
+            fields: &[
+                crate::types::FieldDesc {
+                    name: "frame_count",
+                    ty: <AtomicU64 as DataHubType>::DESC,
+                    offset: 0,
+                },
+                crate::types::FieldDesc {
+                    name: "fps",
+                    ty: <AtomicF32 as DataHubType>::DESC,
+                    offset: 8,
+                },
+                crate::types::FieldDesc {
+                    name: "state",
+                    ty: <AtomicU32 as DataHubType>::DESC,
+                    offset: 12,
+                },
+            ],
+        };
+    }
+    // SAFETY: every byte belongs to an atomic.
+    unsafe impl DataHubZone for Telemetry {}
+
+    #[test]
+    fn a_config_with_zones_hashes_like_the_schema_of_the_same_channel() {
+        let cfg = ChannelConfig::new("c").zone::<Telemetry>("telemetry");
+        let schema = datahub_schema::Schema::parse(
+            "format = 1\n[structs.T]\nfields = [{ name = \"frame_count\", type = \"atomic_u64\" }, \
+             { name = \"fps\", type = \"atomic_f32\" }, { name = \"state\", type = \"atomic_u32\" }]\n\
+             [channels.c]\nslot = \"bytes\"\nslot_size = 8\nzones = [{ name = \"telemetry\", type = \"T\" }]\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.channel_hash::<[u8; 8]>(),
+            schema.channel("c").unwrap().hash()
+        );
+    }
+
+    #[test]
+    fn every_invalid_configuration_is_refused_with_what_to_change() {
+        let problem = |cfg: ChannelConfig| match cfg.check() {
+            Err(Error::InvalidConfig { problem }) => problem,
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        };
+        assert!(problem(ChannelConfig::new("a/b")).contains("channel name `a/b`"));
+        assert!(problem(ChannelConfig::new("c").capacity(0)).contains("capacity 0"));
+        assert!(problem(ChannelConfig::new("c").max_consumers(65)).contains("max_consumers 65"));
+        assert!(problem(ChannelConfig::new("c").mode(0o4777)).contains("mode"));
+        assert!(problem(ChannelConfig::new("c").zone::<Telemetry>("type")).contains("`type`"));
+        let twice = ChannelConfig::new("c")
+            .zone::<Telemetry>("t")
+            .zone::<Telemetry>("t");
+        assert!(problem(twice).contains("two zones are named `t`"));
+        let many = (0..17).fold(ChannelConfig::new("c"), |c, i| {
+            c.zone::<Telemetry>(format!("z{i}"))
+        });
+        assert!(problem(many).contains("17 zones"));
+        assert!(ChannelConfig::new("raw-camera").capacity(2).check().is_ok());
+    }
+}

@@ -1,0 +1,166 @@
+//! The runtime's errors: one enum, each variant a situation a user can act
+//! on, with a stable code (`DH2xx`) for the metrics block and any C API.
+
+use std::io;
+use std::time::Duration;
+
+use crate::types::SchemaHash;
+
+/// What can go wrong creating, attaching to or using a channel.
+///
+/// ```
+/// let err = datahub::ChannelConfig::new("bad/name").check().unwrap_err();
+/// assert_eq!(err.code(), "DH201");
+/// assert!(err.to_string().contains("bad/name"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A `ChannelConfig` that cannot describe a channel.
+    #[error("invalid channel configuration: {problem}")]
+    InvalidConfig {
+        /// What is wrong and what to do.
+        problem: String,
+    },
+    /// `Producer::create` found a segment for the channel already.
+    #[error(
+        "channel `{channel}` already exists (/dev/shm/datahub.{channel}): another producer may be running; \
+         if it died, remove the segment with `datahub cleanup`"
+    )]
+    ChannelExists {
+        /// The channel.
+        channel: String,
+    },
+    /// No segment for the channel.
+    #[error("no channel `{channel}` (no /dev/shm/datahub.{channel}): start its producer first")]
+    NoSuchChannel {
+        /// The channel.
+        channel: String,
+    },
+    /// The segment's header cannot be true: it was corrupted, truncated,
+    /// or written by something else.
+    #[error(
+        "channel `{channel}` is corrupt: header field `{field}`: expected {expected}, found {found}; \
+         remove it with `datahub cleanup` and restart its producer"
+    )]
+    CorruptSegment {
+        /// The channel.
+        channel: String,
+        /// The header field at fault.
+        field: &'static str,
+        /// What validation expected.
+        expected: String,
+        /// What the segment holds.
+        found: String,
+    },
+    /// The segment was still being created when the wait ran out.
+    #[error(
+        "channel `{channel}` was still being created after {waited:?}: its producer may have died while \
+         creating it; restart the producer"
+    )]
+    NotReady {
+        /// The channel.
+        channel: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The producer closed the channel for good.
+    #[error("channel `{channel}` was closed by its producer")]
+    Closed {
+        /// The channel.
+        channel: String,
+    },
+    /// The segment's schema is not the one the caller's types describe.
+    #[error(
+        "schema mismatch on channel `{channel}`, {part}: the segment has {found}, you expect {expected}{detail}"
+    )]
+    SchemaMismatch {
+        /// The channel.
+        channel: String,
+        /// `slot type` or ``zone `telemetry` ``.
+        part: String,
+        /// The caller's hash (boxed: errors stay small on the read path).
+        expected: Box<SchemaHash>,
+        /// The segment's hash.
+        found: Box<SchemaHash>,
+        /// The first differing field, both sides (starts with a newline),
+        /// or empty when the segment's canonical form is unavailable.
+        detail: String,
+    },
+    /// Every consumer entry of the channel is taken.
+    #[error(
+        "channel `{channel}` already has its {max} consumers: raise `max_consumers` in its configuration, \
+         or stop a consumer"
+    )]
+    ConsumersFull {
+        /// The channel.
+        channel: String,
+        /// Its `max_consumers`.
+        max: u32,
+    },
+    /// A wait ran out.
+    #[error("timed out after {waited:?} on channel `{channel}`: {cause}")]
+    Timeout {
+        /// The channel.
+        channel: String,
+        /// How long we waited.
+        waited: Duration,
+        /// What we were waiting for.
+        cause: String,
+    },
+    /// The operating system refused something.
+    #[error("channel `{channel}`: {source}")]
+    Io {
+        /// The channel.
+        channel: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// The stable code of this kind of error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidConfig { .. } => "DH201",
+            Self::ChannelExists { .. } => "DH202",
+            Self::NoSuchChannel { .. } => "DH203",
+            Self::CorruptSegment { .. } => "DH204",
+            Self::NotReady { .. } => "DH205",
+            Self::Closed { .. } => "DH206",
+            Self::SchemaMismatch { .. } => "DH207",
+            Self::ConsumersFull { .. } => "DH208",
+            Self::Timeout { .. } => "DH209",
+            Self::Io { .. } => "DH210",
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl From<crate::segment::shm::SegmentError> for Error {
+    fn from(e: crate::segment::shm::SegmentError) -> Self {
+        use crate::segment::shm::SegmentError as S;
+        match e {
+            S::NotFound { channel } => Self::NoSuchChannel { channel },
+            S::AlreadyExists { channel } => Self::ChannelExists { channel },
+            S::Corrupt { channel, corrupt } => Self::CorruptSegment {
+                channel,
+                field: corrupt.field,
+                expected: corrupt.expected,
+                found: corrupt.found,
+            },
+            S::NotReady {
+                channel, waited, ..
+            } => Self::NotReady { channel, waited },
+            S::Closed { channel } => Self::Closed { channel },
+            S::TooLarge => Self::InvalidConfig {
+                problem: format!(
+                    "the segment would exceed {} bytes: lower capacity, slot size or zones",
+                    crate::segment::validate::MAX_SEGMENT_SIZE
+                ),
+            },
+            S::Io { channel, source } => Self::Io { channel, source },
+        }
+    }
+}

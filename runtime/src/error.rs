@@ -108,6 +108,17 @@ pub enum Error {
         /// What we were waiting for.
         cause: String,
     },
+    /// An item's enforced checksum did not match what was read.
+    #[error(
+        "checksum mismatch on channel `{channel}`, item {seq}: the slot was corrupted or written by something \
+         else; the item is skipped (counted in the consumer's checksum_failures)"
+    )]
+    ChecksumMismatch {
+        /// The channel.
+        channel: String,
+        /// The item.
+        seq: u64,
+    },
     /// The operating system refused something.
     #[error("channel `{channel}`: {source}")]
     Io {
@@ -133,6 +144,7 @@ impl Error {
             Self::ConsumersFull { .. } => "DH208",
             Self::Timeout { .. } => "DH209",
             Self::Io { .. } => "DH210",
+            Self::ChecksumMismatch { .. } => "DH211",
         }
     }
 }

@@ -52,7 +52,11 @@ mod types;
 pub(crate) mod zone;
 
 mod config;
+#[cfg(not(loom))]
+mod consumer;
 mod error;
+#[cfg(not(loom))]
+mod producer;
 
 #[doc(hidden)]
 pub mod __private;
@@ -60,9 +64,16 @@ pub mod __private;
 pub use config::{ChannelConfig, ChecksumPolicy, MAX_ZONE_NAME_LEN, MAX_ZONES, Overflow};
 pub use error::Error;
 pub use ring::Start;
+#[cfg(not(loom))]
+pub use ring::WaitStrategy;
 pub use types::{
     AtomicF32, AtomicF64, DataHubSlot, DataHubType, DataHubZone, FieldDesc, Prim, SchemaHash,
     TypeDesc, canonical_of, schema_hash, type_hash,
+};
+#[cfg(not(loom))]
+pub use {
+    consumer::{AttachOptions, Consumer, ReadSlot},
+    producer::{Producer, WriteSlot},
 };
 
 /// `#[derive(DataHubSlot)]` on a `#[repr(C)]` struct of plain data: checks

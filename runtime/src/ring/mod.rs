@@ -4,5 +4,9 @@
 //! code here that reasons about memory ordering).
 
 pub(crate) mod protocol;
+#[cfg(not(loom))]
+pub(crate) mod wait;
 
 pub use protocol::Start;
+#[cfg(not(loom))]
+pub use wait::WaitStrategy;

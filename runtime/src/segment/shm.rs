@@ -325,6 +325,11 @@ impl Segment {
         }
     }
 
+    /// The slot checksum entries, when the channel has checksums.
+    pub(crate) fn checksums(&self) -> Option<&[crate::checksum::SlotChecksum]> {
+        self.regions.checksums.as_ref().map(|r| self.slice(r))
+    }
+
     /// The first byte of slot `index` (< capacity), for the ring's payload.
     pub(crate) fn slot_ptr(&self, index: usize) -> *mut u8 {
         debug_assert!((index as u64) < u64::from(self.identity.capacity));

@@ -1,0 +1,301 @@
+//! Producer and consumer handles over real shared memory, in one process
+//! (threads); the multi-process tests spawn real processes.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use datahub::{
+    AttachOptions, ChannelConfig, ChecksumPolicy, Consumer, DataHubSlot, Error, Overflow, Producer,
+    Start,
+};
+
+/// A frame whose every field is derived from its sequence number, so a
+/// torn or stale read shows.
+#[derive(Clone, Copy, DataHubSlot)]
+#[repr(C)]
+struct Frame {
+    seq: u64,
+    check: u64,
+    samples: [f32; 14],
+}
+
+impl Frame {
+    fn fill(&mut self, seq: u64) {
+        self.seq = seq;
+        self.check = !seq;
+        for (i, s) in self.samples.iter_mut().enumerate() {
+            *s = (seq as f32) + i as f32;
+        }
+    }
+
+    fn assert_whole(&self) {
+        assert_eq!(self.check, !self.seq, "torn frame {}", self.seq);
+        for (i, s) in self.samples.iter().enumerate() {
+            assert_eq!(*s, (self.seq as f32) + i as f32, "torn frame {}", self.seq);
+        }
+    }
+}
+
+/// A unique channel name, its segment removed when dropped.
+struct Name(String);
+
+impl Name {
+    fn new(tag: &str) -> Self {
+        let name = format!("it-{tag}-{}", std::process::id());
+        let _ = std::fs::remove_file(format!("/dev/shm/datahub.{name}"));
+        Self(name)
+    }
+}
+
+impl Drop for Name {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(format!("/dev/shm/datahub.{}", self.0));
+    }
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[test]
+fn lossless_channel_delivers_every_item_in_order_to_every_consumer() {
+    let name = Name::new("lossless");
+    let mut producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0).capacity(4)).unwrap();
+    const ITEMS: u64 = 20_000;
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = Consumer::<Frame>::attach(&name.0).unwrap();
+            thread::spawn(move || {
+                for expected in 0..ITEMS {
+                    let item = c.next(10 * SECOND).unwrap();
+                    assert_eq!((item.seq(), item.seq), (expected, expected));
+                    item.assert_whole();
+                }
+                c.lost()
+            })
+        })
+        .collect();
+    assert_eq!(producer.consumer_count(), 2);
+    for seq in 0..ITEMS {
+        producer.write_with(10 * SECOND, |f| f.fill(seq)).unwrap();
+    }
+    for c in consumers {
+        assert_eq!(c.join().unwrap(), 0, "nothing lost in Block mode");
+    }
+}
+
+#[test]
+fn an_overwriting_producer_never_waits_and_a_slow_consumer_learns_its_loss() {
+    let name = Name::new("overwrite");
+    let config = ChannelConfig::new(&name.0)
+        .capacity(4)
+        .overflow(Overflow::Overwrite);
+    let mut producer = Producer::<Frame>::create(&config).unwrap();
+    let mut slow = Consumer::<Frame>::attach(&name.0).unwrap();
+    for seq in 0..100 {
+        producer.write_with(SECOND, |f| f.fill(seq)).unwrap();
+    }
+    let first = slow.next(SECOND).unwrap();
+    assert_eq!(first.seq(), 96, "the oldest item still held");
+    assert_eq!(first.lost_before(), 96);
+    first.assert_whole();
+    drop(first);
+    assert_eq!(slow.lost(), 96);
+    for seq in 97..100 {
+        assert_eq!(slow.next(SECOND).unwrap().seq(), seq);
+    }
+}
+
+#[test]
+fn overwrite_under_concurrent_reads_is_never_torn_and_losses_add_up() {
+    let name = Name::new("race");
+    let config = ChannelConfig::new(&name.0)
+        .capacity(2)
+        .overflow(Overflow::Overwrite);
+    let mut producer = Producer::<Frame>::create(&config).unwrap();
+    let mut consumer = Consumer::<Frame>::attach(&name.0).unwrap();
+    const ITEMS: u64 = 50_000;
+    let reader = thread::spawn(move || {
+        let (mut read, mut last) = (0u64, None);
+        loop {
+            match consumer.next(Duration::from_millis(200)) {
+                Ok(item) => {
+                    item.assert_whole();
+                    assert!(last.is_none_or(|l| item.seq() > l), "in order");
+                    last = Some(item.seq());
+                    read += 1;
+                    if item.seq() == ITEMS - 1 {
+                        break;
+                    }
+                }
+                Err(Error::Timeout { .. }) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        (read, consumer.lost(), last)
+    });
+    for seq in 0..ITEMS {
+        // A reader may hold the slot to reuse: then the producer waits for it.
+        producer.write_with(SECOND, |f| f.fill(seq)).unwrap();
+    }
+    let (read, lost, last) = reader.join().unwrap();
+    assert_eq!(last, Some(ITEMS - 1));
+    assert_eq!(read + lost, ITEMS, "every item read or counted lost");
+}
+
+#[derive(Clone, Copy, DataHubSlot)]
+#[repr(C)]
+struct SmallerFrame {
+    seq: u64,
+    check: u64,
+    samples: [f32; 6],
+}
+
+#[test]
+fn a_consumer_of_another_type_is_refused_with_the_differing_field() {
+    let name = Name::new("mismatch");
+    let _producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0)).unwrap();
+    let err = Consumer::<SmallerFrame>::attach(&name.0).err().unwrap();
+    assert_eq!(err.code(), "DH207");
+    let text = err.to_string();
+    assert!(
+        text.contains("field `samples`: the segment has `[f32;14]@16`, you expect `[f32;6]@16`"),
+        "{text}"
+    );
+    assert!(matches!(err, Error::SchemaMismatch { .. }));
+}
+
+#[test]
+fn attaching_is_refused_when_every_consumer_entry_is_taken_and_freed_on_drop() {
+    let name = Name::new("full");
+    let producer =
+        Producer::<Frame>::create(&ChannelConfig::new(&name.0).max_consumers(1)).unwrap();
+    let first = Consumer::<Frame>::attach(&name.0).unwrap();
+    let err = Consumer::<Frame>::attach(&name.0).err().unwrap();
+    assert!(matches!(err, Error::ConsumersFull { max: 1, .. }), "{err}");
+    drop(first);
+    assert_eq!(producer.consumer_count(), 0);
+    assert!(Consumer::<Frame>::attach(&name.0).is_ok());
+}
+
+#[test]
+fn latest_skips_to_the_newest_item_and_then_waits_for_a_newer_one() {
+    let name = Name::new("latest");
+    let mut producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0).capacity(8)).unwrap();
+    let opts = AttachOptions::default().start(Start::Newest);
+    let mut consumer = Consumer::<Frame>::attach_with(&name.0, &opts).unwrap();
+    for seq in 0..5 {
+        producer.write_with(SECOND, |f| f.fill(seq)).unwrap();
+    }
+    assert_eq!(consumer.latest(SECOND).unwrap().seq(), 4);
+    assert!(matches!(
+        consumer.latest(Duration::from_millis(20)),
+        Err(Error::Timeout { .. })
+    ));
+    assert!(consumer.try_next().unwrap().is_none());
+    producer.write_with(SECOND, |f| f.fill(5)).unwrap();
+    assert_eq!(consumer.try_next().unwrap().unwrap().seq(), 5);
+}
+
+#[test]
+fn a_second_producer_and_a_missing_channel_are_typed_errors() {
+    let name = Name::new("exists");
+    let _producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0)).unwrap();
+    assert!(matches!(
+        Producer::<Frame>::create(&ChannelConfig::new(&name.0)),
+        Err(Error::ChannelExists { .. })
+    ));
+    let missing = Name::new("missing");
+    assert!(matches!(
+        Consumer::<Frame>::attach(&missing.0),
+        Err(Error::NoSuchChannel { .. })
+    ));
+}
+
+#[test]
+fn a_full_lossless_ring_times_out_naming_the_slow_consumer() {
+    let name = Name::new("blocked");
+    let mut producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0).capacity(2)).unwrap();
+    let _idle = Consumer::<Frame>::attach(&name.0).unwrap();
+    for seq in 0..2 {
+        producer.write_with(SECOND, |f| f.fill(seq)).unwrap();
+    }
+    let err = producer.acquire(Duration::from_millis(30)).err().unwrap();
+    assert!(
+        err.to_string().contains("the ring is full: consumer 0"),
+        "{err}"
+    );
+}
+
+/// CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    // utime and stime (fields 14 and 15), in clock ticks (100 per second).
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+#[test]
+fn an_idle_consumer_sleeps_without_cpu_and_wakes_on_the_next_commit() {
+    let name = Name::new("idle");
+    let mut producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0)).unwrap();
+    let mut consumer = Consumer::<Frame>::attach(&name.0).unwrap();
+    let started = Arc::new(Barrier::new(2));
+    let woke = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (started, woke) = (started.clone(), woke.clone());
+        thread::spawn(move || {
+            started.wait();
+            let cpu = thread_cpu_time();
+            let wall = Instant::now();
+            let item = consumer.next(10 * SECOND).unwrap();
+            woke.store(true, Ordering::SeqCst);
+            (item.seq(), wall.elapsed(), thread_cpu_time() - cpu)
+        })
+    };
+    started.wait();
+    thread::sleep(Duration::from_millis(1500));
+    assert!(!woke.load(Ordering::SeqCst));
+    producer.write_with(SECOND, |f| f.fill(0)).unwrap();
+    let (seq, waited, cpu) = reader.join().unwrap();
+    assert_eq!(seq, 0);
+    assert!(
+        waited >= Duration::from_millis(1400),
+        "it waited for the commit ({waited:?})"
+    );
+    // 1.5 s blocked: a spinning wait would burn ~1.5 s of CPU.
+    assert!(
+        cpu <= Duration::from_millis(100),
+        "an idle consumer used {cpu:?} of CPU in {waited:?}"
+    );
+}
+
+#[test]
+fn an_enforced_checksum_catches_a_slot_corrupted_behind_the_protocol() {
+    let name = Name::new("checksum");
+    let config = ChannelConfig::new(&name.0).checksum(ChecksumPolicy::Enforced);
+    let mut producer = Producer::<Frame>::create(&config).unwrap();
+    let mut consumer = Consumer::<Frame>::attach(&name.0).unwrap();
+    producer.write_with(SECOND, |f| f.fill(0)).unwrap();
+    producer.write_with(SECOND, |f| f.fill(1)).unwrap();
+    assert!(consumer.next(SECOND).unwrap().verify_checksum());
+    // Flip a byte of item 1's slot through the file, as a stray writer would.
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/dev/shm/datahub.{}", name.0))
+        .unwrap();
+    let mut header = [0u8; 400];
+    file.read_exact(&mut header).unwrap();
+    let slots = u64::from_le_bytes(header[392..400].try_into().unwrap());
+    let stride = u64::from_le_bytes(header[248..256].try_into().unwrap());
+    file.seek(SeekFrom::Start(slots + stride + 20)).unwrap();
+    file.write_all(&[0xAB]).unwrap();
+    let err = consumer.next(SECOND).err().unwrap();
+    assert!(
+        matches!(err, Error::ChecksumMismatch { seq: 1, .. }),
+        "{err}"
+    );
+}

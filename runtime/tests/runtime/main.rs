@@ -1,0 +1,9 @@
+//! Integration tests of the runtime (derives, type system, channels), in
+//! one test binary (one compile on a 2-core machine).
+
+mod channel;
+mod compile_time;
+mod example;
+mod layouts;
+mod ui;
+mod vectors;

@@ -8,10 +8,10 @@ pub use datahub_schema::{ChecksumPolicy, Overflow};
 use crate::error::Error;
 use crate::types::{DataHubSlot, DataHubType, DataHubZone, SchemaHash};
 
-/// Most zones in a channel.
-pub const MAX_ZONES: usize = 16;
-/// Longest zone name, in bytes.
-pub const MAX_ZONE_NAME_LEN: usize = 31;
+/// Most zones in a channel (the header's zone table has this many entries).
+pub const MAX_ZONES: usize = crate::segment::header::MAX_ZONES;
+/// Longest zone name, in bytes (the zone table stores names NUL-padded in 32).
+pub const MAX_ZONE_NAME_LEN: usize = crate::segment::header::MAX_ZONE_NAME_LEN;
 
 /// A zone of the configuration, described by its type.
 #[derive(Debug, Clone, PartialEq, Eq)]

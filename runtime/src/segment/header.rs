@@ -26,7 +26,7 @@ pub(crate) const IDENTITY_SIZE: usize = 2048;
 /// Alignment of the ring's slot region (a page: large slots map well).
 pub(crate) const SLOTS_ALIGN: u64 = 4096;
 /// Most zones in a channel.
-pub(crate) const MAX_ZONES: usize = 16;
+pub(crate) const MAX_ZONES: usize = datahub_schema::MAX_ZONES;
 /// Longest zone name, in bytes (the table stores it NUL-padded in 32).
 pub(crate) const MAX_ZONE_NAME_LEN: usize = 31;
 /// Longest channel name, in bytes.

@@ -25,9 +25,9 @@ const CONSUMER_SIZE: u64 = 128;
 const REGION_ALIGN: u64 = 64;
 
 /// Most slots in a ring (as in the schema crate).
-pub(crate) const MAX_CAPACITY: u64 = 1 << 20;
+pub(crate) const MAX_CAPACITY: u64 = datahub_schema::MAX_CAPACITY;
 /// Most consumers of a channel.
-pub(crate) const MAX_CONSUMERS: u64 = 64;
+pub(crate) const MAX_CONSUMERS: u64 = datahub_schema::MAX_CONSUMERS;
 /// Largest segment DataHub creates or attaches (1 TiB): beyond, a header is
 /// taken to be corrupt.
 pub(crate) const MAX_SEGMENT_SIZE: u64 = 1 << 40;

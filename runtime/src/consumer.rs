@@ -147,11 +147,14 @@ impl<T: DataHubSlot> Consumer<T> {
             let ring = self.segment.ring();
             let me = &ring.consumers[self.entry];
             let mut q = self.next;
-            wait_until(self.strategy, timeout, Some(&ring), || {
+            let segment = &self.segment;
+            let found = wait_until(self.strategy, timeout, Some(&ring), || {
                 loop {
                     match ring.try_read(me, q) {
-                        ReadAttempt::Ready => return Some(q),
-                        ReadAttempt::NotYet | ReadAttempt::Busy => return None,
+                        ReadAttempt::Ready => return Some(Ok(q)),
+                        ReadAttempt::NotYet | ReadAttempt::Busy => {
+                            return closed(segment).then_some(Err(()));
+                        }
                         ReadAttempt::Lost { resume } => {
                             lost_now += resume - q;
                             ring.skip_to(me, resume);
@@ -159,13 +162,19 @@ impl<T: DataHubSlot> Consumer<T> {
                         }
                     }
                 }
-            })
-            .ok_or(q)
+            });
+            (found, q)
         };
         self.record_loss(lost_now);
         match found {
-            Ok(q) => self.ready(q, lost_now),
-            Err(q) => {
+            (Some(Ok(q)), _) => self.ready(q, lost_now),
+            (Some(Err(())), q) => {
+                self.next = q;
+                Err(Error::Closed {
+                    channel: self.channel().to_owned(),
+                })
+            }
+            (None, q) => {
                 self.next = q;
                 Err(Error::Timeout {
                     channel: self.channel().to_owned(),
@@ -193,15 +202,16 @@ impl<T: DataHubSlot> Consumer<T> {
             let ring = self.segment.ring();
             let me = &ring.consumers[self.entry];
             let next = self.next;
+            let segment = &self.segment;
             wait_until(self.strategy, timeout, Some(&ring), || {
                 loop {
                     let committed = ring.commit_seq();
                     if committed <= next {
-                        return None;
+                        return closed(segment).then_some(Err(()));
                     }
                     let newest = committed - 1;
                     match ring.try_read(me, newest) {
-                        ReadAttempt::Ready => return Some(newest),
+                        ReadAttempt::Ready => return Some(Ok(newest)),
                         // Overwritten meanwhile: there is a newer one.
                         ReadAttempt::Lost { .. } => continue,
                         ReadAttempt::NotYet | ReadAttempt::Busy => return None,
@@ -210,7 +220,10 @@ impl<T: DataHubSlot> Consumer<T> {
             })
         };
         match found {
-            Some(q) => self.ready(q, 0),
+            Some(Ok(q)) => self.ready(q, 0),
+            Some(Err(())) => Err(Error::Closed {
+                channel: self.channel().to_owned(),
+            }),
             None => Err(Error::Timeout {
                 channel: self.channel().to_owned(),
                 waited: started.elapsed(),
@@ -334,6 +347,15 @@ impl<T: DataHubSlot> Drop for ReadSlot<'_, T> {
         }
         consumer.next = self.seq + 1;
     }
+}
+
+/// Whether the producer closed the channel (checked only when no item is
+/// ready, so that committed items are still read first).
+fn closed(segment: &Segment) -> bool {
+    // Acquire: pairs with the Release store of CLOSED in `Producer::drop`,
+    // which follows every commit; a reader that sees CLOSED and then finds
+    // no item has read everything.
+    segment.init_state().load(crate::sync::Ordering::Acquire) == crate::segment::header::INIT_CLOSED
 }
 
 /// The first top-level field where two canonical struct forms differ, as

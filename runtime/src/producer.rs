@@ -228,6 +228,28 @@ impl<T: DataHubSlot> Producer<T> {
     }
 }
 
+impl<T: DataHubSlot> Drop for Producer<T> {
+    /// Closes the channel: consumers read what was committed, then get
+    /// [`Error::Closed`]; the name is removed so a new producer can create
+    /// it. (A producer that dies without dropping leaves the segment for a
+    /// successor to take over or `datahub cleanup` to remove.)
+    fn drop(&mut self) {
+        // Release: pairs with the Acquire load of `init_state` in the
+        // consumers' waits, after every commit of this producer.
+        self.segment.init_state().store(
+            crate::segment::header::INIT_CLOSED,
+            crate::sync::Ordering::Release,
+        );
+        // Wake sleepers so they see CLOSED now rather than at their next re-check.
+        self.ring()
+            .commit
+            .futex
+            .fetch_add(1, crate::sync::Ordering::Release);
+        os::futex_wake_all(&self.ring().commit.futex);
+        let _ = os::unlink(self.segment.channel());
+    }
+}
+
 /// A claimed slot, written in place through `DerefMut<Target = T>`.
 /// [`commit`](WriteSlot::commit) publishes it; dropping it without commit
 /// aborts it (the slot then holds nothing readable).

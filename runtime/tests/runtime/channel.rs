@@ -299,3 +299,34 @@ fn an_enforced_checksum_catches_a_slot_corrupted_behind_the_protocol() {
         "{err}"
     );
 }
+
+#[test]
+fn dropping_the_producer_closes_the_channel_after_its_items_are_read() {
+    let name = Name::new("closed");
+    let mut producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0)).unwrap();
+    let mut consumer = Consumer::<Frame>::attach(&name.0).unwrap();
+    producer.write_with(SECOND, |f| f.fill(0)).unwrap();
+    let sleeper = thread::spawn(move || {
+        assert_eq!(
+            consumer.next(SECOND).unwrap().seq(),
+            0,
+            "committed items are read first"
+        );
+        let started = Instant::now();
+        let err = consumer.next(10 * SECOND).err().unwrap();
+        (err, started.elapsed())
+    });
+    thread::sleep(Duration::from_millis(100));
+    drop(producer);
+    let (err, waited) = sleeper.join().unwrap();
+    assert!(matches!(err, Error::Closed { .. }), "{err}");
+    assert!(
+        waited < 5 * SECOND,
+        "woken by the close, not the timeout ({waited:?})"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/dev/shm/datahub.{}", name.0)).exists(),
+        "the name is removed: a new producer can create the channel"
+    );
+    assert!(Producer::<Frame>::create(&ChannelConfig::new(&name.0)).is_ok());
+}

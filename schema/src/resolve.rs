@@ -191,21 +191,14 @@ fn check_struct_shape(s: &RawStruct, index: &HashMap<&str, usize>, sink: &mut Si
     for f in &fields.value {
         match &f.name {
             Some(n) => {
-                ok &= check_name("field", n, sink);
-                if !seen.insert(n.value.as_str()) {
-                    sink.error(
-                        ErrorKind::DuplicateName {
-                            what: "field",
-                            name: n.value.clone(),
-                            within: format!("struct `{name}`"),
-                        },
-                        n.span.clone(),
-                    )
-                    .with_help(
-                        "rename one of them: field names identify the data in the canonical form",
-                    );
-                    ok = false;
-                }
+                ok &= check_unique_name(
+                    "field",
+                    n,
+                    &mut seen,
+                    &format!("struct `{name}`"),
+                    "rename one of them: field names identify the data in the canonical form",
+                    sink,
+                );
             }
             None => ok = false,
         }
@@ -273,6 +266,32 @@ fn unknown_type<'a>(
             "declare it: `[structs.{name}]` with `fields = [...]`"
         )),
     };
+}
+
+/// Checks a field or zone name (see [`check_name`]) and that `within` has
+/// not used it yet; both problems are reported.
+fn check_unique_name<'a>(
+    what: &'static str,
+    name: &'a At<String>,
+    seen: &mut HashSet<&'a str>,
+    within: &str,
+    help: &str,
+    sink: &mut Sink<'_>,
+) -> bool {
+    let mut ok = check_name(what, name, sink);
+    if !seen.insert(name.value.as_str()) {
+        sink.error(
+            ErrorKind::DuplicateName {
+                what,
+                name: name.value.clone(),
+                within: within.to_owned(),
+            },
+            name.span.clone(),
+        )
+        .with_help(help.to_owned());
+        ok = false;
+    }
+    ok
 }
 
 /// Checks that a struct, field or zone name is an ASCII identifier and no keyword.
@@ -826,19 +845,14 @@ fn check_channel(
                 ok = false;
                 continue;
             };
-            ok &= check_name("zone", zname, sink);
-            if !seen.insert(zname.value.as_str()) {
-                sink.error(
-                    ErrorKind::DuplicateName {
-                        what: "zone",
-                        name: zname.value.clone(),
-                        within: format!("channel `{name}`"),
-                    },
-                    zname.span.clone(),
-                )
-                .with_help("rename one of them: zones are found by name");
-                ok = false;
-            }
+            ok &= check_unique_name(
+                "zone",
+                zname,
+                &mut seen,
+                &format!("channel `{name}`"),
+                "rename one of them: zones are found by name",
+                sink,
+            );
             let Some(&i) = index.get(zty.value.as_str()) else {
                 if Primitive::from_name(&zty.value).is_some() || zty.value.starts_with('[') {
                     sink.error(

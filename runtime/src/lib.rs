@@ -30,25 +30,17 @@
 //! With the `derive` feature (on by default) the derive macros are
 //! re-exported under the names of their traits, as serde does.
 
-// The slot protocol, the segment layout, the zone lock and the slot
-// checksums are model-checked and tested now; the producer, consumer and
-// zone handles that call them come with the rest of the shared-memory
-// runtime (issue 4), so outside tests they are unused yet.
-// Under loom only the lock's steps are model-checked: the checksum code and
-// the lock's blocking wrapper are unused there.
-#[cfg_attr(any(not(test), loom), allow(dead_code))]
+// Under `--cfg loom` only the protocol and the lock are built to be
+// model-checked; the handles and OS code around them are compiled out.
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
+
 pub(crate) mod checksum;
-#[cfg_attr(not(test), allow(dead_code))]
 mod ring;
-// The segment's header, plan and validation are tested now; the `Segment`
-// type that creates and attaches through them is the next step of issue 4,
-// so some of its items have no caller yet, in tests too.
-#[allow(dead_code)]
 mod segment;
-#[cfg_attr(not(test), allow(dead_code))]
 mod sync;
 mod types;
-#[cfg_attr(any(not(test), loom), allow(dead_code))]
+// The zone handles that use the lock are the next step of issue 4.
+#[allow(dead_code)]
 pub(crate) mod zone;
 
 mod config;

@@ -17,6 +17,13 @@ use rustix::thread::futex;
 pub(crate) const SHM_PREFIX: &str = "datahub.";
 
 /// Where POSIX shared memory objects appear as files.
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "for the zone handles and the `datahub` command, next steps"
+    )
+)]
 pub(crate) const SHM_DIR: &str = "/dev/shm";
 
 /// The POSIX name of a channel's segment: `/datahub.<channel>`.
@@ -65,6 +72,13 @@ pub(crate) fn map(file: &File, len: usize, writable: bool) -> io::Result<MmapRaw
 }
 
 /// The channels that have a segment on this machine, sorted.
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "for the zone handles and the `datahub` command, next steps"
+    )
+)]
 pub(crate) fn list_channels() -> io::Result<Vec<String>> {
     let mut channels: Vec<String> = std::fs::read_dir(SHM_DIR)?
         .filter_map(Result::ok)
@@ -147,6 +161,13 @@ pub(crate) fn current_process() -> ProcessId {
 /// toward alive. A reused pid may keep a dead owner's resources, but a live
 /// process is never declared dead, which could let two processes into one
 /// lock.
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "for the zone handles and the `datahub` command, next steps"
+    )
+)]
 pub(crate) fn is_alive(id: ProcessId) -> bool {
     if id.pid == 0 {
         return false;
@@ -159,6 +180,13 @@ pub(crate) fn is_alive(id: ProcessId) -> bool {
 
 /// Whether some process has this pid (`kill(pid, 0)`: EPERM means it
 /// exists but belongs to another user).
+#[cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "for the zone handles and the `datahub` command, next steps"
+    )
+)]
 fn pid_exists(pid: u32) -> bool {
     let Some(pid) = i32::try_from(pid)
         .ok()

@@ -221,6 +221,25 @@ fn parse_stat_start_time(stat: &str) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
+/// The identity of a process that has really exited: spawned, identified
+/// while it ran (and checked alive), killed, reaped, and checked dead.
+#[cfg(test)]
+pub(crate) fn exited_process() -> ProcessId {
+    let mut child = std::process::Command::new("sleep")
+        .arg("10")
+        .spawn()
+        .unwrap();
+    let id = ProcessId {
+        pid: child.id(),
+        start_time: process_start_time(child.id()).unwrap(),
+    };
+    assert!(is_alive(id));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!is_alive(id));
+    id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,18 +330,7 @@ mod tests {
             start_time: 0
         }));
 
-        let mut child = std::process::Command::new("sleep")
-            .arg("10")
-            .spawn()
-            .unwrap();
-        let id = ProcessId {
-            pid: child.id(),
-            start_time: process_start_time(child.id()).unwrap(),
-        };
-        assert!(is_alive(id));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        assert!(!is_alive(id));
+        let id = exited_process();
         assert!(
             !is_alive(ProcessId {
                 pid: id.pid,

@@ -209,29 +209,11 @@ fn contending_processes_exclude_each_other() {
     assert_eq!(shared.lock.owner(), None);
 }
 
-/// The identity of a process that has really exited: spawned, identified
-/// while it ran, killed and reaped.
-fn exited_process() -> ProcessId {
-    let mut child = std::process::Command::new("sleep")
-        .arg("10")
-        .spawn()
-        .unwrap();
-    let id = ProcessId {
-        pid: child.id(),
-        start_time: os::process_start_time(child.id()).unwrap(),
-    };
-    assert!(os::is_alive(id));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(!os::is_alive(id));
-    id
-}
-
 #[test]
 #[cfg_attr(miri, ignore = "spawns a process and reads /proc")]
 fn a_lock_left_by_a_process_that_exited_is_taken_over() {
     let lock = SpinLockState::new();
-    let dead = exited_process();
+    let dead = os::exited_process();
     // As the child would have, had it run our code and died in the zone.
     lock.try_lock(dead).unwrap();
     let me = os::current_process();

@@ -3,6 +3,7 @@
 
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::checksum;
@@ -12,7 +13,8 @@ use crate::ring::wait::{WaitStrategy, wait_until};
 use crate::segment::os;
 use crate::segment::shm::Segment;
 use crate::sync::Ordering::Relaxed;
-use crate::types::{DataHubSlot, SchemaHash};
+use crate::types::{DataHubSlot, DataHubZone, SchemaHash};
+use crate::zone::handle::{LockedZone, Zone};
 
 /// How a consumer attaches.
 ///
@@ -68,7 +70,7 @@ impl AttachOptions {
 /// A consumer of a channel whose slots are `T`, reading in place.
 /// See [`Producer`](crate::Producer) for an example.
 pub struct Consumer<T: DataHubSlot> {
-    segment: Segment,
+    segment: Arc<Segment>,
     entry: usize,
     next: u64,
     lost: u64,
@@ -113,7 +115,7 @@ impl<T: DataHubSlot> Consumer<T> {
         };
         Ok(Self {
             enforced_checksums: id.checksum == 2,
-            segment,
+            segment: Arc::new(segment),
             entry,
             next: first,
             lost: 0,
@@ -125,6 +127,19 @@ impl<T: DataHubSlot> Consumer<T> {
     /// The channel's name.
     pub fn channel(&self) -> &str {
         self.segment.channel()
+    }
+
+    /// The lock-free zone `name`, typed `Z`: a handle that derefs to `&Z`
+    /// and does not borrow the consumer. Fails with [`Error::WrongZone`]
+    /// when the channel has no lock-free zone of that name, and with
+    /// [`Error::SchemaMismatch`] when its type is not `Z`.
+    pub fn zone<Z: DataHubZone>(&self, name: &str) -> Result<Zone<Z>, Error> {
+        Zone::open(&self.segment, name)
+    }
+
+    /// The locked zone `name`, typed `T`, reached through its lock.
+    pub fn locked_zone<Z: DataHubSlot>(&self, name: &str) -> Result<LockedZone<Z>, Error> {
+        LockedZone::open(&self.segment, name)
     }
 
     /// Items lost so far: overwritten before this consumer read them.
@@ -360,7 +375,7 @@ fn closed(segment: &Segment) -> bool {
 
 /// The first top-level field where two canonical struct forms differ, as
 /// "\n  field `x`: the segment has `..`, you expect `..`".
-fn first_difference(segment: &str, expected: &str) -> String {
+pub(crate) fn first_difference(segment: &str, expected: &str) -> String {
     let fields = |canon: &str| -> (String, Vec<String>) {
         let Some(body) = canon.strip_prefix('{').and_then(|c| c.strip_suffix('}')) else {
             // Not a struct: compared whole, below.

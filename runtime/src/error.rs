@@ -119,6 +119,16 @@ pub enum Error {
         /// The item.
         seq: u64,
     },
+    /// A zone asked for by name is not there, or is of the other kind.
+    #[error("channel `{channel}` has no zone `{zone}` of that kind: {problem}")]
+    WrongZone {
+        /// The channel.
+        channel: String,
+        /// The zone asked for.
+        zone: String,
+        /// What the channel has instead, and what to call.
+        problem: String,
+    },
     /// The operating system refused something.
     #[error("channel `{channel}`: {source}")]
     Io {
@@ -145,6 +155,7 @@ impl Error {
             Self::Timeout { .. } => "DH209",
             Self::Io { .. } => "DH210",
             Self::ChecksumMismatch { .. } => "DH211",
+            Self::WrongZone { .. } => "DH212",
         }
     }
 }

@@ -39,8 +39,6 @@ mod ring;
 mod segment;
 mod sync;
 mod types;
-// The zone handles that use the lock are the next step of issue 4.
-#[allow(dead_code)]
 pub(crate) mod zone;
 
 mod config;
@@ -66,6 +64,7 @@ pub use types::{
 pub use {
     consumer::{AttachOptions, Consumer, ReadSlot},
     producer::{Producer, WriteSlot},
+    zone::handle::{LockedZone, Zone, ZoneGuard},
 };
 
 /// `#[derive(DataHubSlot)]` on a `#[repr(C)]` struct of plain data: checks

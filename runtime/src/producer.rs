@@ -2,6 +2,7 @@
 
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::checksum;
@@ -12,7 +13,8 @@ use crate::ring::wait::{WaitStrategy, wait_until};
 use crate::segment::os;
 use crate::segment::shm::{SchemaStrings, Segment};
 use crate::segment::validate::{Blueprint, Params};
-use crate::types::DataHubSlot;
+use crate::types::{DataHubSlot, DataHubZone};
+use crate::zone::handle::{LockedZone, Zone};
 
 /// The one producer of a channel: creates its segment and writes slots of
 /// type `T` in place (no copy).
@@ -38,7 +40,7 @@ use crate::types::DataHubSlot;
 /// # Ok::<(), datahub::Error>(())
 /// ```
 pub struct Producer<T: DataHubSlot> {
-    segment: Segment,
+    segment: Arc<Segment>,
     next_seq: u64,
     me: os::ProcessId,
     overflow: Overflow,
@@ -105,7 +107,7 @@ impl<T: DataHubSlot> Producer<T> {
         let me = os::current_process();
         let segment = Segment::create(&blueprint, &schema, me)?;
         Ok(Self {
-            segment,
+            segment: Arc::new(segment),
             next_seq: 0,
             me,
             overflow: config.overflow,
@@ -118,6 +120,21 @@ impl<T: DataHubSlot> Producer<T> {
     /// The channel's name.
     pub fn channel(&self) -> &str {
         self.segment.channel()
+    }
+
+    /// The lock-free zone `name`, typed `Z`: a handle that derefs to `&Z`
+    /// and does not borrow the producer (hold it while acquiring slots).
+    /// Fails with [`Error::WrongZone`] when the channel has no lock-free
+    /// zone of that name, and with [`Error::SchemaMismatch`] when its type
+    /// is not `Z`.
+    pub fn zone<Z: DataHubZone>(&self, name: &str) -> Result<Zone<Z>, Error> {
+        Zone::open(&self.segment, name)
+    }
+
+    /// The locked zone `name`, typed `T`: a handle whose
+    /// [`lock`](LockedZone::lock) gives a guard over the zone's value.
+    pub fn locked_zone<Z: DataHubSlot>(&self, name: &str) -> Result<LockedZone<Z>, Error> {
+        LockedZone::open(&self.segment, name)
     }
 
     /// Consumers attached now.
@@ -204,7 +221,7 @@ impl<T: DataHubSlot> Producer<T> {
                 needed,
             }) => format!(
                 "the ring is full: consumer {consumer} has read up to item {read_pos}, item {needed} must be read \
-                 before slot {} is reused (lossless mode)",
+                 before its slot is reused for item {} (lossless mode)",
                 self.next_seq
             ),
             Some(WriteBlocked::Marked { consumer, seq }) => {

@@ -14,6 +14,7 @@
 
 use crate::segment::layout::{CACHE_LINE, CommitLine, WriteLine};
 use crate::sync::{AtomicU32, AtomicU64};
+use crate::zone::lock::SpinLockState;
 
 /// The first 8 bytes of every DataHub segment.
 pub(crate) const MAGIC: [u8; 8] = *b"DATAHUB\0";
@@ -189,13 +190,6 @@ impl ZoneEntry {
     }
 }
 
-/// A spin lock's cache line in the header (one per zone). Its protocol is
-/// in `zone::lock`; here it is only bytes.
-#[repr(C, align(64))]
-pub(crate) struct LockLine {
-    pub(crate) words: [AtomicU64; 8],
-}
-
 /// The metrics block (256 bytes, DESIGN.md §8): counters any process may
 /// bump, read as a snapshot by `datahub inspect`.
 #[repr(C, align(64))]
@@ -212,8 +206,8 @@ pub(crate) struct Live {
     pub(crate) commit: CommitLine,
     /// The producer owning the channel now, and its epoch.
     pub(crate) producer: ProducerLine,
-    /// One spin lock per zone.
-    pub(crate) locks: [LockLine; MAX_ZONES],
+    /// One spin lock per zone (its protocol is in `zone::lock`).
+    pub(crate) locks: [SpinLockState; MAX_ZONES],
     /// Counters.
     pub(crate) metrics: MetricsBlock,
     pub(crate) _reserved: [u64; 72],

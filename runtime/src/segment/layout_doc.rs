@@ -6,6 +6,7 @@ use core::mem::{offset_of, size_of};
 
 use super::header::{Identity, Live, ProducerLine, ZoneEntry};
 use super::layout::{CommitLine, ConsumerEntry, SlotState, WriteLine};
+use crate::zone::lock::SpinLockState;
 
 const DOC: &str = include_str!("../../../docs/layout.md");
 
@@ -41,6 +42,7 @@ fn code() -> Vec<CodeSection> {
         fields!(WriteLine: write_seq),
         fields!(CommitLine: commit_seq, futex, waiters),
         fields!(ProducerLine: pid, start_time, epoch, heartbeat_ns),
+        fields!(SpinLockState: owner, generation, takeovers, _reserved),
         fields!(SlotState: state, writer_pid, seq, payload_len, commit_time_ns),
         fields!(ConsumerEntry: state, pid, pid_start_time, heartbeat_ns, read_pos, read_mark, slots_read,
             overruns, checksum_failures, races, attach_time_ns),

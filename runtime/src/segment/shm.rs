@@ -16,13 +16,14 @@ use memmap2::MmapRaw;
 use crate::ring::protocol::Ring;
 use crate::segment::header::{
     HEADER_SIZE, IDENTITY_SIZE, INIT_CLOSED, INIT_EMPTY, INIT_INITIALIZING, INIT_READY,
-    INIT_STATE_OFFSET, Identity, Live,
+    INIT_STATE_OFFSET, Identity, Live, MAX_ZONES,
 };
 use crate::segment::layout::{ConsumerEntry, SlotState};
 use crate::segment::os;
 use crate::segment::validate::{Blueprint, Corrupt, MAX_SEGMENT_SIZE, Regions, validate};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::{AtomicU32, AtomicU64};
+use crate::zone::lock::SpinLockState;
 
 /// Why a segment could not be created or attached.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +97,10 @@ pub(crate) struct Segment {
     identity: Identity,
     regions: Regions,
     schema: SchemaStrings,
+    /// Per zone, whether a thread of this process holds its spin lock
+    /// through this mapping: the shared lock belongs to the process, so
+    /// its threads take turns here first (`zone::handle`).
+    zone_busy: [std::sync::atomic::AtomicBool; MAX_ZONES],
 }
 
 // SAFETY: a Segment only hands out shared references to atomics and raw
@@ -148,6 +153,7 @@ impl Segment {
             identity,
             regions,
             schema: schema.clone(),
+            zone_busy: Default::default(),
         };
         segment.init_state().store(INIT_INITIALIZING, Relaxed);
         let bytes = identity.to_bytes();
@@ -269,6 +275,7 @@ impl Segment {
             identity,
             regions,
             schema,
+            zone_busy: Default::default(),
         })
     }
 
@@ -340,11 +347,40 @@ impl Segment {
         self.map.as_mut_ptr().wrapping_add(offset as usize)
     }
 
-    /// The first byte of zone `index` (< zone_count).
-    #[allow(dead_code, reason = "for the zone handles, the next step of issue 4")]
-    pub(crate) fn zone_ptr(&self, index: usize) -> *mut u8 {
-        let offset = self.regions.zones[index].start;
-        self.map.as_mut_ptr().wrapping_add(offset as usize)
+    /// The index of the zone named `name`.
+    pub(crate) fn zone_index(&self, name: &str) -> Option<usize> {
+        self.zone_names().position(|n| n == name)
+    }
+
+    /// The zones' names, in zone order.
+    pub(crate) fn zone_names(&self) -> impl Iterator<Item = &str> {
+        let count = self.regions.zones.len();
+        self.identity.zones[..count]
+            .iter()
+            .map(|z| crate::segment::validate::padded_name(&z.name).unwrap_or(""))
+    }
+
+    /// Whether zone `index` (< zone_count) is a locked zone.
+    pub(crate) fn zone_locked(&self, index: usize) -> bool {
+        self.identity.zones[index].locked != 0
+    }
+
+    /// The first byte of zone `index` (< zone_count) and its length (the
+    /// zone type's size, validated to lie inside the mapping, 64-aligned).
+    pub(crate) fn zone_bytes(&self, index: usize) -> (*mut u8, u64) {
+        let region = &self.regions.zones[index];
+        let start = self.map.as_mut_ptr().wrapping_add(region.start as usize);
+        (start, region.end - region.start)
+    }
+
+    /// The spin lock of zone `index` (< MAX_ZONES).
+    pub(crate) fn zone_lock(&self, index: usize) -> &SpinLockState {
+        &self.live().locks[index]
+    }
+
+    /// This mapping's in-process flag for zone `index`'s lock.
+    pub(crate) fn zone_busy(&self, index: usize) -> &std::sync::atomic::AtomicBool {
+        &self.zone_busy[index]
     }
 
     /// A validated region as a slice of `T`, a `repr(C)` struct of atomics

@@ -87,7 +87,7 @@ pub(crate) struct SpinLockState {
     pub(crate) generation: AtomicU64,
     /// Acquisitions that took the lock from a dead owner.
     pub(crate) takeovers: AtomicU64,
-    _reserved: [u64; 5],
+    pub(crate) _reserved: [u64; 5],
 }
 
 /// A successful acquisition.
@@ -145,7 +145,9 @@ const YIELD_PHASE: Duration = Duration::from_millis(10);
 const SLEEP_STEP: Duration = Duration::from_micros(100);
 
 impl SpinLockState {
-    /// Free, never taken: all zero, the state of fresh shared memory.
+    /// Free, never taken: all zero, the state of fresh shared memory (in
+    /// a segment the lock is never constructed, only mapped).
+    #[cfg(any(test, loom))]
     pub(crate) fn new() -> Self {
         Self {
             owner: AtomicU64::new(0),

@@ -3,7 +3,8 @@
 //! one of the header's shared spin locks (`lock.rs`, the seeds'
 //! `SharedSpinLock`), whose owner is a process identity so that a lock left
 //! behind by a dead process is taken over, and the taker told that the data
-//! may be half-written. The zone handles that wrap it come with the rest of
-//! the runtime.
+//! may be half-written. `handle.rs` holds the handles users get.
 
+#[cfg(not(loom))]
+pub(crate) mod handle;
 pub(crate) mod lock;

@@ -7,3 +7,4 @@ mod example;
 mod layouts;
 mod ui;
 mod vectors;
+mod zones;

@@ -26,6 +26,22 @@ pub(crate) const DIGEST_LEN: usize = 32;
 /// A channel secret: 256 bits.
 pub(crate) type Key = [u8; 32];
 
+/// The tag a segment stores for a channel with a secret: the keyed
+/// BLAKE2b-256 of `"datahub.secret.v1 " || channel name`. It proves a key
+/// without revealing it.
+pub(crate) fn secret_tag(key: &Key, channel: &str) -> [u8; DIGEST_LEN] {
+    let mut mac = <Blake2bMac<U32> as KeyInit>::new_from_slice(key)
+        .expect("a 32-byte key is within BLAKE2b's 64-byte limit");
+    Mac::update(&mut mac, b"datahub.secret.v1 ");
+    Mac::update(&mut mac, channel.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether two tags are equal, in constant time.
+pub(crate) fn tags_equal(a: &[u8; DIGEST_LEN], b: &[u8; DIGEST_LEN]) -> bool {
+    constant_time_eq(a, b)
+}
+
 /// The checksum entry of one ring slot: one cache line.
 #[repr(C, align(64))]
 pub(crate) struct SlotChecksum {

@@ -70,6 +70,36 @@ pub struct ChannelConfig {
     pub(crate) stall_timeout: Duration,
     pub(crate) zones: Vec<ZoneSpec>,
     pub(crate) mode: u32,
+    pub(crate) slot_size: Option<u64>,
+    pub(crate) secret: Option<Secret>,
+}
+
+/// A channel secret: a 256-bit key (DESIGN.md §7). The segment stores only
+/// a keyed BLAKE2b tag of the channel name, never the key; a consumer must
+/// present the same key to attach, and with checksums the slot digests are
+/// keyed (a MAC). The file mode stays the real access boundary: a process
+/// that can open the segment can read its bytes, secret or not.
+///
+/// ```
+/// use datahub::Secret;
+///
+/// let key = Secret::from_bytes([7; 32]);
+/// assert_eq!(format!("{key:?}"), "Secret(..)"); // never printed
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub(crate) [u8; 32]);
+
+impl Secret {
+    /// A secret from its 32 bytes.
+    pub fn from_bytes(key: [u8; 32]) -> Self {
+        Self(key)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 impl ChannelConfig {
@@ -86,6 +116,8 @@ impl ChannelConfig {
             stall_timeout: Duration::from_secs(1),
             zones: Vec::new(),
             mode: 0o600,
+            slot_size: None,
+            secret: None,
         }
     }
 
@@ -139,6 +171,22 @@ impl ChannelConfig {
         self
     }
 
+    /// Bytes per slot of a raw-bytes channel (`Producer::<Bytes>`): each
+    /// item holds up to this many. Typed channels take the size of their
+    /// slot type and refuse this setting.
+    pub fn slot_size(mut self, bytes: u64) -> Self {
+        self.slot_size = Some(bytes);
+        self
+    }
+
+    /// Protects the channel with `secret`: consumers must present it
+    /// ([`AttachOptions::secret`](crate::AttachOptions::secret)), and slot
+    /// checksums, if any, are keyed with it.
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
     /// The channel's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -169,6 +217,9 @@ impl ChannelConfig {
         }
         if self.mode & !0o777 != 0 {
             return invalid(format!("mode {:o} has bits beyond 0o777", self.mode));
+        }
+        if self.slot_size == Some(0) {
+            return invalid("slot_size 0: a slot holds at least 1 byte".into());
         }
         if self.zones.len() > MAX_ZONES {
             return invalid(format!("{} zones: at most {MAX_ZONES}", self.zones.len()));

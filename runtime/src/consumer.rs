@@ -7,9 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::checksum;
+use crate::config::Secret;
 use crate::error::Error;
+use crate::payload::{Bytes, Payload};
 use crate::ring::protocol::{ReadAttempt, Ring, Start};
-use crate::ring::wait::{WaitStrategy, wait_until};
+use crate::ring::wait::{SleepOn, WaitStrategy, wait_until};
+use crate::segment::header::Identity;
 use crate::segment::os;
 use crate::segment::shm::Segment;
 use crate::sync::Ordering::Relaxed;
@@ -33,16 +36,18 @@ pub struct AttachOptions {
     start: Start,
     ready_timeout: Duration,
     strategy: WaitStrategy,
+    secret: Option<Secret>,
 }
 
 impl Default for AttachOptions {
     /// Start at the oldest item held, wait up to 1 s for a segment being
-    /// created, default wait strategy.
+    /// created, default wait strategy, no secret.
     fn default() -> Self {
         Self {
             start: Start::Oldest,
             ready_timeout: Duration::from_secs(1),
             strategy: WaitStrategy::default(),
+            secret: None,
         }
     }
 }
@@ -65,43 +70,50 @@ impl AttachOptions {
         self.strategy = strategy;
         self
     }
+
+    /// The channel's secret, for a channel created with one.
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
 }
 
-/// A consumer of a channel whose slots are `T`, reading in place.
+/// A consumer of a channel whose slots are `P` (a `DataHubSlot` type, or
+/// [`Bytes`](crate::Bytes)), reading in place.
 /// See [`Producer`](crate::Producer) for an example.
-pub struct Consumer<T: DataHubSlot> {
+pub struct Consumer<P: Payload> {
     segment: Arc<Segment>,
     entry: usize,
     next: u64,
     lost: u64,
     strategy: WaitStrategy,
     enforced_checksums: bool,
-    _slot: PhantomData<fn() -> T>,
+    key: Option<checksum::Key>,
+    slot_size: usize,
+    _slot: PhantomData<fn() -> P>,
 }
 
-impl<T: DataHubSlot> Consumer<T> {
+impl<P: Payload> Consumer<P> {
     /// Attaches to channel `name`, starting at the oldest item held.
     pub fn attach(name: &str) -> Result<Self, Error> {
         Self::attach_with(name, &AttachOptions::default())
     }
 
     /// Attaches to channel `name` with `options`. Refuses a segment whose
-    /// slot type is not `T` with [`Error::SchemaMismatch`] naming the first
-    /// differing field.
+    /// slot type is not `P` with [`Error::SchemaMismatch`] naming the first
+    /// differing field, and a wrong or missing secret with
+    /// [`Error::AccessDenied`].
     pub fn attach_with(name: &str, options: &AttachOptions) -> Result<Self, Error> {
         let segment = Segment::attach(name, true, options.ready_timeout)?;
         let id = *segment.identity();
-        let found = SchemaHash::from_bytes(id.slot_hash);
-        if found != T::SCHEMA_HASH {
-            let expected = T::DESC.canonical();
-            return Err(Error::SchemaMismatch {
-                channel: name.to_owned(),
-                part: "slot type".into(),
-                expected: Box::new(T::SCHEMA_HASH),
-                found: Box::new(found),
-                detail: first_difference(&segment.schema().slot, &expected),
-            });
-        }
+        check_secret(name, &id, options.secret.as_ref())?;
+        check_slot::<P>(&segment)?;
+        let slot_size = usize::try_from(id.slot_size).map_err(|_| Error::CorruptSegment {
+            channel: name.to_owned(),
+            field: "slot_size",
+            expected: "a size that fits in memory".into(),
+            found: id.slot_size.to_string(),
+        })?;
         let me = os::current_process();
         let Some((entry, first)) =
             segment
@@ -120,6 +132,8 @@ impl<T: DataHubSlot> Consumer<T> {
             next: first,
             lost: 0,
             strategy: options.strategy,
+            key: options.secret.as_ref().map(|s| s.0),
+            slot_size,
             _slot: PhantomData,
         })
     }
@@ -127,6 +141,11 @@ impl<T: DataHubSlot> Consumer<T> {
     /// The channel's name.
     pub fn channel(&self) -> &str {
         self.segment.channel()
+    }
+
+    /// Bytes of payload per slot (the slot type's size, or `slot_size`).
+    pub fn slot_size(&self) -> usize {
+        self.slot_size
     }
 
     /// The lock-free zone `name`, typed `Z`: a handle that derefs to `&Z`
@@ -155,7 +174,7 @@ impl<T: DataHubSlot> Consumer<T> {
     /// The next item in order, waiting up to `timeout` for it. In overwrite
     /// mode, items overwritten before they were read are skipped and
     /// counted ([`ReadSlot::lost_before`], [`lost`](Self::lost)).
-    pub fn next(&mut self, timeout: Duration) -> Result<ReadSlot<'_, T>, Error> {
+    pub fn next(&mut self, timeout: Duration) -> Result<ReadSlot<'_, P>, Error> {
         let started = Instant::now();
         let mut lost_now = 0;
         let found = {
@@ -163,7 +182,7 @@ impl<T: DataHubSlot> Consumer<T> {
             let me = &ring.consumers[self.entry];
             let mut q = self.next;
             let segment = &self.segment;
-            let found = wait_until(self.strategy, timeout, Some(&ring), || {
+            let found = wait_until(self.strategy, timeout, SleepOn::Commits(&ring), || {
                 loop {
                     match ring.try_read(me, q) {
                         ReadAttempt::Ready => return Some(Ok(q)),
@@ -172,7 +191,9 @@ impl<T: DataHubSlot> Consumer<T> {
                         }
                         ReadAttempt::Lost { resume } => {
                             lost_now += resume - q;
-                            ring.skip_to(me, resume);
+                            if ring.skip_to(me, resume) {
+                                os::futex_wake_all(&ring.write.read_futex);
+                            }
                             q = resume;
                         }
                     }
@@ -201,7 +222,7 @@ impl<T: DataHubSlot> Consumer<T> {
     }
 
     /// The next item if one is committed now, without waiting.
-    pub fn try_next(&mut self) -> Result<Option<ReadSlot<'_, T>>, Error> {
+    pub fn try_next(&mut self) -> Result<Option<ReadSlot<'_, P>>, Error> {
         match self.next(Duration::ZERO) {
             Ok(slot) => Ok(Some(slot)),
             Err(Error::Timeout { .. }) => Ok(None),
@@ -211,14 +232,14 @@ impl<T: DataHubSlot> Consumer<T> {
 
     /// The newest item (skipping older unread ones, which are not counted
     /// as lost), waiting up to `timeout` for one newer than the last read.
-    pub fn latest(&mut self, timeout: Duration) -> Result<ReadSlot<'_, T>, Error> {
+    pub fn latest(&mut self, timeout: Duration) -> Result<ReadSlot<'_, P>, Error> {
         let started = Instant::now();
         let found = {
             let ring = self.segment.ring();
             let me = &ring.consumers[self.entry];
             let next = self.next;
             let segment = &self.segment;
-            wait_until(self.strategy, timeout, Some(&ring), || {
+            wait_until(self.strategy, timeout, SleepOn::Commits(&ring), || {
                 loop {
                     let committed = ring.commit_seq();
                     if committed <= next {
@@ -265,13 +286,37 @@ impl<T: DataHubSlot> Consumer<T> {
         }
     }
 
-    fn ready(&mut self, q: u64, lost_before: u64) -> Result<ReadSlot<'_, T>, Error> {
+    /// Item `q` is marked for reading: wraps it in a `ReadSlot`, after
+    /// checking its length and (enforced) its checksum.
+    fn ready(&mut self, q: u64, lost_before: u64) -> Result<ReadSlot<'_, P>, Error> {
         let index = self.ring().slot_index(q);
+        // Relaxed: written before the Release store of COMMITTED that our
+        // Acquire in `try_read` saw, and not rewritten while our mark holds
+        // the slot.
+        let stored = self.ring().slots[index].payload_len.load(Relaxed);
+        let len = match P::fixed_size() {
+            Some(_) => Some(self.slot_size),
+            None => usize::try_from(stored)
+                .ok()
+                .filter(|&len| len <= self.slot_size),
+        };
         let slot = ReadSlot {
             consumer: self,
             seq: q,
             index,
+            len: len.unwrap_or(0),
             lost_before,
+        };
+        let Some(_) = len else {
+            let channel = slot.consumer.channel().to_owned();
+            let max = slot.consumer.slot_size;
+            drop(slot);
+            return Err(Error::CorruptSegment {
+                channel,
+                field: "slot_states[].payload_len",
+                expected: format!("at most the slot size, {max}"),
+                found: stored.to_string(),
+            });
         };
         if slot.consumer.enforced_checksums && !slot.verify_checksum() {
             let entry = &slot.consumer.ring().consumers[slot.consumer.entry];
@@ -289,22 +334,106 @@ impl<T: DataHubSlot> Consumer<T> {
     }
 }
 
-impl<T: DataHubSlot> Drop for Consumer<T> {
+impl<P: Payload> Drop for Consumer<P> {
     fn drop(&mut self) {
-        self.segment.ring().leave(self.entry);
+        let ring = self.segment.ring();
+        if ring.leave(self.entry) {
+            os::futex_wake_all(&ring.write.read_futex);
+        }
     }
 }
 
-/// An item read in place (`Deref<Target = T>`); the producer cannot reuse
-/// its slot until this is dropped.
-pub struct ReadSlot<'a, T: DataHubSlot> {
-    consumer: &'a mut Consumer<T>,
+/// Refuses a consumer whose secret is not the channel's.
+fn check_secret(channel: &str, id: &Identity, secret: Option<&Secret>) -> Result<(), Error> {
+    let denied = |problem: &str| {
+        Err(Error::AccessDenied {
+            channel: channel.to_owned(),
+            problem: problem.to_owned(),
+        })
+    };
+    match (id.has_secret != 0, secret) {
+        (false, None) => Ok(()),
+        (true, None) => denied("the channel has a secret: pass it with `AttachOptions::secret`"),
+        (false, Some(_)) => denied(
+            "the channel has no secret, but you gave one: it may not be the channel you expect \
+             (drop `AttachOptions::secret` if it is)",
+        ),
+        (true, Some(key)) => {
+            if checksum::tags_equal(&checksum::secret_tag(&key.0, channel), &id.secret_tag) {
+                Ok(())
+            } else {
+                denied("the secret differs from the channel's")
+            }
+        }
+    }
+}
+
+/// Refuses a segment whose slots are not `P`'s: another kind (typed or
+/// raw bytes), another type, or a size the type does not have.
+fn check_slot<P: Payload>(segment: &Segment) -> Result<(), Error> {
+    let id = segment.identity();
+    let channel = segment.channel();
+    let found = SchemaHash::from_bytes(id.slot_hash);
+    let expected = P::hash(id.slot_size);
+    let mismatch = |part: &str, detail: String| {
+        Err(Error::SchemaMismatch {
+            channel: channel.to_owned(),
+            part: part.to_owned(),
+            expected: Box::new(expected),
+            found: Box::new(found),
+            detail,
+        })
+    };
+    if id.slot_kind != P::KIND {
+        return mismatch(
+            "slot kind",
+            if id.slot_kind == Bytes::KIND {
+                format!(
+                    "\n  the segment's slots are raw bytes (slot_size {}): attach with `Consumer::<Bytes>`",
+                    id.slot_size
+                )
+            } else {
+                format!(
+                    "\n  the segment's slots are typed (`{}`): attach with a `DataHubSlot` type of that layout",
+                    segment.schema().slot
+                )
+            },
+        );
+    }
+    if found != expected {
+        return mismatch(
+            "slot type",
+            first_difference(&segment.schema().slot, &P::canonical(id.slot_size)),
+        );
+    }
+    // The hash matched, but it came from the segment: its slot size must
+    // be the type's too, or a `&T` could reach past the slot.
+    if let Some(size) = P::fixed_size()
+        && size != id.slot_size
+    {
+        return Err(Error::CorruptSegment {
+            channel: channel.to_owned(),
+            field: "slot_size",
+            expected: format!("{size}, the size of the slot type its hash names"),
+            found: id.slot_size.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// An item read in place (`Deref` to `T`, or to the item's `[u8]` for
+/// [`Bytes`](crate::Bytes)); the producer cannot reuse its slot until this
+/// is dropped.
+pub struct ReadSlot<'a, P: Payload> {
+    consumer: &'a mut Consumer<P>,
     seq: u64,
     index: usize,
+    /// Bytes of payload (the slot size for typed slots).
+    len: usize,
     lost_before: u64,
 }
 
-impl<T: DataHubSlot> ReadSlot<'_, T> {
+impl<P: Payload> ReadSlot<'_, P> {
     /// The item's sequence number.
     pub fn seq(&self) -> u64 {
         self.seq
@@ -320,42 +449,50 @@ impl<T: DataHubSlot> ReadSlot<'_, T> {
     pub fn verify_checksum(&self) -> bool {
         match self.consumer.segment.checksums() {
             None => true,
-            Some(entries) => {
-                checksum::verify(&entries[self.index], None, self.seq, self.bytes()).is_ok()
-            }
+            Some(entries) => checksum::verify(
+                &entries[self.index],
+                self.consumer.key.as_ref(),
+                self.seq,
+                self.bytes(),
+            )
+            .is_ok(),
         }
+    }
+
+    fn start(&self) -> *mut u8 {
+        self.consumer.segment.slot_ptr(self.index)
     }
 
     fn bytes(&self) -> &[u8] {
-        // SAFETY: the slot is `size_of::<T>()` bytes inside the mapping,
-        // committed, and protected by our read mark until drop.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.consumer.segment.slot_ptr(self.index).cast::<u8>(),
-                size_of::<T>(),
-            )
-        }
+        // SAFETY: `len <= slot_size` bytes inside the mapping (checked in
+        // `ready`), committed, and protected by our read mark until drop.
+        unsafe { std::slice::from_raw_parts(self.start(), self.len) }
     }
 }
 
-impl<T: DataHubSlot> Deref for ReadSlot<'_, T> {
-    type Target = T;
+impl<P: Payload> Deref for ReadSlot<'_, P> {
+    type Target = P::View;
 
-    fn deref(&self) -> &T {
+    fn deref(&self) -> &P::View {
+        let view = P::view(self.start(), self.len);
         // SAFETY: committed (Acquire in try_read) and protected by our mark
-        // until drop; aligned (slots are 64-aligned, T's align at most 64,
-        // checked by the hash: same T as the producer's); any bits are a T.
-        unsafe { &*self.consumer.segment.slot_ptr(self.index).cast::<T>() }
+        // until drop; `len` bytes inside the slot (the type's size, checked
+        // against the segment's slot size at attach, or a checked length);
+        // aligned (slots are 64-aligned, the payload's align at most 64 as
+        // the matching hash says); any bits are a value (DataHubSlot, bytes).
+        unsafe { &*view }
     }
 }
 
-impl<T: DataHubSlot> Drop for ReadSlot<'_, T> {
+impl<P: Payload> Drop for ReadSlot<'_, P> {
     fn drop(&mut self) {
         let consumer = &mut *self.consumer;
         {
             let ring = consumer.segment.ring();
             let me = &ring.consumers[consumer.entry];
-            ring.finish_read(me, self.seq);
+            if ring.finish_read(me, self.seq) {
+                os::futex_wake_all(&ring.write.read_futex);
+            }
             // Relaxed: counters and a liveness figure.
             me.slots_read.fetch_add(1, Relaxed);
             me.heartbeat_ns.store(os::monotonic_ns(), Relaxed);

@@ -129,6 +129,27 @@ pub enum Error {
         /// What the channel has instead, and what to call.
         problem: String,
     },
+    /// A payload longer than the channel's slots.
+    #[error(
+        "a payload of {len} bytes does not fit the {max}-byte slots of channel `{channel}`: send less, or \
+         recreate the channel with a larger `slot_size`"
+    )]
+    PayloadTooLarge {
+        /// The channel.
+        channel: String,
+        /// The payload's length.
+        len: usize,
+        /// The slot size.
+        max: usize,
+    },
+    /// The channel's secret and the caller's differ (or one side has none).
+    #[error("access to channel `{channel}` refused: {problem}")]
+    AccessDenied {
+        /// The channel.
+        channel: String,
+        /// Which side lacks or differs, and what to do.
+        problem: String,
+    },
     /// The operating system refused something.
     #[error("channel `{channel}`: {source}")]
     Io {
@@ -156,6 +177,8 @@ impl Error {
             Self::Io { .. } => "DH210",
             Self::ChecksumMismatch { .. } => "DH211",
             Self::WrongZone { .. } => "DH212",
+            Self::PayloadTooLarge { .. } => "DH213",
+            Self::AccessDenied { .. } => "DH214",
         }
     }
 }

@@ -45,14 +45,16 @@ mod config;
 #[cfg(not(loom))]
 mod consumer;
 mod error;
+mod payload;
 #[cfg(not(loom))]
 mod producer;
 
 #[doc(hidden)]
 pub mod __private;
 
-pub use config::{ChannelConfig, ChecksumPolicy, MAX_ZONE_NAME_LEN, MAX_ZONES, Overflow};
+pub use config::{ChannelConfig, ChecksumPolicy, MAX_ZONE_NAME_LEN, MAX_ZONES, Overflow, Secret};
 pub use error::Error;
+pub use payload::{Bytes, Payload};
 pub use ring::Start;
 #[cfg(not(loom))]
 pub use ring::WaitStrategy;

@@ -8,16 +8,18 @@ use std::time::Duration;
 use crate::checksum;
 use crate::config::{ChannelConfig, ChecksumPolicy, Overflow};
 use crate::error::Error;
+use crate::payload::{Bytes, Payload};
 use crate::ring::protocol::{Ring, WriteBlocked};
-use crate::ring::wait::{WaitStrategy, wait_until};
+use crate::ring::wait::{SleepOn, WaitStrategy, wait_until};
 use crate::segment::os;
 use crate::segment::shm::{SchemaStrings, Segment};
 use crate::segment::validate::{Blueprint, Params};
-use crate::types::{DataHubSlot, DataHubZone};
+use crate::types::{DataHubSlot, DataHubZone, SchemaHash};
 use crate::zone::handle::{LockedZone, Zone};
 
 /// The one producer of a channel: creates its segment and writes slots of
-/// type `T` in place (no copy).
+/// type `P` in place (no copy): a `DataHubSlot` type, or
+/// [`Bytes`](crate::Bytes).
 ///
 /// ```
 /// use std::time::Duration;
@@ -39,36 +41,58 @@ use crate::zone::handle::{LockedZone, Zone};
 /// assert_eq!(c.next(Duration::from_secs(1))?.value, 1.5);
 /// # Ok::<(), datahub::Error>(())
 /// ```
-pub struct Producer<T: DataHubSlot> {
+pub struct Producer<P: Payload> {
     segment: Arc<Segment>,
     next_seq: u64,
     me: os::ProcessId,
     overflow: Overflow,
     checksum: ChecksumPolicy,
+    key: Option<checksum::Key>,
     strategy: WaitStrategy,
-    _slot: PhantomData<fn(T) -> T>,
+    slot_size: usize,
+    _slot: PhantomData<fn(P) -> P>,
 }
 
-impl<T: DataHubSlot> Producer<T> {
-    /// Creates the channel `config` describes, with slot type `T`. Fails
-    /// with [`Error::ChannelExists`] when it already has a segment.
+impl<P: Payload> Producer<P> {
+    /// Creates the channel `config` describes, with slots of `P` (a
+    /// `DataHubSlot` type, or [`Bytes`](crate::Bytes) of the configured
+    /// `slot_size`). Fails with [`Error::ChannelExists`] when it already
+    /// has a segment.
     pub fn create(config: &ChannelConfig) -> Result<Self, Error> {
         config.check()?;
-        if align_of::<T>() > 64 {
-            return Err(Error::InvalidConfig {
-                problem: format!(
-                    "slot types are aligned to at most 64 bytes, `T` needs {}",
-                    align_of::<T>()
-                ),
-            });
+        let invalid = |problem: String| Err(Error::InvalidConfig { problem });
+        let slot_size = match (P::fixed_size(), config.slot_size) {
+            (Some(size), None) => size,
+            (None, Some(size)) => size,
+            (Some(_), Some(size)) => {
+                return invalid(format!(
+                    "slot_size {size} is for raw-bytes channels (`Producer::<Bytes>`); a typed channel's \
+                     slots have the size of their type: remove `.slot_size(..)`"
+                ));
+            }
+            (None, None) => {
+                return invalid(
+                    "a raw-bytes channel needs its slot size: add `.slot_size(BYTES)`".into(),
+                );
+            }
+        };
+        if P::align() > 64 {
+            return invalid(format!(
+                "slot types are aligned to at most 64 bytes, this one needs {}",
+                P::align()
+            ));
         }
+        let Ok(slot_len) = usize::try_from(slot_size) else {
+            return invalid(format!("slot_size {slot_size} does not fit in memory"));
+        };
         let capacity = u64::from(config.capacity);
+        let slot_canonical = P::canonical(slot_size);
         let blueprint = Blueprint {
             channel: &config.name,
             params: Params {
                 capacity,
                 max_consumers: u64::from(config.max_consumers),
-                slot_size: size_of::<T>() as u64,
+                slot_size,
                 checksums: config.checksum != ChecksumPolicy::None,
                 schema_len: 0,
                 zone_sizes: config.zones.iter().map(|z| z.size).collect(),
@@ -87,21 +111,25 @@ impl<T: DataHubSlot> Producer<T> {
                 ChecksumPolicy::Manual => 1,
                 _ => 2,
             },
-            slot_kind: 0,
+            slot_kind: P::KIND,
             zones: config
                 .zones
                 .iter()
                 .map(|z| (z.name.as_str(), z.locked, *z.hash.as_bytes()))
                 .collect(),
-            channel_hash: *config.channel_hash::<T>().as_bytes(),
-            slot_hash: *T::SCHEMA_HASH.as_bytes(),
-            secret_tag: None,
+            channel_hash: *SchemaHash::of_channel_canon(&config.channel_canonical(&slot_canonical))
+                .as_bytes(),
+            slot_hash: *P::hash(slot_size).as_bytes(),
+            secret_tag: config
+                .secret
+                .as_ref()
+                .map(|s| checksum::secret_tag(&s.0, &config.name)),
             mode: config.mode,
             created_ns: os::monotonic_ns(),
             stall_timeout_ns: u64::try_from(config.stall_timeout.as_nanos()).unwrap_or(u64::MAX),
         };
         let schema = SchemaStrings {
-            slot: T::DESC.canonical(),
+            slot: slot_canonical,
             zones: config.zones.iter().map(|z| z.canonical.clone()).collect(),
         };
         let me = os::current_process();
@@ -112,7 +140,9 @@ impl<T: DataHubSlot> Producer<T> {
             me,
             overflow: config.overflow,
             checksum: config.checksum,
+            key: config.secret.as_ref().map(|s| s.0),
             strategy: WaitStrategy::default(),
+            slot_size: slot_len,
             _slot: PhantomData,
         })
     }
@@ -147,7 +177,13 @@ impl<T: DataHubSlot> Producer<T> {
         self.next_seq
     }
 
-    /// How blocked calls wait (default: spin, yield, then nap).
+    /// Bytes of payload per slot (the slot type's size, or `slot_size`).
+    pub fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+
+    /// How blocked calls wait (default: spin, yield, then sleep until a
+    /// consumer frees room).
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
         self.strategy = strategy;
     }
@@ -156,17 +192,20 @@ impl<T: DataHubSlot> Producer<T> {
     /// for room (lossless mode: the slowest consumer) and for any reader
     /// still reading the slot's previous item. Commit with
     /// [`WriteSlot::commit`]; dropping the slot without committing aborts it.
-    pub fn acquire(&mut self, timeout: Duration) -> Result<WriteSlot<'_, T>, Error> {
+    pub fn acquire(&mut self, timeout: Duration) -> Result<WriteSlot<'_, P>, Error> {
         let q = self.next_seq;
         let started = std::time::Instant::now();
         let ring = self.segment.ring();
+        let sleep_on = SleepOn::Reads(&ring);
         let mut blocked = None;
         if self.overflow == Overflow::Block {
-            let room = wait_until(self.strategy, timeout, None, || match ring.check_room(q) {
-                Ok(()) => Some(()),
-                Err(why) => {
-                    blocked = Some(why);
-                    None
+            let room = wait_until(self.strategy, timeout, sleep_on, || {
+                match ring.check_room(q) {
+                    Ok(()) => Some(()),
+                    Err(why) => {
+                        blocked = Some(why);
+                        None
+                    }
                 }
             });
             if room.is_none() {
@@ -175,7 +214,7 @@ impl<T: DataHubSlot> Producer<T> {
         }
         let previous = ring.claim(q, self.me.pid);
         let remaining = timeout.saturating_sub(started.elapsed());
-        let marks = wait_until(self.strategy, remaining, None, || {
+        let marks = wait_until(self.strategy, remaining, sleep_on, || {
             match ring.check_marks(q) {
                 Ok(()) => Some(()),
                 Err(why) => {
@@ -192,6 +231,7 @@ impl<T: DataHubSlot> Producer<T> {
         }
         let index = ring.slot_index(q);
         Ok(WriteSlot {
+            len: self.slot_size,
             producer: self,
             seq: q,
             index,
@@ -204,7 +244,7 @@ impl<T: DataHubSlot> Producer<T> {
     pub fn write_with(
         &mut self,
         timeout: Duration,
-        fill: impl FnOnce(&mut T),
+        fill: impl FnOnce(&mut P::View),
     ) -> Result<u64, Error> {
         let mut slot = self.acquire(timeout)?;
         fill(&mut slot);
@@ -239,13 +279,30 @@ impl<T: DataHubSlot> Producer<T> {
     fn ring(&self) -> Ring<'_> {
         self.segment.ring()
     }
+}
 
-    fn payload(&self, index: usize) -> *mut T {
-        self.segment.slot_ptr(index).cast::<T>()
+impl Producer<Bytes> {
+    /// Copies `bytes` into the next slot and commits it; returns its
+    /// sequence number. Fails with [`Error::PayloadTooLarge`] when `bytes`
+    /// is longer than the slot.
+    pub fn write_bytes(&mut self, timeout: Duration, bytes: &[u8]) -> Result<u64, Error> {
+        if bytes.len() > self.slot_size {
+            return Err(Error::PayloadTooLarge {
+                channel: self.channel().to_owned(),
+                len: bytes.len(),
+                max: self.slot_size,
+            });
+        }
+        let mut slot = self.acquire(timeout)?;
+        slot[..bytes.len()].copy_from_slice(bytes);
+        slot.set_len(bytes.len());
+        let seq = slot.seq();
+        slot.commit();
+        Ok(seq)
     }
 }
 
-impl<T: DataHubSlot> Drop for Producer<T> {
+impl<P: Payload> Drop for Producer<P> {
     /// Closes the channel: consumers read what was committed, then get
     /// [`Error::Closed`]; the name is removed so a new producer can create
     /// it. (A producer that dies without dropping leaves the segment for a
@@ -267,17 +324,21 @@ impl<T: DataHubSlot> Drop for Producer<T> {
     }
 }
 
-/// A claimed slot, written in place through `DerefMut<Target = T>`.
+/// A claimed slot, written in place through `DerefMut` (to `T`, or to the
+/// whole slot's `[u8]` for [`Bytes`](crate::Bytes)).
 /// [`commit`](WriteSlot::commit) publishes it; dropping it without commit
 /// aborts it (the slot then holds nothing readable).
-pub struct WriteSlot<'a, T: DataHubSlot> {
-    producer: &'a mut Producer<T>,
+pub struct WriteSlot<'a, P: Payload> {
+    producer: &'a mut Producer<P>,
     seq: u64,
     index: usize,
+    /// Bytes of payload the item will have (the slot size unless
+    /// `set_len` said less).
+    len: usize,
     done: bool,
 }
 
-impl<T: DataHubSlot> WriteSlot<'_, T> {
+impl<P: Payload> WriteSlot<'_, P> {
     /// The sequence number this slot will carry.
     pub fn seq(&self) -> u64 {
         self.seq
@@ -286,9 +347,10 @@ impl<T: DataHubSlot> WriteSlot<'_, T> {
     /// Records the slot's checksum now (`ChecksumPolicy::Manual`; enforced
     /// checksums are computed at commit). Does nothing without checksums.
     pub fn update_checksum(&mut self) {
-        if let Some(entries) = self.producer.segment.checksums() {
-            let payload = self.bytes();
-            let digest = checksum::digest(None, self.seq, payload);
+        let producer = &*self.producer;
+        if let Some(entries) = producer.segment.checksums() {
+            let payload = self.payload();
+            let digest = checksum::digest(producer.key.as_ref(), self.seq, payload);
             checksum::store(
                 &entries[self.index],
                 &digest,
@@ -307,45 +369,79 @@ impl<T: DataHubSlot> WriteSlot<'_, T> {
         let producer = &mut *self.producer;
         if producer
             .ring()
-            .commit(self.seq, size_of::<T>() as u64, os::monotonic_ns())
+            .commit(self.seq, self.len as u64, os::monotonic_ns())
         {
             os::futex_wake_all(&producer.ring().commit.futex);
         }
         producer.next_seq = self.seq + 1;
     }
 
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: the claimed slot is `size_of::<T>()` bytes inside the
-        // mapping, ours until commit or abort; a DataHubSlot has no padding,
-        // so every byte is initialized.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.producer.payload(self.index).cast::<u8>(),
-                size_of::<T>(),
-            )
-        }
+    /// The first byte of the slot.
+    fn start(&self) -> *mut u8 {
+        self.producer.segment.slot_ptr(self.index)
+    }
+
+    /// The bytes the item will carry.
+    fn payload(&self) -> &[u8] {
+        // SAFETY: the claimed slot has `slot_size >= len` bytes inside the
+        // mapping, ours until commit or abort (no reader holds it:
+        // check_marks). They are initialized: a DataHubSlot has no padding,
+        // and a fresh mapping is zero-filled.
+        unsafe { std::slice::from_raw_parts(self.start(), self.len) }
     }
 }
 
-impl<T: DataHubSlot> Deref for WriteSlot<'_, T> {
-    type Target = T;
+impl WriteSlot<'_, Bytes> {
+    /// Bytes of payload the item will carry (the whole slot until
+    /// [`set_len`](Self::set_len)).
+    pub fn len(&self) -> usize {
+        self.len
+    }
 
-    fn deref(&self) -> &T {
+    /// Whether the item will carry no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sets how many of the slot's bytes the item carries; the slot derefs
+    /// to all of them still, to write into.
+    ///
+    /// # Panics
+    ///
+    /// When `len` is more than the slot size (a bug of the caller, like an
+    /// index out of bounds).
+    pub fn set_len(&mut self, len: usize) {
+        assert!(
+            len <= self.producer.slot_size,
+            "set_len({len}) on a slot of {} bytes",
+            self.producer.slot_size
+        );
+        self.len = len;
+    }
+}
+
+impl<P: Payload> Deref for WriteSlot<'_, P> {
+    type Target = P::View;
+
+    fn deref(&self) -> &P::View {
+        let view = P::view(self.start(), self.producer.slot_size);
         // SAFETY: the slot is claimed by this producer and no reader holds
-        // it (check_marks); it is aligned (slots are 64-aligned, T's align
-        // is at most 64) and every bit pattern is a T (DataHubSlot).
-        unsafe { &*self.producer.payload(self.index) }
+        // it (check_marks); `slot_size` bytes inside the mapping, aligned
+        // (slots are 64-aligned, the payload's align at most 64, checked at
+        // create); every bit pattern is a value (DataHubSlot, or bytes).
+        unsafe { &*view }
     }
 }
 
-impl<T: DataHubSlot> DerefMut for WriteSlot<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
+impl<P: Payload> DerefMut for WriteSlot<'_, P> {
+    fn deref_mut(&mut self) -> &mut P::View {
+        let view = P::view(self.start(), self.producer.slot_size);
         // SAFETY: as in `deref`; `&mut self` makes this the only reference.
-        unsafe { &mut *self.producer.payload(self.index) }
+        unsafe { &mut *view }
     }
 }
 
-impl<T: DataHubSlot> Drop for WriteSlot<'_, T> {
+impl<P: Payload> Drop for WriteSlot<'_, P> {
     fn drop(&mut self) {
         if !self.done && self.producer.ring().abort(self.seq) {
             os::futex_wake_all(&self.producer.ring().commit.futex);

@@ -264,12 +264,15 @@ impl Ring<'_> {
     }
 
     /// Releases consumer entry `index`: the producer stops waiting for it.
-    pub(crate) fn leave(&self, index: usize) {
+    #[must_use = "a waiting producer must be woken"]
+    pub(crate) fn leave(&self, index: usize) -> bool {
         let c = &self.consumers[index];
         // Release: pairs with the Acquire load in `check_marks`.
         c.read_mark.store(0, Release);
         // Release: pairs with the Acquire half of the CAS in `join`.
         c.state.store(CONSUMER_FREE, Release);
+        // A lossless producer waiting for this consumer may go on.
+        self.release_writer()
     }
 
     /// Active consumers.
@@ -340,19 +343,60 @@ impl Ring<'_> {
 
     /// Reader, step 4: done with item `q`; it may be overwritten, and the
     /// consumer's position moves past it.
-    pub(crate) fn finish_read(&self, me: &ConsumerEntry, q: u64) {
+    /// Returns whether the producer waits and should be woken
+    /// (`os::futex_wake_all(&write.read_futex)`).
+    #[must_use = "a waiting producer must be woken"]
+    pub(crate) fn finish_read(&self, me: &ConsumerEntry, q: u64) -> bool {
         // Release: pairs with the Acquire load in `check_marks`: our reads
         // of the payload happen before the writer's next writes.
         me.read_mark.store(0, Release);
         // Release: pairs with the Acquire load in `check_room`.
         me.read_pos.store(q + 1, Release);
+        self.release_writer()
     }
 
     /// Reader moves its position without reading (skipping lost items, or
-    /// `latest()` jumping ahead).
-    pub(crate) fn skip_to(&self, me: &ConsumerEntry, q: u64) {
+    /// `latest()` jumping ahead). Returns whether to wake the producer.
+    #[must_use = "a waiting producer must be woken"]
+    pub(crate) fn skip_to(&self, me: &ConsumerEntry, q: u64) -> bool {
         // Release: pairs with the Acquire load in `check_room`.
         me.read_pos.store(q, Release);
+        self.release_writer()
+    }
+
+    /// After a reader's position or mark moved: if the producer waits (or
+    /// is about to), bumps its futex word and says it must be woken.
+    fn release_writer(&self) -> bool {
+        // SeqCst fence: pairs with the fence in `prepare_writer_wait` (a
+        // Dekker pairing): either the producer's re-check sees our new
+        // position or mark, or we see its `writer_waiting` and wake it.
+        fence(SeqCst);
+        // Relaxed: ordered by the fence above.
+        if self.write.writer_waiting.load(Relaxed) == 0 {
+            return false;
+        }
+        // Release: the producer that reads the new value has our stores.
+        self.write.read_futex.fetch_add(1, Release);
+        true
+    }
+
+    /// Before the producer sleeps waiting for room or for a read mark:
+    /// registers it as waiting and returns the futex value to sleep on.
+    /// The caller re-checks after this and before sleeping, then calls
+    /// [`Ring::end_writer_wait`].
+    pub(crate) fn prepare_writer_wait(&self) -> u32 {
+        // Relaxed: ordered by the fence below (one producer: a store).
+        self.write.writer_waiting.store(1, Relaxed);
+        // SeqCst fence: pairs with the fence in `release_writer`.
+        fence(SeqCst);
+        // Acquire: pairs with the Release increment in `release_writer`.
+        self.write.read_futex.load(Acquire)
+    }
+
+    /// After the producer slept (or decided not to).
+    pub(crate) fn end_writer_wait(&self) {
+        // Relaxed: only decides whether consumers make a wake system call.
+        self.write.writer_waiting.store(0, Relaxed);
     }
 
     /// Before sleeping on the futex: registers as a waiter and returns the

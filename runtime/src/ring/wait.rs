@@ -7,8 +7,8 @@ use crate::ring::protocol::Ring;
 use crate::segment::os;
 
 /// The phases of a wait. The default spins briefly, yields a few times,
-/// then sleeps on the channel's futex until the next commit (consumers) or
-/// in short naps (a producer waiting for room).
+/// then sleeps on a futex of the channel: a consumer until the next commit,
+/// a producer until a consumer frees room or a slot.
 ///
 /// ```
 /// use datahub::WaitStrategy;
@@ -23,8 +23,8 @@ pub struct WaitStrategy {
     pub spins: u32,
     /// Then checks with a `yield` between them.
     pub yields: u32,
-    /// Then sleep (futex for consumers, naps for the producer); `false`
-    /// keeps spinning until the deadline.
+    /// Then sleep on the channel's futex; `false` keeps spinning until the
+    /// deadline.
     pub sleep: bool,
 }
 
@@ -52,15 +52,47 @@ impl WaitStrategy {
 /// The longest single futex sleep: a sleeper re-checks (and so notices a
 /// producer that died without waking it) at least this often.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
-/// A producer's nap while it waits for room or for a read mark to go.
-const PRODUCER_NAP: Duration = Duration::from_micros(50);
 
-/// Calls `poll` until it returns `Some`, or `timeout` passes (then `None`).
-/// With `ring`, sleeps on its futex between commits; without, naps.
+/// What a sleeping wait sleeps on.
+#[derive(Clone, Copy)]
+pub(crate) enum SleepOn<'a> {
+    /// A consumer: the commit futex, bumped by every commit.
+    Commits(&'a Ring<'a>),
+    /// The producer: the read futex, bumped by consumers that move while
+    /// the producer waits.
+    Reads(&'a Ring<'a>),
+}
+
+impl SleepOn<'_> {
+    fn prepare(self) -> u32 {
+        match self {
+            Self::Commits(ring) => ring.prepare_wait(),
+            Self::Reads(ring) => ring.prepare_writer_wait(),
+        }
+    }
+
+    fn sleep(self, seen: u32, timeout: Duration) {
+        let word = match self {
+            Self::Commits(ring) => &ring.commit.futex,
+            Self::Reads(ring) => &ring.write.read_futex,
+        };
+        os::futex_wait(word, seen, timeout);
+    }
+
+    fn end(self) {
+        match self {
+            Self::Commits(ring) => ring.end_wait(),
+            Self::Reads(ring) => ring.end_writer_wait(),
+        }
+    }
+}
+
+/// Calls `poll` until it returns `Some`, or `timeout` passes (then `None`),
+/// spinning, yielding, then sleeping on `sleep_on`'s futex.
 pub(crate) fn wait_until<R>(
     strategy: WaitStrategy,
     timeout: Duration,
-    ring: Option<&Ring<'_>>,
+    sleep_on: SleepOn<'_>,
     mut poll: impl FnMut() -> Option<R>,
 ) -> Option<R> {
     let started = Instant::now();
@@ -80,21 +112,16 @@ pub(crate) fn wait_until<R>(
             std::thread::yield_now();
         } else {
             let remaining = (timeout - elapsed).min(MAX_SLEEP);
-            match ring {
-                Some(ring) => {
-                    let seen = ring.prepare_wait();
-                    // Re-check between registering and sleeping: a commit
-                    // in between changed the futex word, so the sleep
-                    // returns at once (see `Ring::prepare_wait`).
-                    if let Some(found) = poll() {
-                        ring.end_wait();
-                        return Some(found);
-                    }
-                    os::futex_wait(&ring.commit.futex, seen, remaining);
-                    ring.end_wait();
-                }
-                None => std::thread::sleep(remaining.min(PRODUCER_NAP)),
+            let seen = sleep_on.prepare();
+            // Re-check between registering and sleeping: a change in
+            // between also changed the futex word, so the sleep returns at
+            // once (see `Ring::prepare_wait`, `Ring::prepare_writer_wait`).
+            if let Some(found) = poll() {
+                sleep_on.end();
+                return Some(found);
             }
+            sleep_on.sleep(seen, remaining);
+            sleep_on.end();
         }
         round = round.saturating_add(1);
     }

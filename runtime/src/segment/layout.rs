@@ -82,7 +82,13 @@ pub(crate) struct ConsumerEntry {
 pub(crate) struct WriteLine {
     /// The sequence number the producer writes next.
     pub(crate) write_seq: AtomicU64,
-    _reserved: [u64; 7],
+    /// Bumped by a consumer that frees room or a slot while the producer
+    /// waits; the producer futex-waits on it.
+    pub(crate) read_futex: AtomicU32,
+    /// 1 while the producer is about to sleep or asleep on `read_futex`:
+    /// consumers make the wake system call only then.
+    pub(crate) writer_waiting: AtomicU32,
+    _reserved: [u64; 6],
 }
 
 /// The cache line consumers poll: how many items are committed, and the
@@ -120,7 +126,7 @@ zeroed_new!(ConsumerEntry {
     read_pos: AtomicU64, read_mark: AtomicU64, slots_read: AtomicU64, overruns: AtomicU64,
     checksum_failures: AtomicU64, races: AtomicU64, attach_time_ns: AtomicU64,
 } [0; 6]);
-zeroed_new!(WriteLine { write_seq: AtomicU64 } [0; 7]);
+zeroed_new!(WriteLine { write_seq: AtomicU64, read_futex: AtomicU32, writer_waiting: AtomicU32 } [0; 6]);
 zeroed_new!(CommitLine { commit_seq: AtomicU64, futex: AtomicU32, waiters: AtomicU32 } [0; 6]);
 
 // The byte layout documented in docs/layout.md. Under loom the atomics are
@@ -149,6 +155,8 @@ const _: () = {
     assert!(offset_of!(ConsumerEntry, attach_time_ns) == 72);
 
     assert!(size_of::<WriteLine>() == 64 && offset_of!(WriteLine, write_seq) == 0);
+    assert!(offset_of!(WriteLine, read_futex) == 8);
+    assert!(offset_of!(WriteLine, writer_waiting) == 12);
     assert!(size_of::<CommitLine>() == 64);
     assert!(offset_of!(CommitLine, commit_seq) == 0);
     assert!(offset_of!(CommitLine, futex) == 8);

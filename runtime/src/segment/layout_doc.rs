@@ -39,7 +39,7 @@ fn code() -> Vec<CodeSection> {
             consumers_offset, zones_offset, zones_len, slots_offset, zones, _reserved2),
         fields!(ZoneEntry: name, offset, size, locked, _pad, type_hash),
         fields!(Live: write, commit, producer, locks, metrics, _reserved),
-        fields!(WriteLine: write_seq),
+        fields!(WriteLine: write_seq, read_futex, writer_waiting),
         fields!(CommitLine: commit_seq, futex, waiters),
         fields!(ProducerLine: pid, start_time, epoch, heartbeat_ns),
         fields!(SpinLockState: owner, generation, takeovers, _reserved),

@@ -330,3 +330,83 @@ fn dropping_the_producer_closes_the_channel_after_its_items_are_read() {
     );
     assert!(Producer::<Frame>::create(&ChannelConfig::new(&name.0)).is_ok());
 }
+
+#[test]
+fn a_channel_with_a_secret_admits_only_consumers_with_that_secret() {
+    use datahub::Secret;
+    let name = Name::new("secret");
+    let key = Secret::from_bytes([0x5A; 32]);
+    let config = ChannelConfig::new(&name.0)
+        .secret(key.clone())
+        .checksum(ChecksumPolicy::Enforced);
+    let mut producer = Producer::<Frame>::create(&config).unwrap();
+    let denied = |opts: AttachOptions| match Consumer::<Frame>::attach_with(&name.0, &opts) {
+        Err(e @ Error::AccessDenied { .. }) => e.to_string(),
+        Err(e) => panic!("expected AccessDenied, got {e}"),
+        Ok(_) => panic!("attached"),
+    };
+    assert!(denied(AttachOptions::default()).contains("the channel has a secret"));
+    let wrong = Secret::from_bytes([0x5B; 32]);
+    assert!(denied(AttachOptions::default().secret(wrong)).contains("differs"));
+    let mut consumer =
+        Consumer::<Frame>::attach_with(&name.0, &AttachOptions::default().secret(key.clone()))
+            .unwrap();
+    producer.write_with(SECOND, |f| f.fill(0)).unwrap();
+    let item = consumer.next(SECOND).unwrap();
+    item.assert_whole();
+    assert!(item.verify_checksum(), "keyed digests verify with the key");
+    drop(item);
+    // The key is not in the segment: only its tag.
+    let bytes = std::fs::read(format!("/dev/shm/datahub.{}", name.0)).unwrap();
+    assert!(!bytes.windows(32).any(|w| w == [0x5A; 32]));
+
+    let open = Name::new("no-secret");
+    let _p = Producer::<Frame>::create(&ChannelConfig::new(&open.0)).unwrap();
+    let err = Consumer::<Frame>::attach_with(&open.0, &AttachOptions::default().secret(key))
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), "DH214");
+    assert!(
+        err.to_string().contains("the channel has no secret"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_producer_blocked_on_a_full_ring_sleeps_without_cpu_and_wakes_on_the_read() {
+    let name = Name::new("idle-producer");
+    let mut producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0).capacity(2)).unwrap();
+    let mut consumer = Consumer::<Frame>::attach(&name.0).unwrap();
+    for seq in 0..2 {
+        producer.write_with(SECOND, |f| f.fill(seq)).unwrap();
+    }
+    let started = Arc::new(Barrier::new(2));
+    let writer = {
+        let started = started.clone();
+        thread::spawn(move || {
+            started.wait();
+            let cpu = thread_cpu_time();
+            let wall = Instant::now();
+            producer.write_with(10 * SECOND, |f| f.fill(2)).unwrap();
+            (wall.elapsed(), thread_cpu_time() - cpu, producer)
+        })
+    };
+    started.wait();
+    thread::sleep(Duration::from_millis(1500));
+    let read_at = Instant::now();
+    assert_eq!(consumer.next(SECOND).unwrap().seq(), 0);
+    let (waited, cpu, _producer) = writer.join().unwrap();
+    assert!(
+        waited >= Duration::from_millis(1400),
+        "it waited for the read ({waited:?})"
+    );
+    assert!(
+        read_at.elapsed() < Duration::from_millis(500),
+        "woken by the read, promptly"
+    );
+    // 1.5 s blocked: a spinning (or napping) wait would burn far more.
+    assert!(
+        cpu <= Duration::from_millis(100),
+        "a blocked producer used {cpu:?} of CPU in {waited:?}"
+    );
+}

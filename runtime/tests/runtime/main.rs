@@ -5,6 +5,7 @@ mod channel;
 mod compile_time;
 mod example;
 mod layouts;
+mod raw_bytes;
 mod ui;
 mod vectors;
 mod zones;

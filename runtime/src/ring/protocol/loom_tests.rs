@@ -1,5 +1,6 @@
 //! loom models of the slot protocol: one writer, two readers, capacity 1
-//! and 2, wrap-around, abort and cancel, lossless and overwrite.
+//! and 2, wrap-around, abort and cancel, lossless and overwrite; and the
+//! two futex hand-offs (a sleeping consumer or producer is never left asleep).
 //!
 //! Payloads live in loom `UnsafeCell`s, so loom reports any read of a slot
 //! that is not ordered after its write, or any write while a reader may
@@ -124,7 +125,7 @@ fn reader(m: &Model, me: usize, attempts: usize) -> (Vec<u64>, u64, u64) {
                 // SAFETY: Ready: our mark protects the slot until finish_read.
                 let value = cell.with(|p| unsafe { *p });
                 assert_eq!(value, item(q), "torn or stale read of item {q}");
-                ring.finish_read(entry, q);
+                let _ = ring.finish_read(entry, q);
                 seen.push(q);
                 q += 1;
             }
@@ -132,7 +133,7 @@ fn reader(m: &Model, me: usize, attempts: usize) -> (Vec<u64>, u64, u64) {
             ReadAttempt::Lost { resume } => {
                 assert!(resume > q);
                 lost += resume - q;
-                ring.skip_to(entry, resume);
+                let _ = ring.skip_to(entry, resume);
                 q = resume;
             }
         }
@@ -210,4 +211,88 @@ fn loom_aborted_write_is_never_seen() {
 #[test]
 fn loom_aborted_overwrite_is_never_seen() {
     model(1, 2, Mode::Overwrite, Some(1));
+}
+
+/// What a sleeper does with a futex word: `Some(seen)` when it would call
+/// FUTEX_WAIT expecting `seen`, `None` when its re-check found progress.
+/// It sleeps only while the word still equals `seen`, until a wake: so it
+/// is never left asleep if, after both threads are done, the word moved
+/// and the other side said a wake system call is due.
+fn assert_woken(slept_on: Option<u32>, word_now: u32, wake_called: bool) {
+    if let Some(seen) = slept_on {
+        assert!(
+            word_now != seen && wake_called,
+            "lost wake-up: asleep on {seen}, word {word_now}, wake called: {wake_called}"
+        );
+    }
+}
+
+#[test]
+fn loom_a_producer_waiting_for_room_is_never_left_asleep() {
+    loom::model(|| {
+        let m = Arc::new(Model::new(1, 1));
+        let ring = m.ring();
+        let (entry, _) = ring.join(10, 0, 0, Start::Oldest).unwrap();
+        // Item 0 committed: with capacity 1, item 1 needs it read.
+        let previous = ring.claim(0, 1);
+        assert_eq!(previous, SLOT_FREE);
+        ring.check_marks(0).unwrap();
+        let _ = ring.commit(0, 16, 0);
+        let reader = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let ring = m.ring();
+                let me = &ring.consumers[entry];
+                assert!(matches!(ring.try_read(me, 0), ReadAttempt::Ready));
+                ring.finish_read(me, 0)
+            })
+        };
+        let slept_on = if ring.check_room(1).is_ok() {
+            None
+        } else {
+            let seen = ring.prepare_writer_wait();
+            if ring.check_room(1).is_ok() {
+                ring.end_writer_wait();
+                None
+            } else {
+                // Sleeps (end_writer_wait only after waking).
+                Some(seen)
+            }
+        };
+        let wake_called = reader.join().unwrap();
+        assert_woken(slept_on, m.write.read_futex.load(Relaxed), wake_called);
+    });
+}
+
+#[test]
+fn loom_a_consumer_waiting_for_an_item_is_never_left_asleep() {
+    loom::model(|| {
+        let m = Arc::new(Model::new(1, 1));
+        let (entry, _) = m.ring().join(10, 0, 0, Start::Oldest).unwrap();
+        let writer = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let ring = m.ring();
+                ring.claim(0, 1);
+                ring.check_marks(0).unwrap();
+                ring.commit(0, 16, 0)
+            })
+        };
+        let ring = m.ring();
+        let me = &ring.consumers[entry];
+        let ready = |ring: &Ring<'_>| matches!(ring.try_read(me, 0), ReadAttempt::Ready);
+        let slept_on = if ready(&ring) {
+            None
+        } else {
+            let seen = ring.prepare_wait();
+            if ready(&ring) {
+                ring.end_wait();
+                None
+            } else {
+                Some(seen)
+            }
+        };
+        let wake_called = writer.join().unwrap();
+        assert_woken(slept_on, m.commit.futex.load(Relaxed), wake_called);
+    });
 }

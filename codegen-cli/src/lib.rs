@@ -1,4 +1,6 @@
-//! `datahub-codegen`: tooling over DataHub channel schemas.
+//! `datahub-codegen`: tooling over DataHub channel schemas: hashes,
+//! layouts, and typed Rust generated from a schema ([`generate`], and
+//! [`Builder`] for a `build.rs`).
 //!
 //! The `datahub-codegen` command is a thin shell over this library, so a
 //! `build.rs` can do what the command does.
@@ -14,6 +16,12 @@
 //! # Ok::<(), datahub_schema::Error>(())
 //! ```
 
+mod builder;
+mod describe;
+mod generate;
 mod report;
 
+pub use builder::{BuildError, Builder, generate_file};
+pub use describe::describe;
+pub use generate::{GenerateError, generate, module_name};
 pub use report::{ChannelReport, HashReport, StructReport};

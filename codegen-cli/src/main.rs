@@ -1,11 +1,12 @@
-//! `datahub-codegen`: check DataHub channel schemas and print their hashes.
+//! `datahub-codegen`: check DataHub channel schemas, print their layouts and
+//! hashes, and generate typed Rust from them.
 //!
 //! Exit status: 0 when every file is valid, 1 when any is not (diagnostics
 //! on stderr, `FILE:LINE:COL: error[CODE]: ...` then the source with a
 //! caret), 2 for a usage error.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -16,7 +17,7 @@ use datahub_schema::Schema;
 #[command(
     name = "datahub-codegen",
     version,
-    about = "Check DataHub channel schemas and print their schema hashes"
+    about = "Check DataHub channel schemas, print their layouts and hashes, and generate typed Rust from them"
 )]
 struct Cli {
     /// When to color diagnostics.
@@ -42,6 +43,24 @@ enum Command {
         /// One JSON object: {"structs": {NAME: {size, align, canon, hash}}, "channels": {NAME: {canon, hash}}}.
         #[arg(long)]
         json: bool,
+        /// The schema file (TOML, format 1).
+        file: PathBuf,
+    },
+    /// Generate Rust from a schema: structs with compile-time layout and
+    /// hash checks, and one module per channel with typed handles.
+    Generate {
+        /// The schema file (TOML, format 1).
+        file: PathBuf,
+        /// Where to write the code.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Write nothing; exit 1 when OUT is missing or differs from what
+        /// would be generated.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print each struct's layout (offset, size, type, field) and every hash.
+    Describe {
         /// The schema file (TOML, format 1).
         file: PathBuf,
     },
@@ -83,6 +102,17 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Generate { file, out, check } => generate(&file, &out, check),
+        Command::Describe { file } => match Schema::load(&file) {
+            Ok(schema) => {
+                print!("{}", datahub_codegen::describe(&schema));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprint!("{}", e.render(color));
+                ExitCode::FAILURE
+            }
+        },
         Command::Check { files } => {
             let mut failed = 0;
             for file in &files {
@@ -111,6 +141,57 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::SUCCESS
             }
+        }
+    }
+}
+
+fn generate(file: &Path, out: &Path, check: bool) -> ExitCode {
+    let code = match datahub_codegen::generate_file(file) {
+        Ok(code) => code,
+        Err(e) => {
+            eprint!("{e}");
+            if !e.to_string().ends_with('\n') {
+                eprintln!();
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let regenerate = format!(
+        "datahub-codegen generate {} -o {}",
+        file.display(),
+        out.display()
+    );
+    if check {
+        return match std::fs::read_to_string(out) {
+            Ok(existing) if existing == code => {
+                println!("{}: up to date with {}", out.display(), file.display());
+                ExitCode::SUCCESS
+            }
+            Ok(_) => {
+                eprintln!(
+                    "error: {} is stale: it differs from what {} generates; run `{regenerate}`",
+                    out.display(),
+                    file.display()
+                );
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: cannot read {} ({e}); generate it with `{regenerate}`",
+                    out.display()
+                );
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match std::fs::write(out, &code) {
+        Ok(()) => {
+            println!("{}: generated from {}", out.display(), file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", out.display());
+            ExitCode::FAILURE
         }
     }
 }

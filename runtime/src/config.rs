@@ -6,6 +6,7 @@ use std::time::Duration;
 pub use datahub_schema::{ChecksumPolicy, Overflow};
 
 use crate::error::Error;
+use crate::payload::Payload;
 use crate::types::{DataHubSlot, DataHubType, DataHubZone, SchemaHash};
 
 /// Most zones in a channel (the header's zone table has this many entries).
@@ -242,10 +243,12 @@ impl ChannelConfig {
         Ok(())
     }
 
-    /// The channel hash for slot type `T` and this configuration's zones
+    /// The channel hash for slots of `P` (a slot type, or raw bytes of this
+    /// configuration's `slot_size`) and this configuration's zones
     /// (DESIGN.md §4), as a TOML schema of the same channel would give.
-    pub fn channel_hash<T: DataHubSlot>(&self) -> SchemaHash {
-        SchemaHash::of_channel_canon(&self.channel_canonical(&T::DESC.canonical()))
+    pub fn channel_hash<P: Payload>(&self) -> SchemaHash {
+        let slot_size = P::fixed_size().or(self.slot_size).unwrap_or(0);
+        SchemaHash::of_channel_canon(&self.channel_canonical(&P::canonical(slot_size)))
     }
 
     /// The channel's canonical string for a slot with canonical form `slot`.

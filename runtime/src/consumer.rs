@@ -37,6 +37,7 @@ pub struct AttachOptions {
     ready_timeout: Duration,
     strategy: WaitStrategy,
     secret: Option<Secret>,
+    channel_hash: Option<SchemaHash>,
 }
 
 impl Default for AttachOptions {
@@ -48,6 +49,7 @@ impl Default for AttachOptions {
             ready_timeout: Duration::from_secs(1),
             strategy: WaitStrategy::default(),
             secret: None,
+            channel_hash: None,
         }
     }
 }
@@ -68,6 +70,14 @@ impl AttachOptions {
     /// How blocked reads wait.
     pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.strategy = strategy;
+        self
+    }
+
+    /// Refuses a channel whose channel hash (slot type, zones and their
+    /// kinds) is not `hash`, as a schema computed it. Without this, only
+    /// the slot type is checked at attach, and each zone when opened.
+    pub fn channel_hash(mut self, hash: SchemaHash) -> Self {
+        self.channel_hash = Some(hash);
         self
     }
 
@@ -108,6 +118,9 @@ impl<P: Payload> Consumer<P> {
         let id = *segment.identity();
         check_secret(name, &id, options.secret.as_ref())?;
         check_slot::<P>(&segment)?;
+        if let Some(expected) = options.channel_hash {
+            check_channel_hash(&segment, expected)?;
+        }
         let slot_size = usize::try_from(id.slot_size).map_err(|_| Error::CorruptSegment {
             channel: name.to_owned(),
             field: "slot_size",
@@ -146,6 +159,11 @@ impl<P: Payload> Consumer<P> {
     /// Bytes of payload per slot (the slot type's size, or `slot_size`).
     pub fn slot_size(&self) -> usize {
         self.slot_size
+    }
+
+    /// The channel hash the segment records (slot type and zones).
+    pub fn channel_hash(&self) -> SchemaHash {
+        SchemaHash::from_bytes(self.segment.identity().channel_hash)
     }
 
     /// The lock-free zone `name`, typed `Z`: a handle that derefs to `&Z`
@@ -341,6 +359,38 @@ impl<P: Payload> Drop for Consumer<P> {
             os::futex_wake_all(&ring.write.read_futex);
         }
     }
+}
+
+/// Refuses a segment whose channel hash is not `expected`, listing its zones.
+fn check_channel_hash(segment: &Segment, expected: SchemaHash) -> Result<(), Error> {
+    let found = SchemaHash::from_bytes(segment.identity().channel_hash);
+    if found == expected {
+        return Ok(());
+    }
+    let zones: Vec<String> = segment
+        .zone_names()
+        .enumerate()
+        .map(|(i, name)| {
+            let kind = if segment.zone_locked(i) {
+                "locked "
+            } else {
+                ""
+            };
+            let canon = segment.schema().zones.get(i).map_or("?", String::as_str);
+            format!("{kind}`{name}`: `{canon}`")
+        })
+        .collect();
+    Err(Error::SchemaMismatch {
+        channel: segment.channel().to_owned(),
+        part: "channel (slot type and zones)".into(),
+        expected: Box::new(expected),
+        found: Box::new(found),
+        detail: if zones.is_empty() {
+            "\n  the segment has no zones".into()
+        } else {
+            format!("\n  the segment's zones: {}", zones.join(", "))
+        },
+    })
 }
 
 /// Refuses a consumer whose secret is not the channel's.

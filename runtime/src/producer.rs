@@ -182,6 +182,11 @@ impl<P: Payload> Producer<P> {
         self.slot_size
     }
 
+    /// The channel hash of the segment (slot type and zones, DESIGN.md §4).
+    pub fn channel_hash(&self) -> SchemaHash {
+        SchemaHash::from_bytes(self.segment.identity().channel_hash)
+    }
+
     /// How blocked calls wait (default: spin, yield, then sleep until a
     /// consumer frees room).
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {

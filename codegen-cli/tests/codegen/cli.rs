@@ -4,18 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .to_owned()
 }
 
-fn vectors() -> PathBuf {
+pub(crate) fn vectors() -> PathBuf {
     root().join("../shared/vectors")
 }
 
-fn run(args: &[&str]) -> Output {
+pub(crate) fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_datahub-codegen"))
         .args(args)
         .current_dir(root())
@@ -24,7 +24,7 @@ fn run(args: &[&str]) -> Output {
         .expect("the datahub-codegen binary runs")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 

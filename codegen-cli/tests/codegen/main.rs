@@ -1,0 +1,6 @@
+//! Integration tests of `datahub-codegen`, in one test binary (one compile
+//! on a 2-core machine): the command as users run it, and the generated
+//! code (snapshots, compiled by trybuild, stale-output checks).
+
+mod cli;
+mod generate;

@@ -1,0 +1,110 @@
+//! Channels generated from `schemas/*.toml` by `build.rs` (with
+//! `datahub_codegen::Builder`): each module holds the schema's structs, with
+//! their layout proven equal to the schema's at compile time, and one module
+//! per channel with typed `create()`/`attach()` handles.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use datahub_examples::sensor::sensor;
+//!
+//! let mut producer = sensor::create()?;                  // schema's config and hashes
+//! producer.write_with(Duration::from_millis(100), |f| f.seq = 1)?;
+//! producer.telemetry().frame_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+//! # Ok::<(), datahub::Error>(())
+//! ```
+
+/// `schemas/sensor.toml`: typed frames, a lock-free telemetry zone, a
+/// locked calibration zone.
+pub mod sensor {
+    include!(concat!(env!("OUT_DIR"), "/sensor.rs"));
+}
+
+/// `schemas/tracker.toml`: nested structs, an overwrite ring.
+pub mod tracker {
+    include!(concat!(env!("OUT_DIR"), "/tracker.rs"));
+}
+
+/// `schemas/camera.toml`: raw byte frames.
+pub mod camera {
+    include!(concat!(env!("OUT_DIR"), "/camera.rs"));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use datahub::{AttachOptions, Error};
+
+    use super::{camera::raw_camera, sensor::sensor, tracker::tracker};
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn unique(tag: &str) -> String {
+        format!("gen-{tag}-{}", std::process::id())
+    }
+
+    #[test]
+    fn generated_handles_stream_frames_and_reach_every_zone() {
+        let name = unique("sensor");
+        let mut producer = sensor::create_with(&sensor::config_named(&name)).unwrap();
+        assert_eq!(producer.channel_hash(), sensor::CHANNEL_HASH);
+        let mut consumer = sensor::attach_with(&name, &AttachOptions::default()).unwrap();
+        producer.write_with(SECOND, |f| f.seq = 7).unwrap();
+        producer.telemetry().frame_count.store(1, Ordering::Relaxed);
+        let mut calib = producer.calibration().read(SECOND).unwrap();
+        calib.gain[0] = 2.5;
+        producer.calibration().write(SECOND, calib).unwrap();
+        assert_eq!(consumer.next(SECOND).unwrap().seq, 7);
+        assert_eq!(consumer.telemetry().frame_count.load(Ordering::Relaxed), 1);
+        assert_eq!(consumer.calibration().read(SECOND).unwrap().gain[0], 2.5);
+    }
+
+    #[test]
+    fn another_channel_under_the_name_is_refused_by_its_channel_hash() {
+        let name = unique("other");
+        let _tracker = tracker::create_with(&tracker::config_named(&name)).unwrap();
+        let err = sensor::attach_with(&name, &AttachOptions::default())
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::SchemaMismatch { .. }), "{err}");
+        // Same slot type, other zones: the channel hash tells them apart.
+        let bare = unique("bare");
+        let _p = datahub::Producer::<super::sensor::SensorFrame>::create(
+            &datahub::ChannelConfig::new(&bare),
+        )
+        .unwrap();
+        let err = sensor::attach_with(&bare, &AttachOptions::default())
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("channel (slot type and zones)")
+                && err.to_string().contains("the segment has no zones"),
+            "{err}"
+        );
+        // And a configuration that drops the zones is refused at create.
+        let err = sensor::create_with(&datahub::ChannelConfig::new(unique("nozones")))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("keep the zones"), "{err}");
+    }
+
+    #[test]
+    fn a_raw_bytes_channel_is_generated_with_its_slot_size_and_policy() {
+        let name = unique("camera");
+        let mut producer = raw_camera::create_with(&raw_camera::config_named(&name)).unwrap();
+        assert_eq!(producer.slot_size(), 4 * 1024 * 1024);
+        let mut consumer = raw_camera::attach_with(&name, &AttachOptions::default()).unwrap();
+        let mut slot = producer.acquire(SECOND).unwrap();
+        slot[..3].copy_from_slice(b"raw");
+        slot.set_len(3);
+        slot.update_checksum();
+        slot.commit();
+        let frame = consumer.next(SECOND).unwrap();
+        assert_eq!(&*frame, b"raw");
+        assert!(
+            frame.verify_checksum(),
+            "manual checksums, as the schema says"
+        );
+    }
+}

@@ -39,10 +39,10 @@ impl Frame {
 }
 
 /// A unique channel name, its segment removed when dropped.
-struct Name(String);
+pub(crate) struct Name(pub(crate) String);
 
 impl Name {
-    fn new(tag: &str) -> Self {
+    pub(crate) fn new(tag: &str) -> Self {
         let name = format!("it-{tag}-{}", std::process::id());
         let _ = std::fs::remove_file(format!("/dev/shm/datahub.{name}"));
         Self(name)

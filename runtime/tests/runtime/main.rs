@@ -5,5 +5,6 @@ mod channel;
 mod compile_time;
 mod example;
 mod layouts;
+mod processes;
 mod ui;
 mod vectors;

@@ -1,0 +1,168 @@
+//! Producer and consumers in separate processes. The test binary re-runs
+//! itself as each child (`spawn.rs`): the `child` test below, ignored in a
+//! normal run, reads its role from `DATAHUB_TEST_CHILD`, does its part and
+//! prints one result line that the parent asserts on. Every wait is
+//! bounded; a child that overstays is killed and fails its test.
+
+mod spawn;
+
+use std::time::{Duration, Instant};
+
+use datahub::{ChannelConfig, Consumer, DataHubSlot, Error, Producer};
+use serde_json::{Value, json};
+
+use crate::channel::Name;
+use spawn::{CHILD_ENV, ChildProcess, RESULT_MARK, wait_for_consumers};
+
+/// 256 bytes whose every word is derived from the sequence number, so a
+/// torn, stale or misplaced item shows.
+#[derive(Clone, Copy, DataHubSlot)]
+#[repr(C)]
+struct Record {
+    seq: u64,
+    words: [u64; 31],
+}
+
+impl Record {
+    fn word(seq: u64, i: usize) -> u64 {
+        (seq ^ ((i as u64) << 56)).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seq
+    }
+
+    fn fill(&mut self, seq: u64) {
+        self.seq = seq;
+        for (i, w) in self.words.iter_mut().enumerate() {
+            *w = Self::word(seq, i);
+        }
+    }
+
+    /// Panics unless every field is item `seq`'s.
+    fn assert_is(&self, seq: u64) {
+        assert_eq!(self.seq, seq, "item {seq} holds the seq field of another");
+        for (i, w) in self.words.iter().enumerate() {
+            assert_eq!(*w, Self::word(seq, i), "item {seq} torn at word {i}");
+        }
+    }
+
+    /// Folds this item into an order-sensitive digest of a stream.
+    fn fold_into(&self, digest: u64) -> u64 {
+        let item = self.words.iter().fold(self.seq, |acc, w| acc ^ w);
+        digest.rotate_left(7) ^ item
+    }
+}
+
+/// How long a blocked read or write may wait before the test calls the
+/// other side stuck (generous: CI machines are loaded).
+const STUCK: Duration = Duration::from_secs(30);
+/// How long children may take from start to attach.
+const START: Duration = Duration::from_secs(30);
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(90)
+}
+
+#[test]
+fn four_consumer_processes_read_a_million_items_whole_in_order_without_loss() {
+    deliver_losslessly("mp-lossless", 256, 4, 1_000_000);
+}
+
+#[test]
+fn a_single_buffer_hands_every_item_to_each_consumer_process_in_turn() {
+    deliver_losslessly("mp-single", 1, 2, 20_000);
+}
+
+/// This process writes `items` items into a lossless ring of `capacity`
+/// slots read by `consumers` child processes; each must report every item,
+/// whole and in order, then the close.
+fn deliver_losslessly(tag: &str, capacity: u32, consumers: usize, items: u64) {
+    let name = Name::new(tag);
+    // A consumer descheduled for a while must not be dropped from the
+    // lossless set: the stall timeout is far beyond any scheduling delay.
+    let config = ChannelConfig::new(&name.0)
+        .capacity(capacity)
+        .stall_timeout(Duration::from_secs(600));
+    let mut producer = Producer::<Record>::create(&config).unwrap();
+    let mut children: Vec<_> = (0..consumers)
+        .map(|_| ChildProcess::spawn(&["lossless", &name.0]))
+        .collect();
+    wait_for_consumers(
+        || producer.consumer_count(),
+        consumers,
+        &mut children,
+        START,
+    );
+    for seq in 0..items {
+        if let Err(e) = producer.write_with(STUCK, |r| r.fill(seq)) {
+            panic!("writing item {seq}: {e}");
+        }
+    }
+    drop(producer);
+
+    let mut scratch = Record {
+        seq: 0,
+        words: [0; 31],
+    };
+    let expected_digest = (0..items).fold(0, |digest, seq| {
+        scratch.fill(seq);
+        scratch.fold_into(digest)
+    });
+    let deadline = deadline();
+    for child in children {
+        let result = child.finish(deadline).result();
+        assert_eq!(
+            result,
+            json!({
+                "first": 0,
+                "count": items,
+                "seq_sum": items * (items - 1) / 2,
+                "digest": expected_digest,
+                "lost": 0,
+                "end": "DH206",
+            })
+        );
+    }
+}
+
+/// Child: reads every item until the channel closes, checking each is
+/// whole and follows the previous one.
+fn read_every_item(channel: &str) -> Value {
+    let mut consumer = Consumer::<Record>::attach(channel).unwrap();
+    let first = consumer.position();
+    let (mut count, mut seq_sum, mut digest) = (0u64, 0u64, 0u64);
+    let end = loop {
+        let item = match consumer.next(STUCK) {
+            Ok(item) => item,
+            Err(e @ Error::Closed { .. }) => break e,
+            Err(e) => panic!("after {count} items: {e}"),
+        };
+        assert_eq!(item.seq(), first + count, "in order, no gap, no duplicate");
+        assert_eq!(item.lost_before(), 0, "item {}", item.seq());
+        item.assert_is(item.seq());
+        count += 1;
+        seq_sum += item.seq;
+        digest = item.fold_into(digest);
+    };
+    json!({
+        "first": first,
+        "count": count,
+        "seq_sum": seq_sum,
+        "digest": digest,
+        "lost": consumer.lost(),
+        "end": end.code(),
+    })
+}
+
+/// The child processes' entry point, run only by the tests above (as
+/// `<test binary> --exact processes::child --ignored`).
+#[test]
+#[ignore = "a child process of the tests of this module: they run it with DATAHUB_TEST_CHILD set"]
+fn child() {
+    let role = std::env::var(CHILD_ENV).unwrap_or_else(|_| {
+        panic!("{CHILD_ENV} is not set: this test runs only as a child of the `processes` tests")
+    });
+    let result = match role.split(':').collect::<Vec<_>>()[..] {
+        ["lossless", channel] => read_every_item(channel),
+        _ => panic!("unknown child role `{role}`"),
+    };
+    // On a line of its own: the test harness may have printed on this one.
+    println!("\n{RESULT_MARK}{result}");
+}

@@ -8,7 +8,7 @@ mod spawn;
 
 use std::time::{Duration, Instant};
 
-use datahub::{ChannelConfig, Consumer, DataHubSlot, Error, Producer};
+use datahub::{ChannelConfig, ChecksumPolicy, Consumer, DataHubSlot, Error, Overflow, Producer};
 use serde_json::{Value, json};
 
 use crate::channel::Name;
@@ -151,6 +151,87 @@ fn read_every_item(channel: &str) -> Value {
     })
 }
 
+#[test]
+fn a_slow_consumer_process_counts_every_overwritten_item_and_never_reads_a_torn_one() {
+    const ITEMS: u64 = 4_000;
+    let name = Name::new("mp-overwrite");
+    let config = ChannelConfig::new(&name.0)
+        .capacity(4)
+        .overflow(Overflow::Overwrite)
+        .checksum(ChecksumPolicy::Enforced);
+    let mut producer = Producer::<Record>::create(&config).unwrap();
+    // The consumer naps 2 ms after each item; the producer writes one
+    // every ~0.1 ms: it laps the consumer again and again.
+    let mut children = vec![ChildProcess::spawn(&["slow", &name.0, "2000"])];
+    wait_for_consumers(|| producer.consumer_count(), 1, &mut children, START);
+    for seq in 0..ITEMS {
+        producer.write_with(STUCK, |r| r.fill(seq)).unwrap();
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    drop(producer);
+
+    let result = children.pop().unwrap().finish(deadline()).result();
+    let field = |key: &str| {
+        result[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key}: {result}"))
+    };
+    assert_eq!(field("first"), 0, "{result}");
+    assert_eq!(
+        field("last"),
+        ITEMS - 1,
+        "the newest item is read: {result}"
+    );
+    assert!(field("lost") > 0, "a slow reader loses items: {result}");
+    assert_eq!(
+        field("read") + field("lost"),
+        ITEMS,
+        "every item read or counted lost: {result}"
+    );
+    assert_eq!(
+        field("lost_before_sum"),
+        field("lost"),
+        "the losses reported with each item add up to the total: {result}"
+    );
+    assert_eq!(result["end"], "DH206", "{result}");
+}
+
+/// Child: reads slowly (napping `nap_us` after each item) until the
+/// channel closes, checking each item is whole and newer than the last.
+fn read_slowly(channel: &str, nap: Duration) -> Value {
+    let mut consumer = Consumer::<Record>::attach(channel).unwrap();
+    let first = consumer.position();
+    let (mut read, mut lost_before_sum, mut last) = (0u64, 0u64, None::<u64>);
+    let end = loop {
+        let item = match consumer.next(STUCK) {
+            Ok(item) => item,
+            Err(e @ Error::Closed { .. }) => break e,
+            Err(e) => panic!("after {read} items: {e}"),
+        };
+        let seq = item.seq();
+        item.assert_is(seq);
+        assert!(last.is_none_or(|l| seq > l), "{seq} after {last:?}");
+        assert_eq!(
+            seq,
+            last.map_or(first, |l| l + 1) + item.lost_before(),
+            "lost_before counts exactly the items skipped"
+        );
+        lost_before_sum += item.lost_before();
+        last = Some(seq);
+        read += 1;
+        drop(item);
+        std::thread::sleep(nap);
+    };
+    json!({
+        "first": first,
+        "last": last,
+        "read": read,
+        "lost": consumer.lost(),
+        "lost_before_sum": lost_before_sum,
+        "end": end.code(),
+    })
+}
+
 /// The child processes' entry point, run only by the tests above (as
 /// `<test binary> --exact processes::child --ignored`).
 #[test]
@@ -161,6 +242,9 @@ fn child() {
     });
     let result = match role.split(':').collect::<Vec<_>>()[..] {
         ["lossless", channel] => read_every_item(channel),
+        ["slow", channel, nap_us] => {
+            read_slowly(channel, Duration::from_micros(nap_us.parse().unwrap()))
+        }
         _ => panic!("unknown child role `{role}`"),
     };
     // On a line of its own: the test harness may have printed on this one.

@@ -4,14 +4,18 @@
 //! prints one result line that the parent asserts on. Every wait is
 //! bounded; a child that overstays is killed and fails its test.
 
+mod corrupt;
 mod spawn;
 
 use std::time::{Duration, Instant};
 
-use datahub::{ChannelConfig, ChecksumPolicy, Consumer, DataHubSlot, Error, Overflow, Producer};
+use datahub::{
+    AttachOptions, ChannelConfig, ChecksumPolicy, Consumer, DataHubSlot, Error, Overflow, Producer,
+};
 use serde_json::{Value, json};
 
 use crate::channel::Name;
+use corrupt::Expect;
 use spawn::{CHILD_ENV, ChildProcess, RESULT_MARK, wait_for_consumers};
 
 /// 256 bytes whose every word is derived from the sequence number, so a
@@ -48,6 +52,14 @@ impl Record {
         let item = self.words.iter().fold(self.seq, |acc, w| acc ^ w);
         digest.rotate_left(7) ^ item
     }
+}
+
+/// The same head as `Record` with half the words: another slot type.
+#[derive(Clone, Copy, DataHubSlot)]
+#[repr(C)]
+struct NarrowRecord {
+    seq: u64,
+    words: [u64; 15],
 }
 
 /// How long a blocked read or write may wait before the test calls the
@@ -232,6 +244,89 @@ fn read_slowly(channel: &str, nap: Duration) -> Value {
     })
 }
 
+#[test]
+fn a_process_expecting_another_slot_type_is_refused_naming_the_differing_field() {
+    let name = Name::new("mp-mismatch");
+    let mut producer = Producer::<Record>::create(&ChannelConfig::new(&name.0)).unwrap();
+    producer.write_with(STUCK, |r| r.fill(0)).unwrap();
+    let deadline = deadline();
+
+    let same = ChildProcess::spawn(&["attach", &name.0, "record"]).finish(deadline);
+    assert_eq!(
+        same.result(),
+        json!({"attached": true, "first": 0}),
+        "the same type attaches"
+    );
+
+    let other = ChildProcess::spawn(&["attach", &name.0, "narrow"]).finish(deadline);
+    let result = other.result();
+    assert_eq!(result["code"], "DH207", "{other}");
+    let message = result["message"].as_str().unwrap();
+    assert!(
+        message.contains("field `words`: the segment has `[u64;31]@8`, you expect `[u64;15]@8`"),
+        "{message}"
+    );
+    assert_eq!(producer.consumer_count(), 0);
+}
+
+#[test]
+fn a_process_attaching_to_a_corrupted_segment_gets_a_typed_error_never_a_crash() {
+    let name = Name::new("mp-corrupt");
+    let path = format!("/dev/shm/datahub.{}", name.0);
+    let image = {
+        let config = ChannelConfig::new(&name.0).capacity(8);
+        let mut producer = Producer::<Record>::create(&config).unwrap();
+        for seq in 0..3 {
+            producer.write_with(STUCK, |r| r.fill(seq)).unwrap();
+        }
+        std::fs::read(&path).unwrap()
+        // Dropping the producer removes the segment; copies replace it.
+    };
+    let damages = corrupt::damages(&image);
+    for damage in &damages {
+        std::fs::write(&path, &damage.bytes).unwrap();
+        let child = ChildProcess::spawn(&["attach", &name.0, "record"]).finish(deadline());
+        let result = child.result();
+        let label = &damage.label;
+        match damage.expect {
+            Expect::Attached => assert_eq!(
+                result,
+                json!({"attached": true, "first": 0}),
+                "{label}\n{child}"
+            ),
+            Expect::Error(code, text) => {
+                assert_eq!(result["code"], code, "{label}\n{child}");
+                let message = result["message"].as_str().unwrap();
+                assert!(message.contains(text), "{label}: {message}");
+            }
+            Expect::NoCrash => assert!(
+                result["attached"] == true || result["code"].is_string(),
+                "{label}\n{child}"
+            ),
+        }
+    }
+}
+
+/// Child: attaches as a consumer of `slot_type` and reads the first item
+/// if there is one; an error is a result too, not a failure.
+fn attach(channel: &str, slot_type: &str) -> Value {
+    let options = AttachOptions::default().ready_timeout(Duration::from_millis(200));
+    let attached = match slot_type {
+        "record" => Consumer::<Record>::attach_with(channel, &options).and_then(|mut c| {
+            Ok(c.try_next()?.map(|item| {
+                item.assert_is(item.seq());
+                item.seq()
+            }))
+        }),
+        "narrow" => Consumer::<NarrowRecord>::attach_with(channel, &options).map(|_| None),
+        other => panic!("unknown slot type `{other}`"),
+    };
+    match attached {
+        Ok(first) => json!({"attached": true, "first": first}),
+        Err(e) => json!({"code": e.code(), "message": e.to_string()}),
+    }
+}
+
 /// The child processes' entry point, run only by the tests above (as
 /// `<test binary> --exact processes::child --ignored`).
 #[test]
@@ -245,6 +340,7 @@ fn child() {
         ["slow", channel, nap_us] => {
             read_slowly(channel, Duration::from_micros(nap_us.parse().unwrap()))
         }
+        ["attach", channel, slot_type] => attach(channel, slot_type),
         _ => panic!("unknown child role `{role}`"),
     };
     // On a line of its own: the test harness may have printed on this one.

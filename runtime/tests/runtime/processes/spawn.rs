@@ -92,6 +92,12 @@ impl ChildProcess {
         }
     }
 
+    /// Kills the child (SIGKILL: no destructor runs) and reaps it.
+    pub(super) fn kill(mut self) -> Finished {
+        let _ = self.child.kill();
+        self.collect()
+    }
+
     fn collect(&mut self) -> Finished {
         let status = self.child.wait().unwrap();
         let text = |pipe: &mut Option<JoinHandle<String>>| pipe.take().unwrap().join().unwrap();

@@ -5,6 +5,7 @@ mod channel;
 mod compile_time;
 mod example;
 mod layouts;
+mod processes;
 mod raw_bytes;
 mod ui;
 mod vectors;

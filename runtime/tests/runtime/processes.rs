@@ -1,0 +1,372 @@
+//! Producer and consumers in separate processes. The test binary re-runs
+//! itself as each child (`spawn.rs`): the `child` test below, ignored in a
+//! normal run, reads its role from `DATAHUB_TEST_CHILD`, does its part and
+//! prints one result line that the parent asserts on. Every wait is
+//! bounded; a child that overstays is killed and fails its test.
+
+mod corrupt;
+mod spawn;
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::{Duration, Instant};
+
+use datahub::{
+    AttachOptions, ChannelConfig, ChecksumPolicy, Consumer, DataHubSlot, Error, Overflow, Producer,
+};
+use serde_json::{Value, json};
+
+use crate::channel::Name;
+use corrupt::Expect;
+use spawn::{CHILD_ENV, ChildProcess, RESULT_MARK, wait_for_consumers};
+
+/// 256 bytes whose every word is derived from the sequence number, so a
+/// torn, stale or misplaced item shows.
+#[derive(Clone, Copy, DataHubSlot)]
+#[repr(C)]
+struct Record {
+    seq: u64,
+    words: [u64; 31],
+}
+
+impl Record {
+    fn word(seq: u64, i: usize) -> u64 {
+        (seq ^ ((i as u64) << 56)).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seq
+    }
+
+    fn fill(&mut self, seq: u64) {
+        self.seq = seq;
+        for (i, w) in self.words.iter_mut().enumerate() {
+            *w = Self::word(seq, i);
+        }
+    }
+
+    /// Panics unless every field is item `seq`'s.
+    fn assert_is(&self, seq: u64) {
+        assert_eq!(self.seq, seq, "item {seq} holds the seq field of another");
+        for (i, w) in self.words.iter().enumerate() {
+            assert_eq!(*w, Self::word(seq, i), "item {seq} torn at word {i}");
+        }
+    }
+
+    /// Folds this item into an order-sensitive digest of a stream.
+    fn fold_into(&self, digest: u64) -> u64 {
+        let item = self.words.iter().fold(self.seq, |acc, w| acc ^ w);
+        digest.rotate_left(7) ^ item
+    }
+}
+
+/// The same head as `Record` with half the words: another slot type.
+#[derive(Clone, Copy, DataHubSlot)]
+#[repr(C)]
+struct NarrowRecord {
+    seq: u64,
+    words: [u64; 15],
+}
+
+/// How long a blocked read or write may wait before the test calls the
+/// other side stuck (generous: CI machines are loaded).
+const STUCK: Duration = Duration::from_secs(30);
+/// How long children may take from start to attach.
+const START: Duration = Duration::from_secs(30);
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(90)
+}
+
+#[test]
+fn four_consumer_processes_read_a_million_items_whole_in_order_without_loss() {
+    deliver_losslessly("mp-lossless", 256, 4, 1_000_000);
+}
+
+#[test]
+fn a_single_buffer_hands_every_item_to_each_consumer_process_in_turn() {
+    deliver_losslessly("mp-single", 1, 2, 20_000);
+}
+
+/// This process writes `items` items into a lossless ring of `capacity`
+/// slots read by `consumers` child processes; each must report every item,
+/// whole and in order, then the close.
+fn deliver_losslessly(tag: &str, capacity: u32, consumers: usize, items: u64) {
+    let name = Name::new(tag);
+    // A consumer descheduled for a while must not be dropped from the
+    // lossless set: the stall timeout is far beyond any scheduling delay.
+    let config = ChannelConfig::new(&name.0)
+        .capacity(capacity)
+        .stall_timeout(Duration::from_secs(600));
+    let mut producer = Producer::<Record>::create(&config).unwrap();
+    let mut children: Vec<_> = (0..consumers)
+        .map(|_| ChildProcess::spawn(&["lossless", &name.0]))
+        .collect();
+    wait_for_consumers(
+        || producer.consumer_count(),
+        consumers,
+        &mut children,
+        START,
+    );
+    for seq in 0..items {
+        if let Err(e) = producer.write_with(STUCK, |r| r.fill(seq)) {
+            panic!("writing item {seq}: {e}");
+        }
+    }
+    drop(producer);
+
+    let mut scratch = Record {
+        seq: 0,
+        words: [0; 31],
+    };
+    let expected_digest = (0..items).fold(0, |digest, seq| {
+        scratch.fill(seq);
+        scratch.fold_into(digest)
+    });
+    let deadline = deadline();
+    for child in children {
+        let result = child.finish(deadline).result();
+        assert_eq!(
+            result,
+            json!({
+                "first": 0,
+                "count": items,
+                "seq_sum": items * (items - 1) / 2,
+                "digest": expected_digest,
+                "lost": 0,
+                "end": "DH206",
+            })
+        );
+    }
+}
+
+/// Child: reads every item until the channel closes, checking each is
+/// whole and follows the previous one.
+fn read_every_item(channel: &str) -> Value {
+    let mut consumer = Consumer::<Record>::attach(channel).unwrap();
+    let first = consumer.position();
+    let (mut count, mut seq_sum, mut digest) = (0u64, 0u64, 0u64);
+    let end = loop {
+        let item = match consumer.next(STUCK) {
+            Ok(item) => item,
+            Err(e @ Error::Closed { .. }) => break e,
+            Err(e) => panic!("after {count} items: {e}"),
+        };
+        assert_eq!(item.seq(), first + count, "in order, no gap, no duplicate");
+        assert_eq!(item.lost_before(), 0, "item {}", item.seq());
+        item.assert_is(item.seq());
+        count += 1;
+        seq_sum += item.seq;
+        digest = item.fold_into(digest);
+    };
+    json!({
+        "first": first,
+        "count": count,
+        "seq_sum": seq_sum,
+        "digest": digest,
+        "lost": consumer.lost(),
+        "end": end.code(),
+    })
+}
+
+#[test]
+fn a_slow_consumer_process_counts_every_overwritten_item_and_never_reads_a_torn_one() {
+    const ITEMS: u64 = 4_000;
+    let name = Name::new("mp-overwrite");
+    let config = ChannelConfig::new(&name.0)
+        .capacity(4)
+        .overflow(Overflow::Overwrite)
+        .checksum(ChecksumPolicy::Enforced);
+    let mut producer = Producer::<Record>::create(&config).unwrap();
+    // The consumer naps 2 ms after each item; the producer writes one
+    // every ~0.1 ms: it laps the consumer again and again.
+    let mut children = vec![ChildProcess::spawn(&["slow", &name.0, "2000"])];
+    wait_for_consumers(|| producer.consumer_count(), 1, &mut children, START);
+    for seq in 0..ITEMS {
+        producer.write_with(STUCK, |r| r.fill(seq)).unwrap();
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    drop(producer);
+
+    let result = children.pop().unwrap().finish(deadline()).result();
+    let field = |key: &str| {
+        result[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key}: {result}"))
+    };
+    assert_eq!(field("first"), 0, "{result}");
+    assert_eq!(
+        field("last"),
+        ITEMS - 1,
+        "the newest item is read: {result}"
+    );
+    assert!(field("lost") > 0, "a slow reader loses items: {result}");
+    assert_eq!(
+        field("read") + field("lost"),
+        ITEMS,
+        "every item read or counted lost: {result}"
+    );
+    assert_eq!(
+        field("lost_before_sum"),
+        field("lost"),
+        "the losses reported with each item add up to the total: {result}"
+    );
+    assert_eq!(result["end"], "DH206", "{result}");
+}
+
+/// Child: reads slowly (napping `nap_us` after each item) until the
+/// channel closes, checking each item is whole and newer than the last.
+fn read_slowly(channel: &str, nap: Duration) -> Value {
+    let mut consumer = Consumer::<Record>::attach(channel).unwrap();
+    let first = consumer.position();
+    let (mut read, mut lost_before_sum, mut last) = (0u64, 0u64, None::<u64>);
+    let end = loop {
+        let item = match consumer.next(STUCK) {
+            Ok(item) => item,
+            Err(e @ Error::Closed { .. }) => break e,
+            Err(e) => panic!("after {read} items: {e}"),
+        };
+        let seq = item.seq();
+        item.assert_is(seq);
+        assert!(last.is_none_or(|l| seq > l), "{seq} after {last:?}");
+        assert_eq!(
+            seq,
+            last.map_or(first, |l| l + 1) + item.lost_before(),
+            "lost_before counts exactly the items skipped"
+        );
+        lost_before_sum += item.lost_before();
+        last = Some(seq);
+        read += 1;
+        drop(item);
+        std::thread::sleep(nap);
+    };
+    json!({
+        "first": first,
+        "last": last,
+        "read": read,
+        "lost": consumer.lost(),
+        "lost_before_sum": lost_before_sum,
+        "end": end.code(),
+    })
+}
+
+#[test]
+fn a_process_expecting_another_slot_type_is_refused_naming_the_differing_field() {
+    let name = Name::new("mp-mismatch");
+    let mut producer = Producer::<Record>::create(&ChannelConfig::new(&name.0)).unwrap();
+    producer.write_with(STUCK, |r| r.fill(0)).unwrap();
+    let deadline = deadline();
+
+    let same = ChildProcess::spawn(&["attach", &name.0, "record"]).finish(deadline);
+    assert_eq!(
+        same.result(),
+        json!({"attached": true, "first": 0}),
+        "the same type attaches"
+    );
+
+    let other = ChildProcess::spawn(&["attach", &name.0, "narrow"]).finish(deadline);
+    let result = other.result();
+    assert_eq!(result["code"], "DH207", "{other}");
+    let message = result["message"].as_str().unwrap();
+    assert!(
+        message.contains("field `words`: the segment has `[u64;31]@8`, you expect `[u64;15]@8`"),
+        "{message}"
+    );
+    assert_eq!(producer.consumer_count(), 0);
+}
+
+#[test]
+fn a_process_attaching_to_a_corrupted_segment_gets_a_typed_error_never_a_crash() {
+    let name = Name::new("mp-corrupt");
+    let path = format!("/dev/shm/datahub.{}", name.0);
+    let image = {
+        let config = ChannelConfig::new(&name.0).capacity(8);
+        let mut producer = Producer::<Record>::create(&config).unwrap();
+        for seq in 0..3 {
+            producer.write_with(STUCK, |r| r.fill(seq)).unwrap();
+        }
+        std::fs::read(&path).unwrap()
+        // Dropping the producer removes the segment; copies replace it.
+    };
+    let damages = corrupt::damages(&image);
+    for damage in &damages {
+        std::fs::write(&path, &damage.bytes).unwrap();
+        let child = ChildProcess::spawn(&["attach", &name.0, "record"]).finish(deadline());
+        let result = child.result();
+        let label = &damage.label;
+        match damage.expect {
+            Expect::Attached => assert_eq!(
+                result,
+                json!({"attached": true, "first": 0}),
+                "{label}\n{child}"
+            ),
+            Expect::Error(code, text) => {
+                assert_eq!(result["code"], code, "{label}\n{child}");
+                let message = result["message"].as_str().unwrap();
+                assert!(message.contains(text), "{label}: {message}");
+            }
+            Expect::NoCrash => assert!(
+                result["attached"] == true || result["code"].is_string(),
+                "{label}\n{child}"
+            ),
+        }
+    }
+}
+
+/// Child: attaches as a consumer of `slot_type` and reads the first item
+/// if there is one; an error is a result too, not a failure.
+fn attach(channel: &str, slot_type: &str) -> Value {
+    let options = AttachOptions::default().ready_timeout(Duration::from_millis(200));
+    let attached = match slot_type {
+        "record" => Consumer::<Record>::attach_with(channel, &options).and_then(|mut c| {
+            Ok(c.try_next()?.map(|item| {
+                item.assert_is(item.seq());
+                item.seq()
+            }))
+        }),
+        "narrow" => Consumer::<NarrowRecord>::attach_with(channel, &options).map(|_| None),
+        other => panic!("unknown slot type `{other}`"),
+    };
+    match attached {
+        Ok(first) => json!({"attached": true, "first": first}),
+        Err(e) => json!({"code": e.code(), "message": e.to_string()}),
+    }
+}
+
+/// RUNTIME GAP, reproduced: DESIGN.md §7 says a dead consumer is removed,
+/// so that it cannot hold back a lossless producer; the ring does not check
+/// liveness yet (`os::is_alive` is unused), so a consumer process killed
+/// without detaching blocks every write once the ring is full, until the
+/// write times out. Run with `--ignored` to see it; un-ignore when
+/// liveness lands.
+#[test]
+#[ignore = "runtime gap: a killed consumer is not removed yet (DESIGN.md §7)"]
+fn a_killed_consumer_process_stops_holding_back_a_lossless_producer() {
+    let name = Name::new("mp-killed");
+    let config = ChannelConfig::new(&name.0).capacity(4);
+    let mut producer = Producer::<Record>::create(&config).unwrap();
+    let mut children = vec![ChildProcess::spawn(&["lossless", &name.0])];
+    wait_for_consumers(|| producer.consumer_count(), 1, &mut children, START);
+    let killed = children.pop().unwrap().kill();
+    assert_eq!(killed.status.signal(), Some(9), "{killed}");
+    for seq in 0..8 {
+        if let Err(e) = producer.write_with(Duration::from_secs(5), |r| r.fill(seq)) {
+            panic!("item {seq}: {e}");
+        }
+    }
+}
+
+/// The child processes' entry point, run only by the tests above (as
+/// `<test binary> --exact processes::child --ignored`).
+#[test]
+#[ignore = "a child process of the tests of this module: they run it with DATAHUB_TEST_CHILD set"]
+fn child() {
+    let role = std::env::var(CHILD_ENV).unwrap_or_else(|_| {
+        panic!("{CHILD_ENV} is not set: this test runs only as a child of the `processes` tests")
+    });
+    let result = match role.split(':').collect::<Vec<_>>()[..] {
+        ["lossless", channel] => read_every_item(channel),
+        ["slow", channel, nap_us] => {
+            read_slowly(channel, Duration::from_micros(nap_us.parse().unwrap()))
+        }
+        ["attach", channel, slot_type] => attach(channel, slot_type),
+        _ => panic!("unknown child role `{role}`"),
+    };
+    // On a line of its own: the test harness may have printed on this one.
+    println!("\n{RESULT_MARK}{result}");
+}

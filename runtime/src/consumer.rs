@@ -619,6 +619,12 @@ pub(crate) fn first_difference(segment: &str, expected: &str) -> String {
     if seg_head != exp_head {
         return format!("\n  size/alignment: the segment has {seg_head}, you expect {exp_head}");
     }
+    if segment == expected {
+        return format!(
+            "\n  the segment stores the same layout as yours (`{segment}`) under another hash: its hash is \
+             damaged; remove the segment and restart its producer"
+        );
+    }
     format!("\n  the segment has `{segment}`, you expect `{expected}`")
 }
 
@@ -640,5 +646,6 @@ mod tests {
         );
         assert!(first_difference("{8/8:a:u64@0}", "{8/8:b:u64@0}").contains("field 1"));
         assert!(first_difference("[u8;16]", "[u8;32]").contains("`[u8;16]`"));
+        assert!(first_difference("{8/8:a:u64@0}", "{8/8:a:u64@0}").contains("its hash is damaged"));
     }
 }

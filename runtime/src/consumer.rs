@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::checksum;
 use crate::config::Secret;
 use crate::error::Error;
+use crate::metrics::Counter;
 use crate::payload::{Bytes, Payload};
 use crate::ring::protocol::{ReadAttempt, Ring, Start};
 use crate::ring::wait::{SleepOn, WaitStrategy, wait_until};
@@ -138,6 +139,7 @@ impl<P: Payload> Consumer<P> {
                 max: id.max_consumers,
             });
         };
+        segment.live().metrics.add(Counter::ConsumersAttached, 1);
         Ok(Self {
             enforced_checksums: id.checksum == 2,
             segment: Arc::new(segment),
@@ -198,6 +200,9 @@ impl<P: Payload> Consumer<P> {
         let found = {
             let ring = self.segment.ring();
             let me = &ring.consumers[self.entry];
+            // A lossless producer that stopped waiting for us waits again;
+            // what it overwrote meanwhile is found lost below.
+            ring.resume_after_stall(me);
             let mut q = self.next;
             let segment = &self.segment;
             let found = wait_until(self.strategy, timeout, SleepOn::Commits(&ring), || {
@@ -230,11 +235,11 @@ impl<P: Payload> Consumer<P> {
             }
             (None, q) => {
                 self.next = q;
-                Err(Error::Timeout {
+                Err(self.gone().unwrap_or_else(|| Error::Timeout {
                     channel: self.channel().to_owned(),
                     waited: started.elapsed(),
                     cause: format!("no item {q} committed yet"),
-                })
+                }))
             }
         }
     }
@@ -257,6 +262,7 @@ impl<P: Payload> Consumer<P> {
             let me = &ring.consumers[self.entry];
             let next = self.next;
             let segment = &self.segment;
+            ring.resume_after_stall(me);
             wait_until(self.strategy, timeout, SleepOn::Commits(&ring), || {
                 loop {
                     let committed = ring.commit_seq();
@@ -278,11 +284,34 @@ impl<P: Payload> Consumer<P> {
             Some(Err(())) => Err(Error::Closed {
                 channel: self.channel().to_owned(),
             }),
-            None => Err(Error::Timeout {
+            None => Err(self.gone().unwrap_or_else(|| Error::Timeout {
                 channel: self.channel().to_owned(),
                 waited: started.elapsed(),
                 cause: format!("no item after {} committed yet", self.next.wrapping_sub(1)),
-            }),
+            })),
+        }
+    }
+
+    /// After a wait ran out: whether it is because the producer is gone
+    /// (dead, or its segment removed or replaced), and so waiting longer
+    /// would not help. Checked only then, as a successor may take the
+    /// channel over while we wait.
+    fn gone(&self) -> Option<Error> {
+        let channel = self.channel().to_owned();
+        let producer = self.segment.producer();
+        let gone = Error::ProducerGone {
+            channel: channel.clone(),
+            pid: producer.map(|p| p.pid),
+        };
+        match self.segment.replaced() {
+            None => (!producer.is_some_and(os::is_alive)).then_some(gone),
+            Some(false) => Some(gone),
+            Some(true) => match Segment::attach(&channel, false, Duration::ZERO) {
+                Ok(new) if new.identity().channel_hash != self.segment.identity().channel_hash => {
+                    Some(Error::SchemaChanged { channel })
+                }
+                _ => Some(gone),
+            },
         }
     }
 
@@ -301,6 +330,7 @@ impl<P: Payload> Consumer<P> {
             self.ring().consumers[self.entry]
                 .overruns
                 .fetch_add(lost, Relaxed);
+            self.segment.live().metrics.add(Counter::ItemsLost, lost);
         }
     }
 
@@ -340,6 +370,11 @@ impl<P: Payload> Consumer<P> {
             let entry = &slot.consumer.ring().consumers[slot.consumer.entry];
             // Relaxed: a counter.
             entry.checksum_failures.fetch_add(1, Relaxed);
+            slot.consumer
+                .segment
+                .live()
+                .metrics
+                .add(Counter::ChecksumFailures, 1);
             let channel = slot.consumer.channel().to_owned();
             drop(slot);
             return Err(Error::ChecksumMismatch { channel, seq: q });
@@ -358,6 +393,10 @@ impl<P: Payload> Drop for Consumer<P> {
         if ring.leave(self.entry) {
             os::futex_wake_all(&ring.write.read_futex);
         }
+        self.segment
+            .live()
+            .metrics
+            .add(Counter::ConsumersDetached, 1);
     }
 }
 

@@ -24,12 +24,15 @@ pub enum Error {
     },
     /// `Producer::create` found a segment for the channel already.
     #[error(
-        "channel `{channel}` already exists (/dev/shm/datahub.{channel}): another producer may be running; \
-         if it died, remove the segment with `datahub cleanup`"
+        "channel `{channel}` already exists (/dev/shm/datahub.{channel}) and its producer{} is alive: \
+         stop it first, or use another channel name",
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
     )]
     ChannelExists {
         /// The channel.
         channel: String,
+        /// The pid of the live producer holding it, when known.
+        holder: Option<u32>,
     },
     /// No segment for the channel.
     #[error("no channel `{channel}` (no /dev/shm/datahub.{channel}): start its producer first")]
@@ -150,6 +153,29 @@ pub enum Error {
         /// Which side lacks or differs, and what to do.
         problem: String,
     },
+    /// The channel's producer died (or its segment was removed) and no
+    /// producer took it over within the wait.
+    #[error(
+        "the producer of channel `{channel}`{} is gone: restart it (a restarted producer takes the \
+         channel over and this consumer carries on), or re-attach",
+        pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    ProducerGone {
+        /// The channel.
+        channel: String,
+        /// The dead producer's pid, when known.
+        pid: Option<u32>,
+    },
+    /// The channel was recreated by a producer with another schema or
+    /// configuration: this consumer's segment is an orphan.
+    #[error(
+        "channel `{channel}` was recreated with another schema or configuration: re-attach (with the \
+         new slot type if it changed)"
+    )]
+    SchemaChanged {
+        /// The channel.
+        channel: String,
+    },
     /// The operating system refused something.
     #[error("channel `{channel}`: {source}")]
     Io {
@@ -179,6 +205,8 @@ impl Error {
             Self::WrongZone { .. } => "DH212",
             Self::PayloadTooLarge { .. } => "DH213",
             Self::AccessDenied { .. } => "DH214",
+            Self::ProducerGone { .. } => "DH215",
+            Self::SchemaChanged { .. } => "DH216",
         }
     }
 }
@@ -189,7 +217,10 @@ impl From<crate::segment::shm::SegmentError> for Error {
         use crate::segment::shm::SegmentError as S;
         match e {
             S::NotFound { channel } => Self::NoSuchChannel { channel },
-            S::AlreadyExists { channel } => Self::ChannelExists { channel },
+            S::AlreadyExists { channel } => Self::ChannelExists {
+                channel,
+                holder: None,
+            },
             S::Corrupt { channel, corrupt } => Self::CorruptSegment {
                 channel,
                 field: corrupt.field,

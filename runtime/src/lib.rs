@@ -35,6 +35,11 @@
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 pub(crate) mod checksum;
+#[cfg(not(loom))]
+mod inspect;
+#[cfg(not(loom))]
+mod liveness;
+mod metrics;
 mod ring;
 mod segment;
 mod sync;
@@ -65,6 +70,10 @@ pub use types::{
 #[cfg(not(loom))]
 pub use {
     consumer::{AttachOptions, Consumer, ReadSlot},
+    inspect::{
+        ChannelSnapshot, ConsumerInfo, ProducerInfo, SlotInfo, SlotTypeInfo, ZoneInfo, inspect,
+        list_channels,
+    },
     producer::{Producer, WriteSlot},
     zone::handle::{LockedZone, Zone, ZoneGuard},
 };

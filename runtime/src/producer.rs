@@ -8,12 +8,15 @@ use std::time::Duration;
 use crate::checksum;
 use crate::config::{ChannelConfig, ChecksumPolicy, Overflow};
 use crate::error::Error;
+use crate::liveness::Watch;
+use crate::metrics::Counter;
 use crate::payload::{Bytes, Payload};
 use crate::ring::protocol::{Ring, WriteBlocked};
 use crate::ring::wait::{SleepOn, WaitStrategy, wait_until};
 use crate::segment::os;
-use crate::segment::shm::{SchemaStrings, Segment};
+use crate::segment::shm::{SchemaStrings, Segment, SegmentError};
 use crate::segment::validate::{Blueprint, Params};
+use crate::sync::Ordering::{AcqRel, Relaxed, Release};
 use crate::types::{DataHubSlot, DataHubZone, SchemaHash};
 use crate::zone::handle::{LockedZone, Zone};
 
@@ -50,6 +53,7 @@ pub struct Producer<P: Payload> {
     key: Option<checksum::Key>,
     strategy: WaitStrategy,
     slot_size: usize,
+    stall_timeout_ns: u64,
     _slot: PhantomData<fn(P) -> P>,
 }
 
@@ -133,16 +137,21 @@ impl<P: Payload> Producer<P> {
             zones: config.zones.iter().map(|z| z.canonical.clone()).collect(),
         };
         let me = os::current_process();
-        let segment = Segment::create(&blueprint, &schema, me)?;
+        let (segment, next_seq) = match Segment::create(&blueprint, &schema, me) {
+            Ok(segment) => (segment, 0),
+            Err(SegmentError::AlreadyExists { .. }) => take_over(&blueprint, &schema, me)?,
+            Err(e) => return Err(e.into()),
+        };
         Ok(Self {
             segment: Arc::new(segment),
-            next_seq: 0,
+            next_seq,
             me,
             overflow: config.overflow,
             checksum: config.checksum,
             key: config.secret.as_ref().map(|s| s.0),
             strategy: WaitStrategy::default(),
             slot_size: slot_len,
+            stall_timeout_ns: blueprint.stall_timeout_ns,
             _slot: PhantomData,
         })
     }
@@ -201,33 +210,40 @@ impl<P: Payload> Producer<P> {
         let q = self.next_seq;
         let started = std::time::Instant::now();
         let ring = self.segment.ring();
+        let metrics = &self.segment.live().metrics;
         let sleep_on = SleepOn::Reads(&ring);
-        let mut blocked = None;
-        if self.overflow == Overflow::Block {
-            let room = wait_until(self.strategy, timeout, sleep_on, || {
-                match ring.check_room(q) {
-                    Ok(()) => Some(()),
-                    Err(why) => {
-                        blocked = Some(why);
-                        None
+        let mut watch = Watch::new(&ring, metrics, self.stall_timeout_ns);
+        let (mut blocked, mut waited) = (None, false);
+        // Polls `check`; when blocked, lets the watch remove a dead consumer
+        // or pass over a stalled one, and checks again at once if it did.
+        let mut poll = |check: &dyn Fn() -> Result<(), WriteBlocked>| loop {
+            match check() {
+                Ok(()) => return Some(()),
+                Err(why) => {
+                    waited = true;
+                    blocked = Some(why);
+                    if !watch.blocked(why) {
+                        return None;
                     }
                 }
-            });
-            if room.is_none() {
-                return Err(self.timeout(started, blocked));
             }
+        };
+        if self.overflow == Overflow::Block
+            && wait_until(self.strategy, timeout, sleep_on, || {
+                poll(&|| ring.check_room(q))
+            })
+            .is_none()
+        {
+            return Err(self.timeout(started, blocked));
         }
         let previous = ring.claim(q, self.me.pid);
         let remaining = timeout.saturating_sub(started.elapsed());
         let marks = wait_until(self.strategy, remaining, sleep_on, || {
-            match ring.check_marks(q) {
-                Ok(()) => Some(()),
-                Err(why) => {
-                    blocked = Some(why);
-                    None
-                }
-            }
+            poll(&|| ring.check_marks(q))
         });
+        if waited {
+            metrics.add(Counter::WriteWaits, 1);
+        }
         if marks.is_none() {
             if ring.cancel_claim(q, previous) {
                 os::futex_wake_all(&ring.commit.futex);
@@ -259,6 +275,7 @@ impl<P: Payload> Producer<P> {
     }
 
     fn timeout(&self, started: std::time::Instant, blocked: Option<WriteBlocked>) -> Error {
+        self.segment.live().metrics.add(Counter::WriteTimeouts, 1);
         let cause = match blocked {
             Some(WriteBlocked::Behind {
                 consumer,
@@ -284,6 +301,101 @@ impl<P: Payload> Producer<P> {
     fn ring(&self) -> Ring<'_> {
         self.segment.ring()
     }
+}
+
+/// The channel has a segment already. A live producer keeps it
+/// ([`Error::ChannelExists`]). A dead producer's segment with the very same
+/// identity (channel hash, ring, zones, secret, stall timeout, mode) is
+/// taken over in place: slots left WRITING reset, sequence numbers go on,
+/// attached consumers carry on. Any other leftover (another identity, a
+/// closed channel, one stuck being created by a dead process) is removed
+/// and created afresh; its consumers find their producer gone. Returns
+/// the segment and the next sequence number.
+fn take_over(
+    blueprint: &Blueprint<'_>,
+    schema: &SchemaStrings,
+    me: os::ProcessId,
+) -> Result<(Segment, u64), Error> {
+    let channel = blueprint.channel;
+    let exists = |holder: Option<os::ProcessId>| Error::ChannelExists {
+        channel: channel.to_owned(),
+        holder: holder.map(|p| p.pid),
+    };
+    let old = match Segment::attach(channel, true, Duration::from_millis(200)) {
+        Ok(old) => old,
+        Err(SegmentError::Closed { .. }) => return recreate(blueprint, schema, me),
+        Err(SegmentError::NotReady { .. }) => {
+            // Stuck initializing: its creator may still be at it, or dead.
+            return Err(exists(None));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let holder = old.producer();
+    if holder.is_some_and(os::is_alive) {
+        return Err(exists(holder));
+    }
+    let mut schema_bytes = blueprint.clone();
+    schema_bytes.params.schema_len = schema.encode().len() as u64;
+    let same = schema_bytes.identity().is_some_and(|(mut fresh, _)| {
+        let mut found = *old.identity();
+        fresh.created_ns = 0;
+        found.created_ns = 0;
+        fresh == found
+    });
+    if !same {
+        drop(old);
+        return recreate(blueprint, schema, me);
+    }
+    let line = &old.live().producer;
+    let mine = crate::zone::lock::encode_owner(me).unwrap_or(0);
+    let dead = holder
+        .and_then(crate::zone::lock::encode_owner)
+        .unwrap_or(0);
+    // AcqRel: the Acquire half pairs with the Release stores of the dead
+    // producer's last commit (through the ring words read below); the CAS
+    // makes the takeover ours alone among restarting producers.
+    if line
+        .owner
+        .compare_exchange(dead, mine, AcqRel, Relaxed)
+        .is_err()
+    {
+        return Err(exists(old.producer()));
+    }
+    // Relaxed: reports, published to readers with the commits that follow.
+    line.pid.store(me.pid, Relaxed);
+    line.start_time.store(me.start_time, Relaxed);
+    line.heartbeat_ns.store(os::monotonic_ns(), Relaxed);
+    line.epoch.fetch_add(1, Relaxed);
+    let ring = old.ring();
+    let (next, reset) = ring.recover_writer();
+    let metrics = &old.live().metrics;
+    metrics.add(Counter::ProducerTakeovers, 1);
+    metrics.add(Counter::SlotsRecovered, reset as u64);
+    crate::liveness::reap_dead(&ring, metrics);
+    // Wake consumers sleeping on a slot that was reset.
+    ring.commit.futex.fetch_add(1, Release);
+    os::futex_wake_all(&ring.commit.futex);
+    tracing::info!(
+        channel,
+        next_seq = next,
+        slots_reset = reset,
+        "took over the segment of a dead producer"
+    );
+    Ok((old, next))
+}
+
+/// Removes a leftover segment and creates the channel afresh.
+fn recreate(
+    blueprint: &Blueprint<'_>,
+    schema: &SchemaStrings,
+    me: os::ProcessId,
+) -> Result<(Segment, u64), Error> {
+    let _ = os::unlink(blueprint.channel);
+    tracing::info!(
+        channel = blueprint.channel,
+        "replaced a leftover segment of a dead producer"
+    );
+    Ok((Segment::create(blueprint, schema, me)?, 0))
 }
 
 impl Producer<Bytes> {
@@ -315,15 +427,11 @@ impl<P: Payload> Drop for Producer<P> {
     fn drop(&mut self) {
         // Release: pairs with the Acquire load of `init_state` in the
         // consumers' waits, after every commit of this producer.
-        self.segment.init_state().store(
-            crate::segment::header::INIT_CLOSED,
-            crate::sync::Ordering::Release,
-        );
+        self.segment
+            .init_state()
+            .store(crate::segment::header::INIT_CLOSED, Release);
         // Wake sleepers so they see CLOSED now rather than at their next re-check.
-        self.ring()
-            .commit
-            .futex
-            .fetch_add(1, crate::sync::Ordering::Release);
+        self.ring().commit.futex.fetch_add(1, Release);
         os::futex_wake_all(&self.ring().commit.futex);
         let _ = os::unlink(self.segment.channel());
     }
@@ -378,6 +486,9 @@ impl<P: Payload> WriteSlot<'_, P> {
         {
             os::futex_wake_all(&producer.ring().commit.futex);
         }
+        let metrics = &producer.segment.live().metrics;
+        metrics.add_own(Counter::ItemsCommitted, 1);
+        metrics.add_own(Counter::BytesCommitted, self.len as u64);
         producer.next_seq = self.seq + 1;
     }
 
@@ -448,8 +559,16 @@ impl<P: Payload> DerefMut for WriteSlot<'_, P> {
 
 impl<P: Payload> Drop for WriteSlot<'_, P> {
     fn drop(&mut self) {
-        if !self.done && self.producer.ring().abort(self.seq) {
+        if self.done {
+            return;
+        }
+        if self.producer.ring().abort(self.seq) {
             os::futex_wake_all(&self.producer.ring().commit.futex);
         }
+        self.producer
+            .segment
+            .live()
+            .metrics
+            .add_own(Counter::ItemsAborted, 1);
     }
 }

@@ -23,8 +23,8 @@
 //! caller's, accessed between the steps the protocol allows.
 
 use crate::segment::layout::{
-    CONSUMER_ACTIVE, CONSUMER_FREE, CONSUMER_JOINING, CommitLine, ConsumerEntry, SLOT_COMMITTED,
-    SLOT_FREE, SLOT_WRITING, SlotState, WriteLine,
+    CONSUMER_ACTIVE, CONSUMER_EVICTING, CONSUMER_FREE, CONSUMER_JOINING, CommitLine, ConsumerEntry,
+    SLOT_COMMITTED, SLOT_FREE, SLOT_WRITING, SlotState, WriteLine,
 };
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use crate::sync::fence;
@@ -106,9 +106,14 @@ impl Ring<'_> {
             return Ok(());
         };
         for (i, c) in self.consumers.iter().enumerate() {
-            // Acquire: pairs with the SeqCst store of ACTIVE in `join`, so
+            // Acquire: pairs with the Release store of ACTIVE in `join`, so
             // the start position stored before it is visible below.
             if c.state.load(Acquire) != CONSUMER_ACTIVE {
+                continue;
+            }
+            // Acquire: pairs with the Release store of 0 in
+            // `resume_after_stall`: a consumer reading again is waited for.
+            if c.stalled_since_ns.load(Acquire) != 0 {
                 continue;
             }
             // Acquire: pairs with the Release store in `finish_read`: the
@@ -238,7 +243,7 @@ impl Ring<'_> {
             {
                 continue;
             }
-            // Relaxed: all published by the SeqCst store of ACTIVE below.
+            // Relaxed: all published by the Release store of ACTIVE below.
             c.pid.store(pid, Relaxed);
             c.pid_start_time.store(pid_start_time, Relaxed);
             c.heartbeat_ns.store(now_ns, Relaxed);
@@ -273,6 +278,88 @@ impl Ring<'_> {
         c.state.store(CONSUMER_FREE, Release);
         // A lossless producer waiting for this consumer may go on.
         self.release_writer()
+    }
+
+    /// Removes consumer `index`, whose process `(pid, start_time)` is dead:
+    /// clears its read mark and frees its entry, so that the producer stops
+    /// waiting for it. Returns whether this call removed it (`false` when
+    /// the entry is free already, or was freed and taken by a new consumer
+    /// since the caller looked).
+    #[must_use = "a waiting producer must be woken"]
+    pub(crate) fn evict(&self, index: usize, pid: u32, start_time: u64) -> bool {
+        let c = &self.consumers[index];
+        // Acquire: pairs with the Release stores of `state` in `join`, so
+        // the identity read below is the one that state published. The CAS
+        // to EVICTING makes the removal ours alone (the producer and
+        // `datahub recover` may both try).
+        let from = c.state.load(Acquire);
+        if !matches!(from, CONSUMER_ACTIVE | CONSUMER_JOINING)
+            || c.state
+                .compare_exchange(from, CONSUMER_EVICTING, Acquire, Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        // Relaxed: published by the state we acquired above.
+        if c.pid.load(Relaxed) != pid || c.pid_start_time.load(Relaxed) != start_time {
+            // Freed and taken again since the caller judged it: a live one.
+            // Release: pairs with the Acquire loads of `state`.
+            c.state.store(from, Release);
+            return false;
+        }
+        // Release: pairs with the Acquire load in `check_marks`.
+        c.read_mark.store(0, Release);
+        // Relaxed: the entry is ours until the Release store of FREE.
+        c.stalled_since_ns.store(0, Relaxed);
+        // Release: pairs with the Acquire half of the CAS in `join`.
+        c.state.store(CONSUMER_FREE, Release);
+        self.release_writer()
+    }
+
+    /// The producer stops waiting for live consumer `index`, which has not
+    /// read for longer than the stall timeout; it reads again later, finds
+    /// what it lost, and is waited for again (`resume_after_stall`).
+    pub(crate) fn mark_stalled(&self, index: usize, now_ns: u64) {
+        // Release: pairs with the Acquire load in `resume_after_stall`
+        // (a flag; the consumer's reads stay protected by its marks).
+        self.consumers[index]
+            .stalled_since_ns
+            .store(now_ns.max(1), Release);
+    }
+
+    /// Consumer: if the producer stopped waiting for it, asks to be waited
+    /// for again. Returns whether it had been passed over.
+    pub(crate) fn resume_after_stall(&self, me: &ConsumerEntry) -> bool {
+        // Acquire: pairs with the Release store in `mark_stalled`.
+        if me.stalled_since_ns.load(Acquire) == 0 {
+            return false;
+        }
+        // Release: pairs with the Acquire load in `check_room`; the
+        // position it then finds is ours, lapped or not.
+        me.stalled_since_ns.store(0, Release);
+        true
+    }
+
+    /// A producer taking a dead producer's ring over: every slot left
+    /// WRITING (the dead producer was writing it; its old item may be half
+    /// overwritten) becomes FREE, so readers count it lost. Returns the
+    /// next sequence number (`commit_seq`: numbers continue) and how many
+    /// slots were reset. Only one producer runs this (it won the owner CAS).
+    pub(crate) fn recover_writer(&self) -> (u64, usize) {
+        let mut reset = 0;
+        for slot in self.slots {
+            // Acquire: pairs with the dead producer's last Release store.
+            if slot.state.load(Acquire) == SLOT_WRITING {
+                // Release: pairs with the Acquire half of the SeqCst load of
+                // `state` in `try_read`, as in `abort`.
+                slot.state.store(SLOT_FREE, Release);
+                reset += 1;
+            }
+        }
+        let next = self.commit_seq();
+        // Relaxed: only the producer (and inspection) read it.
+        self.write.write_seq.store(next, Relaxed);
+        (next, reset)
     }
 
     /// Active consumers.
@@ -327,6 +414,8 @@ impl Ring<'_> {
         // Release: pairs with the Acquire load in `check_marks`; we read
         // nothing, but the writer may be waiting for this mark to go.
         me.read_mark.store(0, Release);
+        // Relaxed: a statistic (the slot changed between choosing and marking).
+        me.races.fetch_add(1, Relaxed);
         if state == SLOT_WRITING && seq == q {
             // Being overwritten, but the writer may still cancel.
             ReadAttempt::Busy

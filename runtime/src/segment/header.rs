@@ -226,7 +226,11 @@ pub(crate) struct ProducerLine {
     pub(crate) epoch: AtomicU64,
     /// CLOCK_MONOTONIC nanoseconds of the producer's last heartbeat.
     pub(crate) heartbeat_ns: AtomicU64,
-    pub(crate) _reserved: [u64; 4],
+    /// The producer as one word, `start_time << 22 | pid` (as a zone lock's
+    /// owner): a producer taking a dead one's segment over swaps it with a
+    /// CAS, so that of two restarting producers exactly one wins.
+    pub(crate) owner: AtomicU64,
+    pub(crate) _reserved: [u64; 3],
 }
 
 /// Offset of `init_state` in the header (inside the identity's bytes, but
@@ -286,4 +290,6 @@ const _: () = {
     assert!(offset_of!(Live, locks) == 192);
     assert!(offset_of!(Live, metrics) == 192 + 64 * MAX_ZONES);
     assert!(size_of::<ProducerLine>() == CACHE_LINE);
+    assert!(offset_of!(ProducerLine, heartbeat_ns) == 24);
+    assert!(offset_of!(ProducerLine, owner) == 32);
 };

@@ -44,13 +44,17 @@ pub(crate) const CONSUMER_JOINING: u32 = 1;
 /// `ConsumerEntry::state`: an attached consumer; a lossless producer waits
 /// for its `read_pos`.
 pub(crate) const CONSUMER_ACTIVE: u32 = 2;
+/// `ConsumerEntry::state`: the consumer's process died and someone is
+/// clearing the entry (it becomes FREE next).
+pub(crate) const CONSUMER_EVICTING: u32 = 3;
 
 /// One consumer's own entry (two cache lines): its liveness, position, read
 /// mark and counters. Only its consumer writes it, except that whoever finds
 /// the consumer dead clears it, so readers never contend on a shared line.
 #[repr(C, align(64))]
 pub(crate) struct ConsumerEntry {
-    /// `CONSUMER_FREE`, `CONSUMER_JOINING` or `CONSUMER_ACTIVE`.
+    /// `CONSUMER_FREE`, `CONSUMER_JOINING`, `CONSUMER_ACTIVE` or
+    /// `CONSUMER_EVICTING`.
     pub(crate) state: AtomicU32,
     /// The consumer's pid.
     pub(crate) pid: AtomicU32,
@@ -74,7 +78,12 @@ pub(crate) struct ConsumerEntry {
     pub(crate) races: AtomicU64,
     /// CLOCK_MONOTONIC nanoseconds of the attach.
     pub(crate) attach_time_ns: AtomicU64,
-    _reserved: [u64; 6],
+    /// CLOCK_MONOTONIC nanoseconds at which a lossless producer stopped
+    /// waiting for this live consumer (stalled past the stall timeout);
+    /// 0 while it holds the producer back as usual. The consumer clears it
+    /// when it reads again (and learns what it lost).
+    pub(crate) stalled_since_ns: AtomicU64,
+    _reserved: [u64; 5],
 }
 
 /// The producer's cache line of the header.
@@ -125,7 +134,8 @@ zeroed_new!(ConsumerEntry {
     state: AtomicU32, pid: AtomicU32, pid_start_time: AtomicU64, heartbeat_ns: AtomicU64,
     read_pos: AtomicU64, read_mark: AtomicU64, slots_read: AtomicU64, overruns: AtomicU64,
     checksum_failures: AtomicU64, races: AtomicU64, attach_time_ns: AtomicU64,
-} [0; 6]);
+    stalled_since_ns: AtomicU64,
+} [0; 5]);
 zeroed_new!(WriteLine { write_seq: AtomicU64, read_futex: AtomicU32, writer_waiting: AtomicU32 } [0; 6]);
 zeroed_new!(CommitLine { commit_seq: AtomicU64, futex: AtomicU32, waiters: AtomicU32 } [0; 6]);
 
@@ -153,6 +163,7 @@ const _: () = {
     assert!(offset_of!(ConsumerEntry, checksum_failures) == 56);
     assert!(offset_of!(ConsumerEntry, races) == 64);
     assert!(offset_of!(ConsumerEntry, attach_time_ns) == 72);
+    assert!(offset_of!(ConsumerEntry, stalled_since_ns) == 80);
 
     assert!(size_of::<WriteLine>() == 64 && offset_of!(WriteLine, write_seq) == 0);
     assert!(offset_of!(WriteLine, read_futex) == 8);

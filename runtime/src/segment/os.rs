@@ -16,15 +16,13 @@ use rustix::thread::futex;
 /// Prefix of every DataHub object in `/dev/shm`.
 pub(crate) const SHM_PREFIX: &str = "datahub.";
 
-/// Where POSIX shared memory objects appear as files.
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "for the zone handles and the `datahub` command, next steps"
-    )
-)]
+/// Where POSIX shared memory objects appear as files (Linux).
 pub(crate) const SHM_DIR: &str = "/dev/shm";
+
+/// The file a channel's segment appears as.
+pub(crate) fn shm_path(channel: &str) -> std::path::PathBuf {
+    std::path::Path::new(SHM_DIR).join(format!("{SHM_PREFIX}{channel}"))
+}
 
 /// The POSIX name of a channel's segment: `/datahub.<channel>`.
 pub(crate) fn shm_name(channel: &str) -> String {
@@ -72,13 +70,6 @@ pub(crate) fn map(file: &File, len: usize, writable: bool) -> io::Result<MmapRaw
 }
 
 /// The channels that have a segment on this machine, sorted.
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "for the zone handles and the `datahub` command, next steps"
-    )
-)]
 pub(crate) fn list_channels() -> io::Result<Vec<String>> {
     let mut channels: Vec<String> = std::fs::read_dir(SHM_DIR)?
         .filter_map(Result::ok)

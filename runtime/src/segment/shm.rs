@@ -167,6 +167,10 @@ impl Segment {
         let live = segment.live();
         live.producer.pid.store(producer.pid, Relaxed);
         live.producer.start_time.store(producer.start_time, Relaxed);
+        live.producer.owner.store(
+            crate::zone::lock::encode_owner(producer).unwrap_or(0),
+            Relaxed,
+        );
         live.producer
             .heartbeat_ns
             .store(os::monotonic_ns(), Relaxed);
@@ -277,6 +281,26 @@ impl Segment {
             schema,
             zone_busy: Default::default(),
         })
+    }
+
+    /// The producer the segment names now (its owner word).
+    pub(crate) fn producer(&self) -> Option<os::ProcessId> {
+        // Relaxed: a report; a takeover does its own CAS.
+        let word = self.live().producer.owner.load(Relaxed);
+        (word != 0).then(|| crate::zone::lock::decode_owner(word))
+    }
+
+    /// Whether the segment's name now leads to another file (this one was
+    /// removed, or replaced by a new segment): `Some(true)` replaced,
+    /// `Some(false)` removed, `None` still this segment.
+    pub(crate) fn replaced(&self) -> Option<bool> {
+        use std::os::unix::fs::MetadataExt;
+        let ours = self._file.metadata().ok()?;
+        match std::fs::metadata(os::shm_path(&self.channel)) {
+            Ok(now) if now.ino() == ours.ino() && now.dev() == ours.dev() => None,
+            Ok(_) => Some(true),
+            Err(_) => Some(false),
+        }
     }
 
     /// The channel's name.

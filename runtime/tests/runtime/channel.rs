@@ -375,7 +375,12 @@ fn a_channel_with_a_secret_admits_only_consumers_with_that_secret() {
 #[test]
 fn a_producer_blocked_on_a_full_ring_sleeps_without_cpu_and_wakes_on_the_read() {
     let name = Name::new("idle-producer");
-    let mut producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0).capacity(2)).unwrap();
+    // A consumer idle for 1.5 s would be passed over after the default
+    // 1 s stall timeout: this test is about the wait, so a longer one.
+    let config = ChannelConfig::new(&name.0)
+        .capacity(2)
+        .stall_timeout(Duration::from_secs(60));
+    let mut producer = Producer::<Frame>::create(&config).unwrap();
     let mut consumer = Consumer::<Frame>::attach(&name.0).unwrap();
     for seq in 0..2 {
         producer.write_with(SECOND, |f| f.fill(seq)).unwrap();
@@ -409,4 +414,38 @@ fn a_producer_blocked_on_a_full_ring_sleeps_without_cpu_and_wakes_on_the_read() 
         cpu <= Duration::from_millis(100),
         "a blocked producer used {cpu:?} of CPU in {waited:?}"
     );
+}
+
+#[test]
+fn a_live_consumer_stalled_past_the_timeout_stops_holding_back_the_producer_and_learns_its_loss() {
+    let name = Name::new("stalled");
+    let config = ChannelConfig::new(&name.0)
+        .capacity(2)
+        .stall_timeout(Duration::from_millis(200));
+    let mut producer = Producer::<Frame>::create(&config).unwrap();
+    let mut stalled = Consumer::<Frame>::attach(&name.0).unwrap();
+    let started = Instant::now();
+    for seq in 0..10 {
+        producer.write_with(10 * SECOND, |f| f.fill(seq)).unwrap();
+    }
+    let held = started.elapsed();
+    assert!(
+        held >= Duration::from_millis(200) && held < 3 * SECOND,
+        "held back about the stall timeout once, not per item ({held:?})"
+    );
+    // Reading again: told what it missed, then waited for again.
+    let item = stalled.next(SECOND).unwrap();
+    assert_eq!((item.seq(), item.lost_before()), (8, 8));
+    item.assert_whole();
+    drop(item);
+    assert_eq!(stalled.next(SECOND).unwrap().seq(), 9);
+    for seq in 10..12 {
+        producer.write_with(SECOND, |f| f.fill(seq)).unwrap();
+    }
+    let err = producer.acquire(Duration::from_millis(50)).err().unwrap();
+    assert!(
+        err.to_string().contains("the ring is full"),
+        "a consumer that reads again holds a lossless producer back again: {err}"
+    );
+    assert_eq!(stalled.lost(), 8);
 }

@@ -328,27 +328,87 @@ fn attach(channel: &str, slot_type: &str) -> Value {
     }
 }
 
-/// RUNTIME GAP, reproduced: DESIGN.md §7 says a dead consumer is removed,
-/// so that it cannot hold back a lossless producer; the ring does not check
-/// liveness yet (`os::is_alive` is unused), so a consumer process killed
-/// without detaching blocks every write once the ring is full, until the
-/// write times out. Run with `--ignored` to see it; un-ignore when
-/// liveness lands.
+/// A consumer process killed with SIGKILL (no destructor runs, its entry
+/// stays ACTIVE) is found dead by the blocked producer and removed at
+/// once: the producer is held back for milliseconds, not the stall timeout.
 #[test]
-#[ignore = "runtime gap: a killed consumer is not removed yet (DESIGN.md §7)"]
 fn a_killed_consumer_process_stops_holding_back_a_lossless_producer() {
     let name = Name::new("mp-killed");
-    let config = ChannelConfig::new(&name.0).capacity(4);
+    let config = ChannelConfig::new(&name.0)
+        .capacity(4)
+        .stall_timeout(Duration::from_secs(60));
     let mut producer = Producer::<Record>::create(&config).unwrap();
     let mut children = vec![ChildProcess::spawn(&["lossless", &name.0])];
     wait_for_consumers(|| producer.consumer_count(), 1, &mut children, START);
     let killed = children.pop().unwrap().kill();
     assert_eq!(killed.status.signal(), Some(9), "{killed}");
+    let started = Instant::now();
     for seq in 0..8 {
         if let Err(e) = producer.write_with(Duration::from_secs(5), |r| r.fill(seq)) {
             panic!("item {seq}: {e}");
         }
     }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "held back {:?} by a dead consumer (its stall timeout is 60 s)",
+        started.elapsed()
+    );
+    assert_eq!(
+        producer.consumer_count(),
+        0,
+        "the dead consumer was removed"
+    );
+}
+
+/// A consumer process killed while it reads an item in place (its read
+/// mark on the slot the producer must reuse) is removed and its mark
+/// cleared: the single-buffer producer goes on at once.
+#[test]
+fn a_consumer_killed_holding_a_read_does_not_pin_its_slot() {
+    let name = Name::new("mp-holding");
+    let config = ChannelConfig::new(&name.0)
+        .capacity(1)
+        .stall_timeout(Duration::from_secs(60));
+    let mut producer = Producer::<Record>::create(&config).unwrap();
+    let marker = std::env::temp_dir().join(format!("{}.holding", name.0));
+    let _ = std::fs::remove_file(&marker);
+    let mut children = vec![ChildProcess::spawn(&[
+        "hold",
+        &name.0,
+        marker.to_str().unwrap(),
+    ])];
+    wait_for_consumers(|| producer.consumer_count(), 1, &mut children, START);
+    producer.write_with(STUCK, |r| r.fill(0)).unwrap();
+    let deadline = Instant::now() + START;
+    while !marker.exists() {
+        children[0].assert_running();
+        assert!(Instant::now() < deadline, "the child never held item 0");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let killed = children.pop().unwrap().kill();
+    assert_eq!(killed.status.signal(), Some(9), "{killed}");
+    let _ = std::fs::remove_file(&marker);
+    let started = Instant::now();
+    producer
+        .write_with(Duration::from_secs(5), |r| r.fill(1))
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the dead reader's mark pinned the slot for {:?}",
+        started.elapsed()
+    );
+    assert_eq!(producer.consumer_count(), 0);
+}
+
+/// Child: reads item 0 and holds it (in place, its read mark set), tells
+/// the parent through `marker`, and waits to be killed.
+fn hold_a_read(channel: &str, marker: &str) -> Value {
+    let mut consumer = Consumer::<Record>::attach(channel).unwrap();
+    let item = consumer.next(STUCK).unwrap();
+    item.assert_is(0);
+    std::fs::write(marker, b"holding item 0").unwrap();
+    std::thread::sleep(STUCK);
+    panic!("not killed within {STUCK:?}");
 }
 
 /// The child processes' entry point, run only by the tests above (as
@@ -365,8 +425,130 @@ fn child() {
             read_slowly(channel, Duration::from_micros(nap_us.parse().unwrap()))
         }
         ["attach", channel, slot_type] => attach(channel, slot_type),
+        ["hold", channel, marker] => hold_a_read(channel, marker),
+        ["produce", channel, committed, marker] => {
+            produce_then_hang(channel, committed.parse().unwrap(), marker)
+        }
         _ => panic!("unknown child role `{role}`"),
     };
     // On a line of its own: the test harness may have printed on this one.
     println!("\n{RESULT_MARK}{result}");
+}
+
+/// The configuration both the child producer and its successor use.
+fn takeover_config(name: &str) -> ChannelConfig {
+    ChannelConfig::new(name).capacity(8)
+}
+
+/// Child: creates the channel, commits items `0..committed`, then claims
+/// the next slot and half-writes it, tells the parent through `marker`,
+/// and waits to be killed (mid-write, as a crash would leave it).
+fn produce_then_hang(channel: &str, committed: u64, marker: &str) -> Value {
+    let mut producer = Producer::<Record>::create(&takeover_config(channel)).unwrap();
+    for seq in 0..committed {
+        producer.write_with(STUCK, |r| r.fill(seq)).unwrap();
+    }
+    let mut slot = producer.acquire(STUCK).unwrap();
+    slot.seq = u64::MAX;
+    slot.words[..8].fill(0xDEAD);
+    std::fs::write(marker, b"mid-write").unwrap();
+    std::thread::sleep(STUCK);
+    panic!("not killed within {STUCK:?}");
+}
+
+/// Starts a child producer that commits `committed` items and dies
+/// mid-write (SIGKILL), with `consumer` attached meanwhile.
+fn kill_a_producer_mid_write(name: &Name, committed: u64) -> Consumer<Record> {
+    let marker = std::env::temp_dir().join(format!("{}.mid-write", name.0));
+    let _ = std::fs::remove_file(&marker);
+    let mut child = ChildProcess::spawn(&[
+        "produce",
+        &name.0,
+        &committed.to_string(),
+        marker.to_str().unwrap(),
+    ]);
+    let deadline = Instant::now() + START;
+    let consumer = loop {
+        match Consumer::<Record>::attach(&name.0) {
+            Ok(c) => break c,
+            Err(Error::NoSuchChannel { .. } | Error::NotReady { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+        child.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "the child never created the channel"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    while !marker.exists() {
+        child.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "the child never reached its write"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let killed = child.kill();
+    assert_eq!(killed.status.signal(), Some(9), "{killed}");
+    let _ = std::fs::remove_file(&marker);
+    consumer
+}
+
+#[test]
+fn a_restarted_producer_takes_a_dead_ones_channel_over_and_consumers_carry_on() {
+    let name = Name::new("mp-takeover");
+    let mut consumer = kill_a_producer_mid_write(&name, 5);
+    for seq in 0..5 {
+        consumer.next(STUCK).unwrap().assert_is(seq);
+    }
+    // Nobody produces now: a waiting consumer learns it within its timeout.
+    let err = consumer.next(Duration::from_millis(100)).err().unwrap();
+    assert!(matches!(err, Error::ProducerGone { .. }), "{err}");
+    assert_eq!(err.code(), "DH215");
+    let mut successor = Producer::<Record>::create(&takeover_config(&name.0)).unwrap();
+    assert_eq!(successor.next_seq(), 5, "sequence numbers continue");
+    // The same consumer, never re-attached: every item, whole, in order;
+    // the half-written slot was reset, never shown.
+    for seq in 5..20 {
+        successor.write_with(STUCK, |r| r.fill(seq)).unwrap();
+        let item = consumer.next(STUCK).unwrap();
+        assert_eq!(item.lost_before(), 0);
+        item.assert_is(seq);
+    }
+    assert_eq!(consumer.lost(), 0);
+}
+
+#[derive(Clone, Copy, DataHubSlot)]
+#[repr(C)]
+struct OtherRecord {
+    seq: u64,
+    words: [u32; 62],
+}
+
+#[test]
+fn a_producer_restarted_with_another_schema_recreates_the_channel_and_old_consumers_are_told() {
+    let name = Name::new("mp-changed");
+    let mut orphan = kill_a_producer_mid_write(&name, 3);
+    let _new = Producer::<OtherRecord>::create(&ChannelConfig::new(&name.0)).unwrap();
+    for seq in 0..3 {
+        orphan.next(STUCK).unwrap().assert_is(seq);
+    }
+    let err = orphan.next(Duration::from_millis(100)).err().unwrap();
+    assert!(matches!(err, Error::SchemaChanged { .. }), "{err}");
+    assert_eq!(err.code(), "DH216");
+    // Same schema, another ring: recreated too; its consumers are told the
+    // producer is gone.
+    let other = Name::new("mp-regrown");
+    let mut orphan = kill_a_producer_mid_write(&other, 2);
+    let _bigger = Producer::<Record>::create(&takeover_config(&other.0).capacity(16)).unwrap();
+    for seq in 0..2 {
+        orphan.next(STUCK).unwrap().assert_is(seq);
+    }
+    let err = orphan.next(Duration::from_millis(100)).err().unwrap();
+    assert!(matches!(err, Error::ProducerGone { .. }), "{err}");
+    assert!(
+        Consumer::<Record>::attach(&other.0).is_ok(),
+        "the new segment"
+    );
 }

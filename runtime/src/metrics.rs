@@ -1,0 +1,92 @@
+//! The channel's counters (DESIGN.md §8): the 256-byte metrics block of the
+//! header, 32 little-endian u64 words, each bumped where its event happens
+//! by whichever process sees it. `docs/layout.md` lists the words.
+
+use crate::segment::header::MetricsBlock;
+use crate::sync::Ordering::Relaxed;
+
+/// One word of the metrics block. The discriminant is the word's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub(crate) enum Counter {
+    /// Items committed by the producer(s).
+    ItemsCommitted = 0,
+    /// Payload bytes committed.
+    BytesCommitted = 1,
+    /// Slots claimed then dropped without commit.
+    ItemsAborted = 2,
+    /// `acquire` calls that timed out.
+    WriteTimeouts = 3,
+    /// `acquire` calls that had to wait (full lossless ring, or a reader
+    /// still in the slot).
+    WriteWaits = 4,
+    /// Consumers that attached.
+    ConsumersAttached = 5,
+    /// Consumers that detached (dropped).
+    ConsumersDetached = 6,
+    /// Consumers removed because their process died.
+    ConsumersEvicted = 7,
+    /// Times a lossless producer stopped waiting for a live consumer
+    /// stalled past the stall timeout.
+    ConsumersStalled = 8,
+    /// Producers that took a dead producer's segment over.
+    ProducerTakeovers = 9,
+    /// Items whose enforced checksum failed at a consumer.
+    ChecksumFailures = 10,
+    /// Items consumers lost (overwritten before they read them).
+    ItemsLost = 11,
+    /// Slots found WRITING by a producer taking a segment over, and reset.
+    SlotsRecovered = 12,
+}
+
+/// Every counter with its name, in word order.
+pub(crate) const COUNTERS: [(Counter, &str); 13] = [
+    (Counter::ItemsCommitted, "items_committed"),
+    (Counter::BytesCommitted, "bytes_committed"),
+    (Counter::ItemsAborted, "items_aborted"),
+    (Counter::WriteTimeouts, "write_timeouts"),
+    (Counter::WriteWaits, "write_waits"),
+    (Counter::ConsumersAttached, "consumers_attached"),
+    (Counter::ConsumersDetached, "consumers_detached"),
+    (Counter::ConsumersEvicted, "consumers_evicted"),
+    (Counter::ConsumersStalled, "consumers_stalled"),
+    (Counter::ProducerTakeovers, "producer_takeovers"),
+    (Counter::ChecksumFailures, "checksum_failures"),
+    (Counter::ItemsLost, "items_lost"),
+    (Counter::SlotsRecovered, "slots_recovered"),
+];
+
+impl MetricsBlock {
+    /// Adds `n` to `counter`.
+    pub(crate) fn add(&self, counter: Counter, n: u64) {
+        // Relaxed: a statistic, read as a snapshot; it orders nothing.
+        self.words[counter as usize].fetch_add(n, Relaxed);
+    }
+
+    /// Adds `n` to a counter only the producer writes: a load and a store,
+    /// no locked instruction on the commit path.
+    pub(crate) fn add_own(&self, counter: Counter, n: u64) {
+        let word = &self.words[counter as usize];
+        // Relaxed: as above; one producer at a time writes these words.
+        word.store(word.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    /// The value of `counter`.
+    pub(crate) fn get(&self, counter: Counter) -> u64 {
+        // Relaxed: as above.
+        self.words[counter as usize].load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_has_its_own_word_and_name() {
+        for (i, (counter, name)) in COUNTERS.iter().enumerate() {
+            assert_eq!(*counter as usize, i, "{name}");
+        }
+        assert!(COUNTERS.len() <= 32, "the block has 32 words");
+    }
+}

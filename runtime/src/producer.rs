@@ -234,6 +234,7 @@ impl<P: Payload> Producer<P> {
             })
             .is_none()
         {
+            metrics.add(Counter::WriteWaits, 1);
             return Err(self.timeout(started, blocked));
         }
         let previous = ring.claim(q, self.me.pid);

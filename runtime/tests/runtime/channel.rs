@@ -449,3 +449,59 @@ fn a_live_consumer_stalled_past_the_timeout_stops_holding_back_the_producer_and_
     );
     assert_eq!(stalled.lost(), 8);
 }
+
+#[test]
+fn inspect_reads_counters_that_add_up_and_every_consumer_without_writing() {
+    let name = Name::new("inspect");
+    let config = ChannelConfig::new(&name.0)
+        .capacity(4)
+        .stall_timeout(Duration::from_secs(60));
+    let mut producer = Producer::<Frame>::create(&config).unwrap();
+    let mut reader = Consumer::<Frame>::attach(&name.0).unwrap();
+    let idle = Consumer::<Frame>::attach(&name.0).unwrap();
+    for seq in 0..4 {
+        producer.write_with(SECOND, |f| f.fill(seq)).unwrap();
+    }
+    let full = producer.acquire(Duration::from_millis(50)).err(); // the idle consumer holds it back
+    assert!(matches!(full, Some(Error::Timeout { .. })));
+    for _ in 0..3 {
+        drop(reader.next(SECOND).unwrap());
+    }
+    drop(idle);
+    let aborted = producer.acquire(SECOND).unwrap();
+    drop(aborted);
+    let path = format!("/dev/shm/datahub.{}", name.0);
+    let before = std::fs::read(&path).unwrap();
+    let snap = datahub::inspect(&name.0).unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "inspect writes nothing"
+    );
+    let c = &snap.counters;
+    assert_eq!(
+        (c["items_committed"], c["bytes_committed"]),
+        (4, 4 * size_of::<Frame>() as u64)
+    );
+    assert_eq!(
+        (c["write_timeouts"], c["write_waits"], c["items_aborted"]),
+        (1, 1, 1)
+    );
+    assert_eq!((c["consumers_attached"], c["consumers_detached"]), (2, 1));
+    assert_eq!(snap.committed, 4);
+    assert_eq!(snap.consumers.len(), 1, "the idle consumer detached");
+    let r = &snap.consumers[0];
+    assert_eq!(
+        (r.position, r.lag, r.items_read, r.reading),
+        (3, 1, 3, None)
+    );
+    assert!(r.alive && snap.producer.alive);
+    assert_eq!(snap.producer.pid, Some(std::process::id()));
+    assert_eq!(
+        snap.slots.iter().filter(|s| s.state == "free").count(),
+        1,
+        "the aborted slot"
+    );
+    let json = serde_json::to_value(&snap).unwrap();
+    assert_eq!(json["counters"]["items_committed"], 4);
+}

@@ -49,6 +49,27 @@ impl Name {
     }
 }
 
+impl Name {
+    /// The u64 at `offset` of the channel's segment file (a header word,
+    /// docs/layout.md).
+    pub(crate) fn header_word(&self, offset: usize) -> u64 {
+        let bytes = std::fs::read(format!("/dev/shm/datahub.{}", self.0)).unwrap();
+        u64::from_le_bytes(bytes[offset..offset + 8].try_into().unwrap())
+    }
+
+    /// Writes `bytes` at `offset` of the channel's segment file, behind
+    /// the protocol's back, as a stray or hostile writer would.
+    pub(crate) fn poke(&self, offset: u64, bytes: &[u8]) {
+        use std::os::unix::fs::FileExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/dev/shm/datahub.{}", self.0))
+            .unwrap()
+            .write_all_at(bytes, offset)
+            .unwrap();
+    }
+}
+
 impl Drop for Name {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(format!("/dev/shm/datahub.{}", self.0));
@@ -281,18 +302,8 @@ fn an_enforced_checksum_catches_a_slot_corrupted_behind_the_protocol() {
     producer.write_with(SECOND, |f| f.fill(1)).unwrap();
     assert!(consumer.next(SECOND).unwrap().verify_checksum());
     // Flip a byte of item 1's slot through the file, as a stray writer would.
-    use std::io::{Read, Seek, SeekFrom, Write};
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(format!("/dev/shm/datahub.{}", name.0))
-        .unwrap();
-    let mut header = [0u8; 400];
-    file.read_exact(&mut header).unwrap();
-    let slots = u64::from_le_bytes(header[392..400].try_into().unwrap());
-    let stride = u64::from_le_bytes(header[248..256].try_into().unwrap());
-    file.seek(SeekFrom::Start(slots + stride + 20)).unwrap();
-    file.write_all(&[0xAB]).unwrap();
+    let (slots, stride) = (name.header_word(392), name.header_word(248));
+    name.poke(slots + stride + 20, &[0xAB]);
     let err = consumer.next(SECOND).err().unwrap();
     assert!(
         matches!(err, Error::ChecksumMismatch { seq: 1, .. }),

@@ -120,7 +120,6 @@ fn typed_and_raw_channels_do_not_attach_to_each_other_and_sizes_are_checked() {
 
 #[test]
 fn a_forged_payload_length_is_a_corrupt_segment_not_a_read_past_the_slot() {
-    use std::io::{Read, Seek, SeekFrom, Write};
     let name = Name::new("bytes-forged");
     let config = ChannelConfig::new(&name.0)
         .slot_size(64)
@@ -130,16 +129,8 @@ fn a_forged_payload_length_is_a_corrupt_segment_not_a_read_past_the_slot() {
     producer.write_bytes(SECOND, b"abc").unwrap();
     producer.write_bytes(SECOND, b"def").unwrap();
     // Item 0's slot state: payload_len at +16 (docs/layout.md).
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(format!("/dev/shm/datahub.{}", name.0))
-        .unwrap();
-    let mut header = [0u8; 400];
-    file.read_exact(&mut header).unwrap();
-    let states = u64::from_le_bytes(header[352..360].try_into().unwrap());
-    file.seek(SeekFrom::Start(states + 16)).unwrap();
-    file.write_all(&u64::MAX.to_le_bytes()).unwrap();
+    let states = name.header_word(352);
+    name.poke(states + 16, &u64::MAX.to_le_bytes());
     let err = consumer.next(SECOND).err().unwrap();
     assert!(
         matches!(

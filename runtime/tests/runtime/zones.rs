@@ -2,7 +2,6 @@
 //! locked zones whose lock serialises threads and processes and is taken
 //! over from a dead holder.
 
-use std::io::{Seek, SeekFrom, Write};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -218,12 +217,7 @@ fn a_lock_left_held_by_a_dead_process_is_taken_over_and_the_guard_says_so() {
     )
     .unwrap();
     // Zone 1's spin lock (docs/layout.md): 2048 + 192 + 64 * 1, owner word first.
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/dev/shm/datahub.{}", name.0))
-        .unwrap();
-    file.seek(SeekFrom::Start(2048 + 192 + 64)).unwrap();
-    file.write_all(&dead_owner_word().to_le_bytes()).unwrap();
+    name.poke(2048 + 192 + 64, &dead_owner_word().to_le_bytes());
     assert!(zone.holder().is_some_and(|pid| pid != std::process::id()));
     let started = Instant::now();
     let guard = zone.lock(10 * SECOND).unwrap();

@@ -553,8 +553,8 @@ impl<P: Payload> ReadSlot<'_, P> {
     }
 
     fn bytes(&self) -> &[u8] {
-        // SAFETY: `len <= slot_size` bytes inside the mapping (checked in
-        // `ready`), committed, and protected by our read mark until drop.
+        // `len <= slot_size` (checked in `ready`); committed; our mark holds.
+        // SAFETY: in bounds of the mapping, initialized, not written until drop.
         unsafe { std::slice::from_raw_parts(self.start(), self.len) }
     }
 }
@@ -564,11 +564,13 @@ impl<P: Payload> Deref for ReadSlot<'_, P> {
 
     fn deref(&self) -> &P::View {
         let view = P::view(self.start(), self.len);
-        // SAFETY: committed (Acquire in try_read) and protected by our mark
-        // until drop; `len` bytes inside the slot (the type's size, checked
-        // against the segment's slot size at attach, or a checked length);
-        // aligned (slots are 64-aligned, the payload's align at most 64 as
-        // the matching hash says); any bits are a value (DataHubSlot, bytes).
+        // The item is committed (Acquire in try_read) and our read mark
+        // keeps the producer out until drop. `len` bytes lie inside the
+        // slot: the type's size, checked against the segment's slot size at
+        // attach, or a stored length checked in `ready`. Slots are
+        // 64-aligned and the payload's align is at most 64 (the matching
+        // hash says it is the producer's type, which create checked).
+        // SAFETY: in bounds, aligned, unaliased by writers; any bits are a value.
         unsafe { &*view }
     }
 }

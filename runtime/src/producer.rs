@@ -500,10 +500,10 @@ impl<P: Payload> WriteSlot<'_, P> {
 
     /// The bytes the item will carry.
     fn payload(&self) -> &[u8] {
-        // SAFETY: the claimed slot has `slot_size >= len` bytes inside the
-        // mapping, ours until commit or abort (no reader holds it:
-        // check_marks). They are initialized: a DataHubSlot has no padding,
-        // and a fresh mapping is zero-filled.
+        // The claimed slot has `slot_size >= len` bytes inside the mapping,
+        // ours until commit or abort (no reader holds it: check_marks).
+        // Mapped bytes are always initialized (a fresh mapping is zeros).
+        // SAFETY: in bounds, initialized, and only we access them now.
         unsafe { std::slice::from_raw_parts(self.start(), self.len) }
     }
 }
@@ -542,10 +542,10 @@ impl<P: Payload> Deref for WriteSlot<'_, P> {
 
     fn deref(&self) -> &P::View {
         let view = P::view(self.start(), self.producer.slot_size);
-        // SAFETY: the slot is claimed by this producer and no reader holds
-        // it (check_marks); `slot_size` bytes inside the mapping, aligned
-        // (slots are 64-aligned, the payload's align at most 64, checked at
-        // create); every bit pattern is a value (DataHubSlot, or bytes).
+        // The slot is claimed by this producer and no reader holds it
+        // (check_marks): `slot_size` bytes inside the mapping, 64-aligned,
+        // and the payload's align is at most 64 (checked at create).
+        // SAFETY: in bounds, aligned, ours alone; any bits are a value.
         unsafe { &*view }
     }
 }

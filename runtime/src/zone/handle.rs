@@ -149,10 +149,10 @@ impl<Z: DataHubZone> Deref for Zone<Z> {
     type Target = Z;
 
     fn deref(&self) -> &Z {
-        // SAFETY: `open` checked that the zone's bytes are exactly a `Z`
-        // (size and hash), aligned, inside the mapping that `self.segment`
-        // keeps alive; a `DataHubZone` is made only of atomics, valid for
-        // any bytes and meant to be shared through `&`.
+        // `open` checked that the zone's bytes are exactly a `Z` (size and
+        // hash), aligned, inside the mapping that `self.segment` keeps
+        // alive; a `DataHubZone` is made only of atomics, meant for `&`.
+        // SAFETY: in bounds, aligned, valid for any bytes, shared only by `&`.
         unsafe { self.ptr.as_ref() }
     }
 }
@@ -376,18 +376,19 @@ impl<T: DataHubSlot> Deref for ZoneGuard<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        // SAFETY: `open` checked size, alignment and type hash; the zone
-        // lies in the mapping kept alive by the zone handle; we hold both
-        // the process's flag and the shared lock, so no one else accesses
-        // the bytes; any bits are a `T` (DataHubSlot: plain data).
+        // `open` checked size, alignment and type hash; the zone lies in
+        // the mapping the zone handle keeps alive. We hold this mapping's
+        // flag and the shared lock, so no other thread or process (nor
+        // another mapping in this one) touches the bytes.
+        // SAFETY: in bounds, aligned, exclusive; any bits are a plain-data `T`.
         unsafe { self.zone.ptr.as_ref() }
     }
 }
 
 impl<T: DataHubSlot> DerefMut for ZoneGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as in `deref`; `&mut self` makes this the only reference
-        // of this process, and the lock excludes the other processes.
+        // As in `deref`; `&mut self` makes this the only reference here.
+        // SAFETY: in bounds, aligned, exclusive (flag, lock and `&mut self`).
         unsafe { &mut *self.zone.ptr.as_ptr() }
     }
 }

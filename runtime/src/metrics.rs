@@ -5,56 +5,52 @@
 use crate::segment::header::MetricsBlock;
 use crate::sync::Ordering::Relaxed;
 
-/// One word of the metrics block. The discriminant is the word's index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(usize)]
-pub(crate) enum Counter {
-    /// Items committed by the producer(s).
-    ItemsCommitted = 0,
-    /// Payload bytes committed.
-    BytesCommitted = 1,
-    /// Slots claimed then dropped without commit.
-    ItemsAborted = 2,
-    /// `acquire` calls that timed out.
-    WriteTimeouts = 3,
-    /// `acquire` calls that had to wait (full lossless ring, or a reader
-    /// still in the slot).
-    WriteWaits = 4,
-    /// Consumers that attached.
-    ConsumersAttached = 5,
-    /// Consumers that detached (dropped).
-    ConsumersDetached = 6,
-    /// Consumers removed because their process died.
-    ConsumersEvicted = 7,
-    /// Times a lossless producer stopped waiting for a live consumer
-    /// stalled past the stall timeout.
-    ConsumersStalled = 8,
-    /// Producers that took a dead producer's segment over.
-    ProducerTakeovers = 9,
-    /// Items whose enforced checksum failed at a consumer.
-    ChecksumFailures = 10,
-    /// Items consumers lost (overwritten before they read them).
-    ItemsLost = 11,
-    /// Slots found WRITING by a producer taking a segment over, and reset.
-    SlotsRecovered = 12,
+/// Declares [`Counter`] (one variant per word, its index the word's) and
+/// [`COUNTERS`] (each with its name) from one list, so they cannot drift.
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])* $variant:ident = $index:literal, $name:literal;)*) => {
+        /// One word of the metrics block. The discriminant is the word's index.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub(crate) enum Counter {
+            $($(#[doc = $doc])* $variant = $index,)*
+        }
+
+        /// Every counter with its name, in word order.
+        pub(crate) const COUNTERS: &[(Counter, &str)] = &[$((Counter::$variant, $name)),*];
+    };
 }
 
-/// Every counter with its name, in word order.
-pub(crate) const COUNTERS: [(Counter, &str); 13] = [
-    (Counter::ItemsCommitted, "items_committed"),
-    (Counter::BytesCommitted, "bytes_committed"),
-    (Counter::ItemsAborted, "items_aborted"),
-    (Counter::WriteTimeouts, "write_timeouts"),
-    (Counter::WriteWaits, "write_waits"),
-    (Counter::ConsumersAttached, "consumers_attached"),
-    (Counter::ConsumersDetached, "consumers_detached"),
-    (Counter::ConsumersEvicted, "consumers_evicted"),
-    (Counter::ConsumersStalled, "consumers_stalled"),
-    (Counter::ProducerTakeovers, "producer_takeovers"),
-    (Counter::ChecksumFailures, "checksum_failures"),
-    (Counter::ItemsLost, "items_lost"),
-    (Counter::SlotsRecovered, "slots_recovered"),
-];
+counters! {
+    /// Items committed by the producer(s).
+    ItemsCommitted = 0, "items_committed";
+    /// Payload bytes committed.
+    BytesCommitted = 1, "bytes_committed";
+    /// Slots claimed then dropped without commit.
+    ItemsAborted = 2, "items_aborted";
+    /// `acquire` calls that timed out.
+    WriteTimeouts = 3, "write_timeouts";
+    /// `acquire` calls that had to wait (full lossless ring, or a reader
+    /// still in the slot).
+    WriteWaits = 4, "write_waits";
+    /// Consumers that attached.
+    ConsumersAttached = 5, "consumers_attached";
+    /// Consumers that detached (dropped).
+    ConsumersDetached = 6, "consumers_detached";
+    /// Consumers removed because their process died.
+    ConsumersEvicted = 7, "consumers_evicted";
+    /// Times a lossless producer stopped waiting for a live consumer
+    /// stalled past the stall timeout.
+    ConsumersStalled = 8, "consumers_stalled";
+    /// Producers that took a dead producer's segment over.
+    ProducerTakeovers = 9, "producer_takeovers";
+    /// Items whose enforced checksum failed at a consumer.
+    ChecksumFailures = 10, "checksum_failures";
+    /// Items consumers lost (overwritten before they read them).
+    ItemsLost = 11, "items_lost";
+    /// Slots found WRITING by a producer taking a segment over, and reset.
+    SlotsRecovered = 12, "slots_recovered";
+}
 
 impl MetricsBlock {
     /// Adds `n` to `counter`.

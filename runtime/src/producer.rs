@@ -335,15 +335,7 @@ fn take_over(
     if holder.is_some_and(os::is_alive) {
         return Err(exists(holder));
     }
-    let mut schema_bytes = blueprint.clone();
-    schema_bytes.params.schema_len = schema.encode().len() as u64;
-    let same = schema_bytes.identity().is_some_and(|(mut fresh, _)| {
-        let mut found = *old.identity();
-        fresh.created_ns = 0;
-        found.created_ns = 0;
-        fresh == found
-    });
-    if !same {
+    if !old.is_made_by(blueprint, schema) {
         drop(old);
         return recreate(blueprint, schema, me);
     }

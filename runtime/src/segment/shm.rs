@@ -125,9 +125,8 @@ impl Segment {
             source,
         };
         let schema_bytes = schema.encode();
-        let mut blueprint = blueprint.clone();
-        blueprint.params.schema_len = schema_bytes.len() as u64;
-        let (identity, regions) = blueprint.identity().ok_or(SegmentError::TooLarge)?;
+        let (identity, regions) =
+            planned_identity(blueprint, &schema_bytes).ok_or(SegmentError::TooLarge)?;
         let file = os::create_exclusive(&channel, blueprint.mode).map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists => SegmentError::AlreadyExists {
                 channel: channel.clone(),
@@ -280,6 +279,16 @@ impl Segment {
             regions,
             schema,
             zone_busy: Default::default(),
+        })
+    }
+
+    /// Whether this segment is the one `blueprint` and `schema` would
+    /// create (all but its creation time): a restarted producer may take
+    /// it over in place.
+    pub(crate) fn is_made_by(&self, blueprint: &Blueprint<'_>, schema: &SchemaStrings) -> bool {
+        planned_identity(blueprint, &schema.encode()).is_some_and(|(mut fresh, _)| {
+            fresh.created_ns = self.identity.created_ns;
+            fresh == self.identity
         })
     }
 
@@ -440,6 +449,14 @@ impl Segment {
             )
         };
     }
+}
+
+/// The identity and regions of a segment made from `blueprint`, with
+/// `schema_bytes` stored after the header.
+fn planned_identity(blueprint: &Blueprint<'_>, schema_bytes: &[u8]) -> Option<(Identity, Regions)> {
+    let mut blueprint = blueprint.clone();
+    blueprint.params.schema_len = schema_bytes.len() as u64;
+    blueprint.identity()
 }
 
 /// Copies the identity with atomic loads: another process may (wrongly)

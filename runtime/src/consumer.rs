@@ -129,11 +129,16 @@ impl<P: Payload> Consumer<P> {
             found: id.slot_size.to_string(),
         })?;
         let me = os::current_process();
-        let Some((entry, first)) =
-            segment
-                .ring()
-                .join(me.pid, me.start_time, os::monotonic_ns(), options.start)
-        else {
+        let ring = segment.ring();
+        let join = || ring.join(me.pid, me.start_time, os::monotonic_ns(), options.start);
+        // Every entry in use: entries of consumers whose process died are
+        // freed and the join tried once more.
+        let joined = join().or_else(|| {
+            (!crate::liveness::reap_dead(&ring, &segment.live().metrics).is_empty())
+                .then(join)
+                .flatten()
+        });
+        let Some((entry, first)) = joined else {
             return Err(Error::ConsumersFull {
                 channel: name.to_owned(),
                 max: id.max_consumers,

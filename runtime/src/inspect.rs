@@ -154,6 +154,9 @@ pub struct ZoneInfo {
     pub lock_holder_alive: Option<bool>,
     /// Times its lock was taken from a dead holder.
     pub lock_takeovers: u64,
+    /// Whether `datahub recover` released its lock for a dead holder and
+    /// nobody has locked it since (the next holder is told).
+    pub recovery_pending: bool,
 }
 
 /// One ring slot.
@@ -250,6 +253,7 @@ pub(crate) fn snapshot(segment: &Segment) -> ChannelSnapshot {
                 lock_holder: holder.map(|h| h.pid),
                 lock_holder_alive: holder.map(os::is_alive),
                 lock_takeovers: lock.takeovers.load(Relaxed),
+                recovery_pending: lock.recovery_pending.load(Relaxed) != 0,
             }
         })
         .collect();

@@ -36,9 +36,13 @@
 
 pub(crate) mod checksum;
 #[cfg(not(loom))]
+mod diagnose;
+#[cfg(not(loom))]
 mod inspect;
 #[cfg(not(loom))]
 mod liveness;
+#[cfg(not(loom))]
+mod maintenance;
 mod metrics;
 mod ring;
 mod segment;
@@ -70,10 +74,12 @@ pub use types::{
 #[cfg(not(loom))]
 pub use {
     consumer::{AttachOptions, Consumer, ReadSlot},
+    diagnose::{Finding, Severity},
     inspect::{
         ChannelSnapshot, ConsumerInfo, ProducerInfo, SlotInfo, SlotTypeInfo, ZoneInfo, inspect,
         list_channels,
     },
+    maintenance::{Cleanup, CleanupVerdict, Recovery, RecoveryAction, cleanup, recover},
     producer::{Producer, WriteSlot},
     zone::handle::{LockedZone, Zone, ZoneGuard},
 };

@@ -63,7 +63,8 @@ impl<'a> Watch<'a> {
             start_time: c.pid_start_time.load(Relaxed),
         };
         if !os::is_alive(id) {
-            if self.ring.evict(index, id.pid, id.start_time) {
+            // The producer itself is the one to wake: it re-checks at once.
+            if self.ring.evict(index, id.pid, id.start_time).is_some() {
                 self.metrics.add(Counter::ConsumersEvicted, 1);
                 tracing::info!(
                     consumer = index,
@@ -92,25 +93,36 @@ impl<'a> Watch<'a> {
     }
 }
 
-/// Removes every consumer whose process died (for `datahub recover` and a
-/// producer taking a segment over); returns how many.
-pub(crate) fn reap_dead(ring: &Ring<'_>, metrics: &MetricsBlock) -> usize {
-    let mut removed = 0;
-    for (index, c) in ring.consumers.iter().enumerate() {
-        // Relaxed: `evict` re-checks under its CAS.
-        let state = c.state.load(Relaxed);
-        if state == crate::segment::layout::CONSUMER_FREE {
-            continue;
-        }
-        let id = ProcessId {
-            pid: c.pid.load(Relaxed),
-            start_time: c.pid_start_time.load(Relaxed),
-        };
-        if !os::is_alive(id) && ring.evict(index, id.pid, id.start_time) {
-            os::futex_wake_all(&ring.write.read_futex);
-            metrics.add(Counter::ConsumersEvicted, 1);
-            removed += 1;
-        }
+/// The consumer entries in use whose process died: (index, process).
+pub(crate) fn dead_consumers(ring: &Ring<'_>) -> Vec<(usize, ProcessId)> {
+    ring.consumers
+        .iter()
+        .enumerate()
+        .filter_map(|(index, c)| {
+            // Relaxed: a candidate; `evict` re-checks it under its CAS.
+            if c.state.load(Relaxed) == crate::segment::layout::CONSUMER_FREE {
+                return None;
+            }
+            let id = ProcessId {
+                pid: c.pid.load(Relaxed),
+                start_time: c.pid_start_time.load(Relaxed),
+            };
+            (!os::is_alive(id)).then_some((index, id))
+        })
+        .collect()
+}
+
+/// Removes every consumer whose process died (for `datahub recover`, a
+/// producer taking a segment over, and a consumer attaching to a full
+/// table), waking a producer that waits for room; returns those removed.
+pub(crate) fn reap_dead(ring: &Ring<'_>, metrics: &MetricsBlock) -> Vec<(usize, ProcessId)> {
+    let removed: Vec<_> = dead_consumers(ring)
+        .into_iter()
+        .filter(|(index, id)| ring.evict(*index, id.pid, id.start_time).is_some())
+        .collect();
+    if !removed.is_empty() {
+        os::futex_wake_all(&ring.write.read_futex);
+        metrics.add(Counter::ConsumersEvicted, removed.len() as u64);
     }
     removed
 }

@@ -196,6 +196,19 @@ impl<P: Payload> Producer<P> {
         SchemaHash::from_bytes(self.segment.identity().channel_hash)
     }
 
+    /// Refreshes the producer's heartbeat without committing (every commit
+    /// refreshes it too): for a producer that is alive but has nothing to
+    /// publish, so that `datahub inspect` shows it healthy. Whether it is
+    /// alive is never judged from this (DESIGN.md §7).
+    pub fn heartbeat(&self) {
+        // Relaxed: a health report, ordered with nothing.
+        self.segment
+            .live()
+            .producer
+            .heartbeat_ns
+            .store(os::monotonic_ns(), Relaxed);
+    }
+
     /// How blocked calls wait (default: spin, yield, then sleep until a
     /// consumer frees room).
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
@@ -473,13 +486,15 @@ impl<P: Payload> WriteSlot<'_, P> {
         }
         self.done = true;
         let producer = &mut *self.producer;
-        if producer
-            .ring()
-            .commit(self.seq, self.len as u64, os::monotonic_ns())
-        {
+        let now = os::monotonic_ns();
+        if producer.ring().commit(self.seq, self.len as u64, now) {
             os::futex_wake_all(&producer.ring().commit.futex);
         }
-        let metrics = &producer.segment.live().metrics;
+        let live = producer.segment.live();
+        // Relaxed: a health report for `inspect`, ordered with nothing (a
+        // plain store to the producer's own line, no extra clock read).
+        live.producer.heartbeat_ns.store(now, Relaxed);
+        let metrics = &live.metrics;
         metrics.add_own(Counter::ItemsCommitted, 1);
         metrics.add_own(Counter::BytesCommitted, self.len as u64);
         producer.next_seq = self.seq + 1;

@@ -282,11 +282,12 @@ impl Ring<'_> {
 
     /// Removes consumer `index`, whose process `(pid, start_time)` is dead:
     /// clears its read mark and frees its entry, so that the producer stops
-    /// waiting for it. Returns whether this call removed it (`false` when
-    /// the entry is free already, or was freed and taken by a new consumer
-    /// since the caller looked).
+    /// waiting for it. Returns `None` when this call did not remove it (the
+    /// entry is free already, or was freed and taken by a new consumer
+    /// since the caller looked), else `Some(wake)`: whether a waiting
+    /// producer must be woken (as [`Ring::leave`] says).
     #[must_use = "a waiting producer must be woken"]
-    pub(crate) fn evict(&self, index: usize, pid: u32, start_time: u64) -> bool {
+    pub(crate) fn evict(&self, index: usize, pid: u32, start_time: u64) -> Option<bool> {
         let c = &self.consumers[index];
         // Acquire: pairs with the Release stores of `state` in `join`, so
         // the identity read below is the one that state published. The CAS
@@ -298,14 +299,14 @@ impl Ring<'_> {
                 .compare_exchange(from, CONSUMER_EVICTING, Acquire, Relaxed)
                 .is_err()
         {
-            return false;
+            return None;
         }
         // Relaxed: published by the state we acquired above.
         if c.pid.load(Relaxed) != pid || c.pid_start_time.load(Relaxed) != start_time {
             // Freed and taken again since the caller judged it: a live one.
             // Release: pairs with the Acquire loads of `state`.
             c.state.store(from, Release);
-            return false;
+            return None;
         }
         // Release: pairs with the Acquire load in `check_marks`.
         c.read_mark.store(0, Release);
@@ -313,7 +314,7 @@ impl Ring<'_> {
         c.stalled_since_ns.store(0, Relaxed);
         // Release: pairs with the Acquire half of the CAS in `join`.
         c.state.store(CONSUMER_FREE, Release);
-        self.release_writer()
+        Some(self.release_writer())
     }
 
     /// The producer stops waiting for live consumer `index`, which has not

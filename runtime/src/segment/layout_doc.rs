@@ -42,7 +42,7 @@ fn code() -> Vec<CodeSection> {
         fields!(WriteLine: write_seq, read_futex, writer_waiting),
         fields!(CommitLine: commit_seq, futex, waiters),
         fields!(ProducerLine: pid, start_time, epoch, heartbeat_ns, owner),
-        fields!(SpinLockState: owner, generation, takeovers, _reserved),
+        fields!(SpinLockState: owner, generation, takeovers, recovery_pending, _reserved),
         fields!(SlotState: state, writer_pid, seq, payload_len, commit_time_ns),
         fields!(ConsumerEntry: state, pid, pid_start_time, heartbeat_ns, read_pos, read_mark, slots_read,
             overruns, checksum_failures, races, attach_time_ns, stalled_since_ns),

@@ -87,7 +87,13 @@ pub(crate) struct SpinLockState {
     pub(crate) generation: AtomicU64,
     /// Acquisitions that took the lock from a dead owner.
     pub(crate) takeovers: AtomicU64,
-    pub(crate) _reserved: [u64; 5],
+    /// 1 when the lock was released by [`SpinLockState::release_dead_owner`]
+    /// (`datahub recover`) for a dead owner, and nobody has taken it since:
+    /// the next owner is told the data may be half-written, as if it had
+    /// taken the lock over itself. Read and written only by the lock's
+    /// holder.
+    pub(crate) recovery_pending: AtomicU64,
+    pub(crate) _reserved: [u64; 4],
 }
 
 /// A successful acquisition.
@@ -153,7 +159,8 @@ impl SpinLockState {
             owner: AtomicU64::new(0),
             generation: AtomicU64::new(0),
             takeovers: AtomicU64::new(0),
-            _reserved: [0; 5],
+            recovery_pending: AtomicU64::new(0),
+            _reserved: [0; 4],
         }
     }
 
@@ -176,7 +183,9 @@ impl SpinLockState {
             Ok(_) => {
                 // Relaxed: a statistic, not a synchronization.
                 self.generation.fetch_add(1, Relaxed);
-                Ok(LockAcquired { recovered: false })
+                Ok(LockAcquired {
+                    recovered: self.take_recovery_pending(),
+                })
             }
             Err(current) if current == mine => Err(TryLockError::AlreadyHeldByThisProcess),
             Err(current) => Err(TryLockError::Held {
@@ -193,12 +202,27 @@ impl SpinLockState {
         me: ProcessId,
         is_alive: impl Fn(ProcessId) -> bool,
     ) -> Option<LockAcquired> {
+        let (dead, mine) = self.dead_owner_word(me, is_alive)?;
+        self.take_over_word(dead, mine)
+    }
+
+    /// The owner word now, if it names a process `is_alive` says is dead
+    /// (other than `me`), with `me`'s word.
+    fn dead_owner_word(
+        &self,
+        me: ProcessId,
+        is_alive: impl Fn(ProcessId) -> bool,
+    ) -> Option<(u64, u64)> {
         let mine = encode_owner(me)?;
-        // Relaxed: the word is only a candidate; the CAS below re-checks it.
+        // Relaxed: the word is only a candidate; the takeover CAS re-checks it.
         let current = self.owner.load(Relaxed);
-        if current == 0 || current == mine || is_alive(decode_owner(current)) {
-            return None;
-        }
+        (current != 0 && current != mine && !is_alive(decode_owner(current)))
+            .then_some((current, mine))
+    }
+
+    /// Takes the lock from the dead owner whose word is `dead`, if that word
+    /// still holds it.
+    fn take_over_word(&self, dead: u64, mine: u64) -> Option<LockAcquired> {
         // CAS on the exact word judged dead: only its (dead) process ever
         // stored it, so if it is still there, the dead process still holds
         // the lock and no one else got in since (see the module comment).
@@ -207,12 +231,45 @@ impl SpinLockState {
         // dead owner's own writes are ordered before ours by its death:
         // `is_alive` observed its exit through the kernel.
         self.owner
-            .compare_exchange(current, mine, Acquire, Relaxed)
+            .compare_exchange(dead, mine, Acquire, Relaxed)
             .ok()?;
         // Relaxed: statistics.
         self.takeovers.fetch_add(1, Relaxed);
         self.generation.fetch_add(1, Relaxed);
+        // This acquisition is told `recovered` anyway: a pending mark is
+        // consumed by it.
+        self.take_recovery_pending();
         Some(LockAcquired { recovered: true })
+    }
+
+    /// Whether a release for a dead owner is pending, clearing the mark.
+    /// Only the holder calls it. Relaxed: the word is guarded by the lock
+    /// itself (the Acquire of our acquiring CAS pairs with the Release of
+    /// the `unlock` that followed the mark's store).
+    fn take_recovery_pending(&self) -> bool {
+        self.recovery_pending.load(Relaxed) != 0 && self.recovery_pending.swap(0, Relaxed) != 0
+    }
+
+    /// For `datahub recover`: frees the lock if its owner is dead, leaving
+    /// the mark that makes the next owner's acquisition `recovered` (the
+    /// data may be half-written). `me` is the recovering process, owner
+    /// for the instant between the takeover and the release. Returns the
+    /// dead owner it released, or `None` when the lock is free, held by a
+    /// live process, or was taken by someone else first.
+    pub(crate) fn release_dead_owner(
+        &self,
+        me: ProcessId,
+        is_alive: impl Fn(ProcessId) -> bool,
+    ) -> Option<ProcessId> {
+        let (dead, mine) = self.dead_owner_word(me, is_alive)?;
+        self.take_over_word(dead, mine)?;
+        // Relaxed: we hold the lock; the Release of `unlock` below publishes
+        // the mark to the next owner's Acquire CAS.
+        self.recovery_pending.store(1, Relaxed);
+        // Cannot fail: we hold the lock, and only a holder's own unlock or a
+        // takeover (which needs us dead) changes the word.
+        let _ = self.unlock(me);
+        Some(decode_owner(dead))
     }
 
     /// Releases the lock `me` holds. A CAS rather than a store, so that a
@@ -312,7 +369,8 @@ const _: () = {
     assert!(offset_of!(SpinLockState, owner) == 0);
     assert!(offset_of!(SpinLockState, generation) == 8);
     assert!(offset_of!(SpinLockState, takeovers) == 16);
-    assert!(offset_of!(SpinLockState, _reserved) == 24);
+    assert!(offset_of!(SpinLockState, recovery_pending) == 24);
+    assert!(offset_of!(SpinLockState, _reserved) == 32);
 };
 
 #[cfg(all(test, loom))]

@@ -189,6 +189,56 @@ fn loom_a_taker_sees_the_writes_of_an_owner_that_dies_meanwhile() {
     });
 }
 
+/// `datahub recover` releasing a dead owner's lock while a process wants
+/// it: whichever way they interleave, the first acquisition after the
+/// death is told `recovered` and sees the dead owner's write.
+#[test]
+fn loom_the_first_owner_after_a_death_is_told_even_after_recover() {
+    model(|| {
+        let m = Arc::new(Model::new());
+        m.lock.try_lock(process(DYING)).unwrap();
+        m.critical_section();
+        m.exit();
+        let recoverer = {
+            let m = m.clone();
+            thread::spawn(move || {
+                m.lock
+                    .release_dead_owner(process(20), |id| m.is_alive(id))
+                    .is_some()
+            })
+        };
+        let taker = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let me = process(10);
+                for _ in 0..TRIES {
+                    let acquired = m
+                        .lock
+                        .try_lock(me)
+                        .ok()
+                        .or_else(|| m.lock.take_over_if_dead(me, |id| m.is_alive(id)));
+                    if let Some(acquired) = acquired {
+                        assert!(acquired.recovered, "the first owner after a death");
+                        assert_eq!(m.critical_section(), 1);
+                        return true;
+                    }
+                    thread::yield_now();
+                }
+                false
+            })
+        };
+        let released = recoverer.join().unwrap();
+        let took = taker.join().unwrap();
+        if !took {
+            // The taker gave up: the mark waits for whoever comes next.
+            assert!(released);
+            assert_eq!(m.lock.recovery_pending.load(Relaxed), 1);
+        } else {
+            assert_eq!(m.lock.recovery_pending.load(Relaxed), 0);
+        }
+    });
+}
+
 /// The taker's Acquire CAS at work: here death carries no ordering at all
 /// (a Relaxed flag), and the dead owner wrote nothing, so only the release
 /// sequence of the last clean `unlock`, continued by the dead owner's

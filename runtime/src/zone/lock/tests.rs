@@ -267,3 +267,28 @@ fn the_layout_is_one_zeroed_cache_line() {
     assert_eq!(bytes[..8], ((4_005u64 << 22) | 5).to_le_bytes());
     assert_eq!(bytes[8..16], 1u64.to_le_bytes(), "generation");
 }
+
+#[test]
+fn recover_frees_a_dead_owners_lock_and_the_next_owner_is_told() {
+    let lock = SpinLockState::new();
+    let (dead, recoverer, next, later) = (process(10), process(11), process(12), process(13));
+    lock.try_lock(dead).unwrap();
+    let dead_is_dead = |id: ProcessId| id != dead;
+    assert_eq!(lock.release_dead_owner(recoverer, alive), None, "alive");
+    assert_eq!(lock.owner(), Some(dead));
+    assert_eq!(lock.release_dead_owner(recoverer, dead_is_dead), Some(dead));
+    assert_eq!(lock.owner(), None, "released");
+    assert_eq!(
+        lock.release_dead_owner(recoverer, dead_is_dead),
+        None,
+        "free"
+    );
+    assert_eq!(
+        lock.try_lock(next),
+        Ok(LockAcquired { recovered: true }),
+        "the next owner learns the data may be half-written"
+    );
+    lock.unlock(next).unwrap();
+    assert_eq!(lock.try_lock(later), Ok(LockAcquired { recovered: false }));
+    assert_eq!(lock.takeovers.load(Relaxed), 1);
+}

@@ -1,0 +1,164 @@
+//! `datahub`: see and repair the DataHub channels of this machine.
+//!
+//! Read-only commands (`list`, `inspect`, `diagnose`, `recover --dry-run`,
+//! `cleanup --dry-run`) map segments without write access: they work on
+//! channels they did not create and never change a byte.
+//!
+//! Exit status: 0 on success (`diagnose`: the channel is healthy, or has
+//! only `info` findings); 1 when `diagnose` finds a warning or an error, or
+//! `cleanup` skips a segment it cannot judge; 2 for a usage error; 3 when
+//! the command itself fails (no such channel, a corrupt segment, I/O), with
+//! `error[DH2xx]: ...` on stderr.
+
+mod layout;
+mod list;
+mod repair;
+mod show;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "datahub",
+    version,
+    about = "See and repair the DataHub channels (shared-memory segments) of this machine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Every channel on this machine: state, producer alive or dead,
+    /// consumers, items committed and the rate over a short interval.
+    List {
+        /// One JSON array, an object per channel.
+        #[arg(long)]
+        json: bool,
+        /// How long to watch the commit counters to measure rates (ms; 0:
+        /// no rates).
+        #[arg(long, default_value_t = 200, value_name = "MS")]
+        interval_ms: u64,
+    },
+    /// A channel's configuration, slot and zone layouts, producer,
+    /// counters, every consumer and (with --slots) every slot.
+    Inspect {
+        /// The channel's name.
+        channel: String,
+        /// The snapshot as JSON (one object; with --watch, one per line).
+        #[arg(long)]
+        json: bool,
+        /// Refresh every --interval-ms until interrupted (or --count times),
+        /// with rates since the previous refresh.
+        #[arg(long)]
+        watch: bool,
+        /// Refresh period for --watch (ms).
+        #[arg(long, default_value_t = 1000, value_name = "MS")]
+        interval_ms: u64,
+        /// Stop --watch after this many refreshes.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Also list every ring slot.
+        #[arg(long)]
+        slots: bool,
+    },
+    /// What is wrong with a channel: a dead producer, slots left WRITING,
+    /// dead or stalled consumers, locks held by dead processes; each with
+    /// its fix. Exit 1 when a warning or error is found.
+    Diagnose {
+        /// The channel's name.
+        channel: String,
+        /// The findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reclaim what dead processes hold in a channel: their consumer
+    /// entries and zone locks.
+    Recover {
+        /// The channel's name.
+        channel: String,
+        /// Show what would be reclaimed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove segments whose producer is dead and that no live consumer is
+    /// attached to.
+    Cleanup {
+        /// Only these channels (default: every channel on the machine).
+        channels: Vec<String>,
+        /// Show what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The verdicts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How a command ended, beyond printing.
+pub(crate) enum Outcome {
+    /// Done.
+    Ok,
+    /// Done, and it found problems (exit 1).
+    Problems,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::List { json, interval_ms } => list::run(json, Duration::from_millis(interval_ms)),
+        Command::Inspect {
+            channel,
+            json,
+            watch,
+            interval_ms,
+            count,
+            slots,
+        } => show::run(
+            &channel,
+            &show::Options {
+                json,
+                watch,
+                interval: Duration::from_millis(interval_ms.max(10)),
+                count,
+                slots,
+            },
+        ),
+        Command::Diagnose { channel, json } => repair::diagnose(&channel, json),
+        Command::Recover {
+            channel,
+            dry_run,
+            json,
+        } => repair::recover(&channel, dry_run, json),
+        Command::Cleanup {
+            channels,
+            dry_run,
+            json,
+        } => repair::cleanup(&channels, dry_run, json),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error[{}]: {e}", e.code());
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// Prints `value` as one line of JSON.
+pub(crate) fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string(value) {
+        Ok(line) => println!("{line}"),
+        // The snapshot types serialize infallibly (strings, numbers, maps
+        // with string keys); this would be a bug, said plainly.
+        Err(e) => eprintln!("error: cannot write JSON: {e}"),
+    }
+}

@@ -377,6 +377,7 @@ fn take_over(
     let metrics = &old.live().metrics;
     metrics.add(Counter::ProducerTakeovers, 1);
     metrics.add(Counter::SlotsRecovered, reset as u64);
+    count_uncounted_commits(&ring, metrics, next);
     crate::liveness::reap_dead(&ring, metrics);
     // Wake consumers sleeping on a slot that was reset.
     ring.commit.futex.fetch_add(1, Release);
@@ -388,6 +389,31 @@ fn take_over(
         "took over the segment of a dead producer"
     );
     Ok((old, next))
+}
+
+/// A producer killed between a commit and counting it leaves the
+/// `items_committed` and `bytes_committed` counters short of the ring's
+/// `commit_seq` (`next`): its successor counts those items (at most the
+/// last one or two, still in their slots) so the counters add up.
+fn count_uncounted_commits(
+    ring: &Ring<'_>,
+    metrics: &crate::segment::header::MetricsBlock,
+    next: u64,
+) {
+    let counted = metrics.get(Counter::ItemsCommitted);
+    if counted >= next {
+        return;
+    }
+    let missing = next - counted;
+    let bytes: u64 = (counted.max(next.saturating_sub(ring.capacity()))..next)
+        .map(|seq| &ring.slots[ring.slot_index(seq)])
+        // Relaxed: the dead producer's Release commit was acquired by our
+        // takeover CAS (and `recover_writer`'s loads).
+        .filter(|slot| slot.state.load(Relaxed) == crate::segment::layout::SLOT_COMMITTED)
+        .map(|slot| slot.payload_len.load(Relaxed))
+        .sum();
+    metrics.add_own(Counter::ItemsCommitted, missing);
+    metrics.add_own(Counter::BytesCommitted, bytes);
 }
 
 /// Removes a leftover segment and creates the channel afresh.

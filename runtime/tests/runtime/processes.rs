@@ -4,6 +4,7 @@
 //! prints one result line that the parent asserts on. Every wait is
 //! bounded; a child that overstays is killed and fails its test.
 
+mod chaos;
 mod corrupt;
 mod spawn;
 
@@ -427,8 +428,13 @@ fn child() {
         ["attach", channel, slot_type] => attach(channel, slot_type),
         ["hold", channel, marker] => hold_a_read(channel, marker),
         ["produce", channel, committed, marker] => {
-            produce_then_hang(channel, committed.parse().unwrap(), marker)
+            produce_then_hang(channel, committed.parse().unwrap(), marker, true)
         }
+        ["idle", channel, committed, marker] => {
+            produce_then_hang(channel, committed.parse().unwrap(), marker, false)
+        }
+        ["stream", channel] => chaos::stream(channel),
+        ["chaos-reader", channel] => chaos::read_on(channel),
         _ => panic!("unknown child role `{role}`"),
     };
     // On a line of its own: the test harness may have printed on this one.
@@ -440,18 +446,22 @@ fn takeover_config(name: &str) -> ChannelConfig {
     ChannelConfig::new(name).capacity(8)
 }
 
-/// Child: creates the channel, commits items `0..committed`, then claims
-/// the next slot and half-writes it, tells the parent through `marker`,
-/// and waits to be killed (mid-write, as a crash would leave it).
-fn produce_then_hang(channel: &str, committed: u64, marker: &str) -> Value {
+/// Child: creates the channel, commits items `0..committed`, then (when
+/// `mid_write`) claims the next slot and half-writes it, tells the parent
+/// through `marker`, and waits to be killed: mid-write, or between
+/// commits, as a crash would leave it.
+fn produce_then_hang(channel: &str, committed: u64, marker: &str, mid_write: bool) -> Value {
     let mut producer = Producer::<Record>::create(&takeover_config(channel)).unwrap();
     for seq in 0..committed {
         producer.write_with(STUCK, |r| r.fill(seq)).unwrap();
     }
-    let mut slot = producer.acquire(STUCK).unwrap();
-    slot.seq = u64::MAX;
-    slot.words[..8].fill(0xDEAD);
-    std::fs::write(marker, b"mid-write").unwrap();
+    let _slot = mid_write.then(|| {
+        let mut slot = producer.acquire(STUCK).unwrap();
+        slot.seq = u64::MAX;
+        slot.words[..8].fill(0xDEAD);
+        slot
+    });
+    std::fs::write(marker, b"ready to die").unwrap();
     std::thread::sleep(STUCK);
     panic!("not killed within {STUCK:?}");
 }
@@ -459,10 +469,17 @@ fn produce_then_hang(channel: &str, committed: u64, marker: &str) -> Value {
 /// Starts a child producer that commits `committed` items and dies
 /// mid-write (SIGKILL), with `consumer` attached meanwhile.
 fn kill_a_producer_mid_write(name: &Name, committed: u64) -> Consumer<Record> {
-    let marker = std::env::temp_dir().join(format!("{}.mid-write", name.0));
+    kill_a_producer(name, committed, "produce")
+}
+
+/// Starts a child producer in `role` (`produce`: dies mid-write; `idle`:
+/// dies between commits) that commits `committed` items, with `consumer`
+/// attached meanwhile, and kills it with SIGKILL.
+fn kill_a_producer(name: &Name, committed: u64, role: &str) -> Consumer<Record> {
+    let marker = std::env::temp_dir().join(format!("{}.{role}", name.0));
     let _ = std::fs::remove_file(&marker);
     let mut child = ChildProcess::spawn(&[
-        "produce",
+        role,
         &name.0,
         &committed.to_string(),
         marker.to_str().unwrap(),
@@ -516,6 +533,43 @@ fn a_restarted_producer_takes_a_dead_ones_channel_over_and_consumers_carry_on() 
         assert_eq!(item.lost_before(), 0);
         item.assert_is(seq);
     }
+    assert_eq!(consumer.lost(), 0);
+}
+
+/// Killed between commits (no slot WRITING): the successor resets nothing,
+/// goes on from the next sequence number, and the consumer, waiting in
+/// `next()` when the producer died, learns it within its timeout and then
+/// reads every item once, whole, in order.
+#[test]
+fn a_producer_killed_between_commits_is_taken_over_with_nothing_lost_or_repeated() {
+    let name = Name::new("mp-between");
+    let mut consumer = kill_a_producer(&name, 6, "idle");
+    for seq in 0..6 {
+        consumer.next(STUCK).unwrap().assert_is(seq);
+    }
+    let waited = Instant::now();
+    let err = consumer.next(Duration::from_millis(200)).err().unwrap();
+    assert!(matches!(err, Error::ProducerGone { .. }), "{err}");
+    assert!(
+        waited.elapsed() < Duration::from_secs(5),
+        "told after {:?}",
+        waited.elapsed()
+    );
+    let mut successor = Producer::<Record>::create(&takeover_config(&name.0)).unwrap();
+    assert_eq!(successor.next_seq(), 6, "sequence numbers continue");
+    let s = datahub::inspect(&name.0).unwrap();
+    assert_eq!(s.counters["producer_takeovers"], 1);
+    assert_eq!(
+        s.counters["slots_recovered"], 0,
+        "nothing was being written"
+    );
+    for seq in 6..40 {
+        successor.write_with(STUCK, |r| r.fill(seq)).unwrap();
+        let item = consumer.next(STUCK).unwrap();
+        assert_eq!(item.lost_before(), 0);
+        item.assert_is(seq);
+    }
+    assert!(consumer.try_next().unwrap().is_none(), "no duplicate");
     assert_eq!(consumer.lost(), 0);
 }
 

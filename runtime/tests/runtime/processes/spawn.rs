@@ -67,6 +67,11 @@ impl ChildProcess {
         }
     }
 
+    /// The child's pid.
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Panics with the child's output if it has already exited (a child
     /// the parent is waiting on should not have).
     pub(super) fn assert_running(&mut self) {

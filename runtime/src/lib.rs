@@ -1,10 +1,19 @@
 //! DataHub: zero-copy shared-memory IPC driven by schemas.
 //!
-//! This crate currently holds the type system: which Rust types may live in
-//! shared memory ([`DataHubType`], [`DataHubSlot`], [`DataHubZone`]), their
-//! layout descriptors, canonical form and `dh1:` schema hashes (DESIGN.md
-//! §4), and the derives that give a `#[repr(C)]` struct the same guarantees
-//! and the same hash as the equivalent TOML schema.
+//! A channel is one shared-memory segment with a ring of fixed slots and
+//! typed zones beside it. One [`Producer`] writes slots in place; many
+//! [`Consumer`]s read them in place, after checking at attach that their
+//! layout has the segment's schema hash. Around that: checksums, channel
+//! secrets, liveness (dead consumers removed, stalled ones passed over, a
+//! dead producer's segment taken over by its successor), counters, and
+//! snapshots and repairs for tools ([`inspect`], [`ChannelSnapshot::diagnose`],
+//! [`recover`], [`cleanup`]; the `datahub` command is a shell over them).
+//!
+//! The type system says which Rust types may live in shared memory
+//! ([`DataHubType`], [`DataHubSlot`], [`DataHubZone`]): their layout
+//! descriptors, canonical form and `dh1:` schema hashes (DESIGN.md §4),
+//! and the derives give a `#[repr(C)]` struct the same guarantees and the
+//! same hash as the equivalent TOML schema.
 //!
 //! ```
 //! use datahub::{AtomicF64, DataHubSlot, DataHubType, DataHubZone};

@@ -213,6 +213,17 @@ fn clean_one(channel: &str, dry_run: bool) -> (CleanupVerdict, String) {
         }
         Err(SegmentError::NotFound { .. }) => return (Kept, "removed meanwhile".into()),
         Err(e) => {
+            if let Some(file) = Segment::abandoned_unready(channel) {
+                let reason = "abandoned while being created: its creator died before it was ready";
+                if dry_run {
+                    return (WouldRemove, reason.into());
+                }
+                return match os::unlink_if_same(channel, &file) {
+                    Ok(true) => (Removed, reason.into()),
+                    Ok(false) => (Kept, "created afresh meanwhile".into()),
+                    Err(e) => (Skipped, format!("{reason}, but removing it failed: {e}")),
+                };
+            }
             return (
                 Skipped,
                 format!(

@@ -338,9 +338,19 @@ fn take_over(
     let old = match Segment::attach(channel, true, Duration::from_millis(200)) {
         Ok(old) => old,
         Err(SegmentError::Closed { .. }) => return recreate(blueprint, schema, me),
-        Err(SegmentError::NotReady { .. }) => {
-            // Stuck initializing: its creator may still be at it, or dead.
-            return Err(exists(None));
+        Err(e @ (SegmentError::NotReady { .. } | SegmentError::Corrupt { .. })) => {
+            // Not ready: its creator may still be at it. Abandoned by a
+            // creator that died before READY (or before even sizing the
+            // file): removed and created afresh.
+            return match Segment::abandoned_unready(channel) {
+                Some(file) => {
+                    let _ = os::unlink_if_same(channel, &file);
+                    tracing::info!(channel, "replaced a segment its creator abandoned unready");
+                    Ok((Segment::create(blueprint, schema, me)?, 0))
+                }
+                None if matches!(e, SegmentError::NotReady { .. }) => Err(exists(None)),
+                None => Err(e.into()),
+            };
         }
         Err(e) => return Err(e.into()),
     };

@@ -166,3 +166,93 @@ fn dead_producers_are_diagnosed_and_cleanup_removes_only_abandoned_segments() {
     let removed = datahub_json(&["cleanup", &c], 0);
     assert_eq!(removed[0]["verdict"], "removed");
 }
+
+/// Writes a segment file as a creator that died before READY leaves it:
+/// `len` bytes, `init_state` INITIALIZING, and `owner` (0: none yet) in
+/// the producer's owner word (docs/layout.md: header offset 2048 + 128 +
+/// 32), modified `age` ago.
+fn unready_segment(channel: &str, len: usize, owner: u64, age: std::time::Duration) {
+    let mut bytes = vec![0u8; len];
+    if len >= 4096 {
+        bytes[24..28].copy_from_slice(&1u32.to_le_bytes());
+        bytes[2208..2216].copy_from_slice(&owner.to_le_bytes());
+    }
+    let path = segment_path(channel);
+    std::fs::write(&path, bytes).unwrap();
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - age)
+        .unwrap();
+}
+
+/// The owner word of a process (`start_time << 22 | pid`).
+fn owner_word(pid: u32, start_time: u64) -> u64 {
+    start_time << 22 | u64::from(pid)
+}
+
+#[test]
+fn segments_abandoned_while_being_created_are_replaced_or_removed_and_others_are_not() {
+    use std::time::Duration;
+    let exited = {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        child.id()
+    };
+    let me = std::process::id();
+    let my_start: u64 = std::fs::read_to_string(format!("/proc/{me}/stat"))
+        .unwrap()
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Named dead creator; nameless and old; nameless and new; live creator.
+    let (dead, old, new, live) = (
+        unique("unready-dead"),
+        unique("unready-old"),
+        unique("unready-new"),
+        unique("unready-live"),
+    );
+    unready_segment(&dead, 8192, owner_word(exited, 1), Duration::ZERO);
+    unready_segment(&old, 0, 0, Duration::from_secs(60));
+    unready_segment(&new, 0, 0, Duration::ZERO);
+    unready_segment(
+        &live,
+        8192,
+        owner_word(me, my_start),
+        Duration::from_secs(60),
+    );
+
+    let out = crate::datahub(&["inspect", &dead]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error[DH205]"));
+    let verdicts = datahub_json(&["cleanup", &dead, &old, &new, &live, "--dry-run"], 1);
+    let verdict = |i: usize| verdicts[i]["verdict"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (verdict(0), verdict(1), verdict(2), verdict(3)),
+        (
+            "would_remove".into(),
+            "would_remove".into(),
+            "skipped".into(),
+            "skipped".into()
+        ),
+        "{verdicts}"
+    );
+    // A producer replaces what a dead creator abandoned, refuses what a live
+    // one is creating, and does not delete a file that may be new.
+    let mut replaced = Producer::<Frame>::create(&config(&dead)).unwrap();
+    assert_eq!(replaced.write_with(SECOND, |f| f.seq = 7).unwrap(), 0);
+    let err = Producer::<Frame>::create(&config(&live)).err().unwrap();
+    assert_eq!(err.code(), "DH202", "{err}");
+    let err = Producer::<Frame>::create(&config(&new)).err().unwrap();
+    assert_eq!(err.code(), "DH204", "{err}");
+
+    let verdicts = datahub_json(&["cleanup", &old, &new, &live], 1);
+    assert_eq!(verdicts[0]["verdict"], "removed", "{verdicts}");
+    assert!(!segment_path(&old).exists());
+    assert!(segment_path(&new).exists() && segment_path(&live).exists());
+    std::fs::remove_file(segment_path(&new)).unwrap();
+    std::fs::remove_file(segment_path(&live)).unwrap();
+}

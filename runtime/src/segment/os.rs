@@ -58,6 +58,24 @@ pub(crate) fn unlink(channel: &str) -> io::Result<()> {
     Ok(shm::unlink(shm_name(channel).as_str())?)
 }
 
+/// Removes `channel`'s name if it still names the file `file` was opened
+/// from (same device and inode): a segment created afresh under the name
+/// since is left alone. (Between the check and the unlink a few
+/// microseconds remain in which it could not tell.)
+pub(crate) fn unlink_if_same(channel: &str, file: &File) -> io::Result<bool> {
+    let ours = rustix::fs::fstat(file)?;
+    let now = match rustix::fs::stat(shm_path(channel)) {
+        Ok(now) => now,
+        Err(rustix::io::Errno::NOENT) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    if (ours.st_dev, ours.st_ino) != (now.st_dev, now.st_ino) {
+        return Ok(false);
+    }
+    unlink(channel)?;
+    Ok(true)
+}
+
 /// Maps `len` bytes of `file`, shared, read-write or read-only.
 pub(crate) fn map(file: &File, len: usize, writable: bool) -> io::Result<MmapRaw> {
     let mut options = MmapOptions::new();

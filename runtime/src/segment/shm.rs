@@ -25,6 +25,16 @@ use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::{AtomicU32, AtomicU64};
 use crate::zone::lock::SpinLockState;
 
+/// How long a segment whose creator is not even named yet may stay
+/// unready before it counts as abandoned: creating one takes microseconds.
+pub(crate) const CREATE_GRACE: Duration = Duration::from_secs(10);
+
+/// Where the producer's owner word is in the header.
+const OWNER_OFFSET: usize = IDENTITY_SIZE
+    + core::mem::offset_of!(Live, producer)
+    + core::mem::offset_of!(crate::segment::header::ProducerLine, owner);
+const _: () = assert!(OWNER_OFFSET.is_multiple_of(8) && OWNER_OFFSET + 8 <= HEADER_SIZE as usize);
+
 /// Why a segment could not be created or attached.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -155,6 +165,16 @@ impl Segment {
             zone_busy: Default::default(),
         };
         segment.init_state().store(INIT_INITIALIZING, Relaxed);
+        // The creator first, so that a segment whose creator dies before
+        // READY names it (`Segment::unready`): at a fixed offset, before any
+        // other byte is written.
+        let live = segment.live();
+        live.producer.pid.store(producer.pid, Relaxed);
+        live.producer.start_time.store(producer.start_time, Relaxed);
+        live.producer.owner.store(
+            crate::zone::lock::encode_owner(producer).unwrap_or(0),
+            Relaxed,
+        );
         let bytes = identity.to_bytes();
         // The identity, except `init_state` (bytes 24..28, atomic).
         segment.write_bytes(0, &bytes[..INIT_STATE_OFFSET]);
@@ -163,13 +183,6 @@ impl Segment {
             &bytes[INIT_STATE_OFFSET + 4..],
         );
         segment.write_bytes(segment.regions.schema.start, &schema_bytes);
-        let live = segment.live();
-        live.producer.pid.store(producer.pid, Relaxed);
-        live.producer.start_time.store(producer.start_time, Relaxed);
-        live.producer.owner.store(
-            crate::zone::lock::encode_owner(producer).unwrap_or(0),
-            Relaxed,
-        );
         live.producer
             .heartbeat_ns
             .store(os::monotonic_ns(), Relaxed);
@@ -177,6 +190,52 @@ impl Segment {
         // written above happens before an attacher reads it.
         segment.init_state().store(INIT_READY, Release);
         Ok(segment)
+    }
+
+    /// Whether channel `channel`'s segment was abandoned while being
+    /// created: not READY (nor CLOSED), and its creator, named at a fixed
+    /// offset before anything else was written, is dead; or, when it names
+    /// none (its creator died within microseconds of creating the file),
+    /// it has been so for longer than [`CREATE_GRACE`]. Reads the file
+    /// only. Returns the file opened (for [`os::unlink_if_same`]) when it
+    /// was abandoned; `None` for any other state or an unreadable file.
+    pub(crate) fn abandoned_unready(channel: &str) -> Option<File> {
+        let file = os::open_existing(channel, false).ok()?;
+        let meta = file.metadata().ok()?;
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|at| at.elapsed().ok())
+            .unwrap_or_default();
+        let unnamed = age > CREATE_GRACE;
+        if meta.len() < HEADER_SIZE {
+            return unnamed.then_some(file);
+        }
+        let map = os::map(&file, HEADER_SIZE as usize, false).ok()?;
+        // The mapping is HEADER_SIZE bytes and page-aligned; offset 24 is
+        // inside it and aligned for a u32, which an AtomicU32 is laid out as.
+        // SAFETY: in bounds, aligned, valid for any bits.
+        let init = unsafe {
+            &*map
+                .as_ptr()
+                .wrapping_add(INIT_STATE_OFFSET)
+                .cast::<AtomicU32>()
+        };
+        // As above, for the u64 at OWNER_OFFSET (inside the header, 8-aligned:
+        // asserted with the header layout).
+        // SAFETY: in bounds, aligned, valid for any bits.
+        let owner = unsafe { &*map.as_ptr().wrapping_add(OWNER_OFFSET).cast::<AtomicU64>() };
+        // Acquire: pairs with the Release store of READY in `create`.
+        if !matches!(init.load(Acquire), INIT_EMPTY | INIT_INITIALIZING) {
+            return None;
+        }
+        // Relaxed: the creator's own store, ordered before its death.
+        let abandoned = match owner.load(Relaxed) {
+            0 => unnamed,
+            word => !os::is_alive(crate::zone::lock::decode_owner(word)),
+        };
+        drop(map);
+        abandoned.then_some(file)
     }
 
     /// Attaches to channel `channel`'s segment, waiting up to `wait` for a

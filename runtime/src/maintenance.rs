@@ -13,7 +13,7 @@ use crate::inspect::snapshot;
 use crate::liveness::{dead_consumers, reap_dead};
 use crate::segment::header::INIT_CLOSED;
 use crate::segment::os;
-use crate::segment::shm::{Segment, SegmentError};
+use crate::segment::shm::{Leftover, Segment, SegmentError};
 use crate::sync::Ordering::{AcqRel, Relaxed, Release};
 use crate::zone::lock::encode_owner;
 
@@ -191,15 +191,14 @@ pub fn cleanup(channels: &[String], dry_run: bool) -> Result<Vec<Cleanup>, Error
 
 fn clean_one(channel: &str, dry_run: bool) -> (CleanupVerdict, String) {
     use CleanupVerdict::{Kept, Removed, Skipped, WouldRemove};
-    let remove = |reason: String| {
+    // Removes the name only if it still leads to `file`.
+    let remove = |file: &std::fs::File, reason: String| {
         if dry_run {
             return (WouldRemove, reason);
         }
-        match os::unlink(channel) {
-            Ok(()) => (Removed, reason),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                (Kept, "removed meanwhile".into())
-            }
+        match os::unlink_if_same(channel, file) {
+            Ok(true) => (Removed, reason),
+            Ok(false) => (Kept, "removed or created afresh meanwhile".into()),
             Err(e) => (
                 Skipped,
                 format!("{reason}, but removing it failed: {e} (check the file's owner and mode)"),
@@ -208,29 +207,25 @@ fn clean_one(channel: &str, dry_run: bool) -> (CleanupVerdict, String) {
     };
     let segment = match Segment::attach(channel, !dry_run, ATTACH_TIMEOUT) {
         Ok(segment) => segment,
-        Err(SegmentError::Closed { .. }) => {
-            return remove("closed by its producer, which did not remove it".into());
-        }
         Err(SegmentError::NotFound { .. }) => return (Kept, "removed meanwhile".into()),
         Err(e) => {
-            if let Some(file) = Segment::abandoned_unready(channel) {
-                let reason = "abandoned while being created: its creator died before it was ready";
-                if dry_run {
-                    return (WouldRemove, reason.into());
-                }
-                return match os::unlink_if_same(channel, &file) {
-                    Ok(true) => (Removed, reason.into()),
-                    Ok(false) => (Kept, "created afresh meanwhile".into()),
-                    Err(e) => (Skipped, format!("{reason}, but removing it failed: {e}")),
-                };
-            }
-            return (
-                Skipped,
-                format!(
-                    "{e}; if no process is using it, remove {} by hand",
-                    os::shm_path(channel).display()
+            return match Segment::leftover(channel) {
+                Some((file, Leftover::Closed)) => remove(
+                    &file,
+                    "closed by its producer, which did not remove it".into(),
                 ),
-            );
+                Some((file, _)) => remove(
+                    &file,
+                    "abandoned while being created: its creator died before it was ready".into(),
+                ),
+                None => (
+                    Skipped,
+                    format!(
+                        "{e}; if no process is using it, remove {} by hand",
+                        os::shm_path(channel).display()
+                    ),
+                ),
+            };
         }
     };
     let producer = segment.producer();
@@ -249,7 +244,7 @@ fn clean_one(channel: &str, dry_run: bool) -> (CleanupVerdict, String) {
     };
     let reason = format!("{dead} and no live consumer is attached");
     if dry_run {
-        return remove(reason);
+        return remove(segment.file(), reason);
     }
     // Claim the segment as a restarting producer would: a CAS on the dead
     // producer's exact owner word. AcqRel: Acquire pairs with the Release
@@ -285,7 +280,7 @@ fn clean_one(channel: &str, dry_run: bool) -> (CleanupVerdict, String) {
     let ring = segment.ring();
     ring.commit.futex.fetch_add(1, Release);
     os::futex_wake_all(&ring.commit.futex);
-    remove(reason)
+    remove(segment.file(), reason)
 }
 
 /// The pid of a live consumer attached to `segment`, if any.

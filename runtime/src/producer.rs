@@ -337,45 +337,55 @@ fn take_over(
     };
     let old = match Segment::attach(channel, true, Duration::from_millis(200)) {
         Ok(old) => old,
-        Err(SegmentError::Closed { .. }) => return recreate(blueprint, schema, me),
-        Err(e @ (SegmentError::NotReady { .. } | SegmentError::Corrupt { .. })) => {
-            // Not ready: its creator may still be at it. Abandoned by a
-            // creator that died before READY (or before even sizing the
-            // file): removed and created afresh.
-            return match Segment::abandoned_unready(channel) {
-                Some(file) => {
-                    let _ = os::unlink_if_same(channel, &file);
-                    tracing::info!(channel, "replaced a segment its creator abandoned unready");
-                    Ok((Segment::create(blueprint, schema, me)?, 0))
+        Err(
+            e @ (SegmentError::Closed { .. }
+            | SegmentError::NotReady { .. }
+            | SegmentError::Corrupt { .. }),
+        ) => {
+            // Closed, or not ready (its creator may still be at it). A
+            // closed one, or one abandoned by a creator that died before
+            // READY (or before even sizing the file), is replaced.
+            return match Segment::leftover(channel) {
+                Some((file, kind)) => {
+                    tracing::info!(channel, ?kind, "replacing a leftover segment");
+                    recreate(blueprint, schema, me, &file)
                 }
-                None if matches!(e, SegmentError::NotReady { .. }) => Err(exists(None)),
-                None => Err(e.into()),
+                None if matches!(e, SegmentError::Corrupt { .. }) => Err(e.into()),
+                None => Err(exists(None)),
             };
         }
+        // Removed since our create found it: create it afresh, once.
+        Err(SegmentError::NotFound { .. }) => return create_afresh(blueprint, schema, me),
         Err(e) => return Err(e.into()),
     };
     let holder = old.producer();
     if holder.is_some_and(os::is_alive) {
         return Err(exists(holder));
     }
-    if !old.is_made_by(blueprint, schema) {
-        drop(old);
-        return recreate(blueprint, schema, me);
-    }
+    // Claim the segment: a CAS on the dead producer's exact owner word, so
+    // that of two restarting producers (or a producer and `datahub
+    // cleanup`) exactly one goes on, whether it takes the segment over or
+    // replaces it. AcqRel: the Acquire half pairs with the Release stores
+    // of the dead producer's last commit (through the ring words read
+    // below).
     let line = &old.live().producer;
     let mine = crate::zone::lock::encode_owner(me).unwrap_or(0);
     let dead = holder
         .and_then(crate::zone::lock::encode_owner)
         .unwrap_or(0);
-    // AcqRel: the Acquire half pairs with the Release stores of the dead
-    // producer's last commit (through the ring words read below); the CAS
-    // makes the takeover ours alone among restarting producers.
     if line
         .owner
         .compare_exchange(dead, mine, AcqRel, Relaxed)
         .is_err()
     {
         return Err(exists(old.producer()));
+    }
+    if !old.is_made_by(blueprint, schema) {
+        tracing::info!(
+            channel,
+            "replacing the segment of a dead producer with another identity"
+        );
+        return recreate(blueprint, schema, me, old.file());
     }
     // Relaxed: reports, published to readers with the commits that follow.
     line.pid.store(me.pid, Relaxed);
@@ -426,18 +436,34 @@ fn count_uncounted_commits(
     metrics.add_own(Counter::BytesCommitted, bytes);
 }
 
-/// Removes a leftover segment and creates the channel afresh.
+/// Removes a leftover segment (opened as `file`) and creates the channel
+/// afresh. Only that file's name is removed: if another producer replaced
+/// it meanwhile, the create finds theirs and fails with `ChannelExists`.
 fn recreate(
     blueprint: &Blueprint<'_>,
     schema: &SchemaStrings,
     me: os::ProcessId,
+    file: &std::fs::File,
 ) -> Result<(Segment, u64), Error> {
-    let _ = os::unlink(blueprint.channel);
-    tracing::info!(
-        channel = blueprint.channel,
-        "replaced a leftover segment of a dead producer"
-    );
-    Ok((Segment::create(blueprint, schema, me)?, 0))
+    let _ = os::unlink_if_same(blueprint.channel, file);
+    create_afresh(blueprint, schema, me)
+}
+
+/// Creates the segment once more, after finding it gone or removing it: a
+/// producer that got in first wins (`ChannelExists`).
+fn create_afresh(
+    blueprint: &Blueprint<'_>,
+    schema: &SchemaStrings,
+    me: os::ProcessId,
+) -> Result<(Segment, u64), Error> {
+    match Segment::create(blueprint, schema, me) {
+        Ok(segment) => Ok((segment, 0)),
+        Err(SegmentError::AlreadyExists { channel }) => Err(Error::ChannelExists {
+            channel,
+            holder: None,
+        }),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl Producer<Bytes> {

@@ -35,6 +35,15 @@ const OWNER_OFFSET: usize = IDENTITY_SIZE
     + core::mem::offset_of!(crate::segment::header::ProducerLine, owner);
 const _: () = assert!(OWNER_OFFSET.is_multiple_of(8) && OWNER_OFFSET + 8 <= HEADER_SIZE as usize);
 
+/// A segment that may be removed to create its channel afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leftover {
+    /// Its producer closed it (and did not, or not yet, remove its name).
+    Closed,
+    /// Its creator died before it was ready.
+    AbandonedUnready,
+}
+
 /// Why a segment could not be created or attached.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -192,14 +201,15 @@ impl Segment {
         Ok(segment)
     }
 
-    /// Whether channel `channel`'s segment was abandoned while being
-    /// created: not READY (nor CLOSED), and its creator, named at a fixed
-    /// offset before anything else was written, is dead; or, when it names
-    /// none (its creator died within microseconds of creating the file),
-    /// it has been so for longer than [`CREATE_GRACE`]. Reads the file
-    /// only. Returns the file opened (for [`os::unlink_if_same`]) when it
-    /// was abandoned; `None` for any other state or an unreadable file.
-    pub(crate) fn abandoned_unready(channel: &str) -> Option<File> {
+    /// Whether channel `channel`'s segment is a leftover that may be
+    /// removed to create the channel afresh: CLOSED by its producer, or
+    /// abandoned while being created (not READY, and its creator, named at
+    /// a fixed offset before anything else was written, is dead; or, when
+    /// it names none because its creator died within microseconds of
+    /// making the file, unready for longer than [`CREATE_GRACE`]). Reads
+    /// the file only. Returns the file opened (for
+    /// [`os::unlink_if_same`]) and which leftover it is.
+    pub(crate) fn leftover(channel: &str) -> Option<(File, Leftover)> {
         let file = os::open_existing(channel, false).ok()?;
         let meta = file.metadata().ok()?;
         let age = meta
@@ -209,7 +219,7 @@ impl Segment {
             .unwrap_or_default();
         let unnamed = age > CREATE_GRACE;
         if meta.len() < HEADER_SIZE {
-            return unnamed.then_some(file);
+            return unnamed.then_some((file, Leftover::AbandonedUnready));
         }
         let map = os::map(&file, HEADER_SIZE as usize, false).ok()?;
         // The mapping is HEADER_SIZE bytes and page-aligned; offset 24 is
@@ -225,17 +235,23 @@ impl Segment {
         // asserted with the header layout).
         // SAFETY: in bounds, aligned, valid for any bits.
         let owner = unsafe { &*map.as_ptr().wrapping_add(OWNER_OFFSET).cast::<AtomicU64>() };
-        // Acquire: pairs with the Release store of READY in `create`.
-        if !matches!(init.load(Acquire), INIT_EMPTY | INIT_INITIALIZING) {
-            return None;
-        }
-        // Relaxed: the creator's own store, ordered before its death.
-        let abandoned = match owner.load(Relaxed) {
-            0 => unnamed,
-            word => !os::is_alive(crate::zone::lock::decode_owner(word)),
+        // Acquire: pairs with the Release stores of READY in `create` and
+        // of CLOSED when a producer drops.
+        let kind = match init.load(Acquire) {
+            INIT_CLOSED => Leftover::Closed,
+            // Relaxed: the creator's own store, ordered before its death.
+            INIT_EMPTY | INIT_INITIALIZING => match owner.load(Relaxed) {
+                0 if unnamed => Leftover::AbandonedUnready,
+                0 => return None,
+                word if !os::is_alive(crate::zone::lock::decode_owner(word)) => {
+                    Leftover::AbandonedUnready
+                }
+                _ => return None,
+            },
+            _ => return None,
         };
         drop(map);
-        abandoned.then_some(file)
+        Some((file, kind))
     }
 
     /// Attaches to channel `channel`'s segment, waiting up to `wait` for a
@@ -374,6 +390,11 @@ impl Segment {
     /// The channel's name.
     pub(crate) fn channel(&self) -> &str {
         &self.channel
+    }
+
+    /// The file the segment was opened from.
+    pub(crate) fn file(&self) -> &File {
+        &self._file
     }
 
     /// The validated copy of the header's identity.

@@ -573,6 +573,52 @@ fn a_producer_killed_between_commits_is_taken_over_with_nothing_lost_or_repeated
     assert_eq!(consumer.lost(), 0);
 }
 
+/// Producers restarting at once on a dead producer's segment, taking it
+/// over (same identity) or replacing it (another ring): exactly one goes
+/// on, the others get `ChannelExists`; never two producers on one channel.
+#[test]
+fn of_producers_restarting_at_once_exactly_one_goes_on() {
+    for (round, capacity) in [(0, 8), (1, 16), (2, 8), (3, 32)] {
+        let name = Name::new(&format!("mp-race{round}"));
+        let _orphan = kill_a_producer(&name, 2, "idle");
+        let barrier = std::sync::Barrier::new(3);
+        let outcomes: Vec<Result<u64, String>> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..3)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        Producer::<Record>::create(&takeover_config(&name.0).capacity(capacity))
+                            .map(|p| {
+                                let next = p.next_seq();
+                                // Keep it until every racer is done.
+                                std::mem::forget(p);
+                                next
+                            })
+                            .map_err(|e| e.code().to_owned())
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let winners: Vec<_> = outcomes.iter().filter(|o| o.is_ok()).collect();
+        assert_eq!(winners.len(), 1, "capacity {capacity}: {outcomes:?}");
+        let expected_next = if capacity == 8 { 2 } else { 0 };
+        assert_eq!(*winners[0], Ok(expected_next), "taken over, or replaced");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| o.is_ok() || *o == Err("DH202".to_owned())),
+            "{outcomes:?}"
+        );
+        assert_eq!(
+            datahub::inspect(&name.0).unwrap().producer.pid,
+            Some(std::process::id())
+        );
+        // The winner was leaked on purpose: remove its segment by hand.
+        let _ = std::fs::remove_file(format!("/dev/shm/datahub.{}", name.0));
+    }
+}
+
 #[derive(Clone, Copy, DataHubSlot)]
 #[repr(C)]
 struct OtherRecord {

@@ -501,7 +501,9 @@ impl<P: Payload> Drop for Producer<P> {
         // Wake sleepers so they see CLOSED now rather than at their next re-check.
         self.ring().commit.futex.fetch_add(1, Release);
         os::futex_wake_all(&self.ring().commit.futex);
-        let _ = os::unlink(self.segment.channel());
+        // Only our own file's name: one removed by hand and created afresh
+        // by another producer meanwhile is theirs.
+        let _ = os::unlink_if_same(self.segment.channel(), self.segment.file());
     }
 }
 

@@ -227,10 +227,7 @@ fn witness(name: &str, stop: &AtomicBool) -> Value {
     while !stop.load(Ordering::Relaxed) {
         match consumer.next(Duration::from_millis(50)) {
             Ok(item) => {
-                let seq = item.seq();
-                assert!(last.is_none_or(|l| seq > l), "item {seq} after {last:?}");
-                item.assert_is(seq);
-                last = Some(seq);
+                check_in_order(&item, &mut last);
                 read += 1;
             }
             Err(Error::ProducerGone { .. } | Error::Timeout { .. }) => {}
@@ -239,13 +236,18 @@ fn witness(name: &str, stop: &AtomicBool) -> Value {
     }
     // Drain what the last producer committed.
     while let Ok(Some(item)) = consumer.try_next() {
-        let seq = item.seq();
-        assert!(last.is_none_or(|l| seq > l), "item {seq} after {last:?}");
-        item.assert_is(seq);
-        last = Some(seq);
+        check_in_order(&item, &mut last);
         read += 1;
     }
     json!({"first": first, "read": read, "lost": consumer.lost(), "last": last})
+}
+
+/// Panics unless `item` comes after `last` and is whole; then it is `last`.
+fn check_in_order(item: &datahub::ReadSlot<'_, Record>, last: &mut Option<u64>) {
+    let seq = item.seq();
+    assert!(last.is_none_or(|l| seq > l), "item {seq} after {last:?}");
+    item.assert_is(seq);
+    *last = Some(seq);
 }
 
 /// Child: the producer. Creates the channel, or takes a dead producer's
@@ -289,12 +291,7 @@ pub(super) fn read_on(channel: &str) -> Value {
     let mut last = None::<u64>;
     while started.elapsed() < CHILD_LIFETIME {
         match consumer.next(Duration::from_millis(200)) {
-            Ok(item) => {
-                let seq = item.seq();
-                assert!(last.is_none_or(|l| seq > l), "item {seq} after {last:?}");
-                item.assert_is(seq);
-                last = Some(seq);
-            }
+            Ok(item) => check_in_order(&item, &mut last),
             Err(Error::ProducerGone { .. } | Error::Timeout { .. }) => {}
             Err(e) => panic!("consumer: {e}"),
         }

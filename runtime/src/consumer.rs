@@ -144,7 +144,12 @@ impl<P: Payload> Consumer<P> {
                 max: id.max_consumers,
             });
         };
-        segment.live().metrics.add(Counter::ConsumersAttached, 1);
+        let metrics = &segment.live().metrics;
+        metrics.add(Counter::ConsumersAttached, 1);
+        metrics.raise_to(
+            Counter::PeakConsumers,
+            segment.ring().consumer_count() as u64,
+        );
         Ok(Self {
             enforced_checksums: id.checksum == 2,
             segment: Arc::new(segment),
@@ -208,6 +213,8 @@ impl<P: Payload> Consumer<P> {
             // A lossless producer that stopped waiting for us waits again;
             // what it overwrote meanwhile is found lost below.
             ring.resume_after_stall(me);
+            // Relaxed: our own entry's counter, for the channel's total below.
+            let races_before = me.races.load(Relaxed);
             let mut q = self.next;
             let segment = &self.segment;
             let found = wait_until(self.strategy, timeout, SleepOn::Commits(&ring), || {
@@ -227,6 +234,10 @@ impl<P: Payload> Consumer<P> {
                     }
                 }
             });
+            let races = me.races.load(Relaxed) - races_before;
+            if races > 0 {
+                segment.live().metrics.add(Counter::ReaderRaces, races);
+            }
             (found, q)
         };
         self.record_loss(lost_now);
@@ -302,6 +313,15 @@ impl<P: Payload> Consumer<P> {
     /// would not help. Checked only then, as a successor may take the
     /// channel over while we wait.
     fn gone(&self) -> Option<Error> {
+        let gone = self.why_gone()?;
+        self.segment
+            .live()
+            .metrics
+            .record_error(&gone, os::monotonic_ns());
+        Some(gone)
+    }
+
+    fn why_gone(&self) -> Option<Error> {
         let channel = self.channel().to_owned();
         let producer = self.segment.producer();
         let gone = Error::ProducerGone {
@@ -363,13 +383,16 @@ impl<P: Payload> Consumer<P> {
         let Some(_) = len else {
             let channel = slot.consumer.channel().to_owned();
             let max = slot.consumer.slot_size;
-            drop(slot);
-            return Err(Error::CorruptSegment {
+            let err = Error::CorruptSegment {
                 channel,
                 field: "slot_states[].payload_len",
                 expected: format!("at most the slot size, {max}"),
                 found: stored.to_string(),
-            });
+            };
+            let metrics = &slot.consumer.segment.live().metrics;
+            metrics.record_error(&err, os::monotonic_ns());
+            drop(slot);
+            return Err(err);
         };
         if slot.consumer.enforced_checksums && !slot.verify_checksum() {
             let entry = &slot.consumer.ring().consumers[slot.consumer.entry];
@@ -380,9 +403,14 @@ impl<P: Payload> Consumer<P> {
                 .live()
                 .metrics
                 .add(Counter::ChecksumFailures, 1);
-            let channel = slot.consumer.channel().to_owned();
+            let err = Error::ChecksumMismatch {
+                channel: slot.consumer.channel().to_owned(),
+                seq: q,
+            };
+            let metrics = &slot.consumer.segment.live().metrics;
+            metrics.record_error(&err, os::monotonic_ns());
             drop(slot);
-            return Err(Error::ChecksumMismatch { channel, seq: q });
+            return Err(err);
         }
         Ok(slot)
     }

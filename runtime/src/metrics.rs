@@ -50,6 +50,21 @@ counters! {
     ItemsLost = 11, "items_lost";
     /// Slots found WRITING by a producer taking a segment over, and reset.
     SlotsRecovered = 12, "slots_recovered";
+    /// Nanoseconds `acquire` calls spent waiting (for room or a reader).
+    WriteBlockedNs = 13, "write_blocked_ns";
+    /// The most consumers attached at once.
+    PeakConsumers = 14, "peak_consumers";
+    /// Errors the runtime returned to a producer or consumer (time-outs of
+    /// `acquire`, checksum mismatches, corrupt items, producer gone, schema
+    /// changed; not a consumer's time-out on an idle channel): the error
+    /// sequence number.
+    Errors = 15, "errors";
+    /// The number of the last of those errors' code (`DH209` is 209).
+    LastErrorCode = 16, "last_error_code";
+    /// CLOCK_MONOTONIC nanoseconds of the last of those errors.
+    LastErrorNs = 17, "last_error_ns";
+    /// Slots consumers found rewritten between choosing and marking them.
+    ReaderRaces = 18, "reader_races";
 }
 
 impl MetricsBlock {
@@ -65,6 +80,27 @@ impl MetricsBlock {
         let word = &self.words[counter as usize];
         // Relaxed: as above; one producer at a time writes these words.
         word.store(word.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    /// Raises `counter` to `value` if it is lower.
+    pub(crate) fn raise_to(&self, counter: Counter, value: u64) {
+        // Relaxed: as above.
+        self.words[counter as usize].fetch_max(value, Relaxed);
+    }
+
+    /// Records an error the runtime is returning: bumps `errors`, then
+    /// stores its code's number and the time. (Two processes recording at
+    /// once may leave the code of one and the time of the other: a report.)
+    pub(crate) fn record_error(&self, error: &crate::error::Error, now_ns: u64) {
+        let number = error
+            .code()
+            .get(2..)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        self.add(Counter::Errors, 1);
+        // Relaxed: as above.
+        self.words[Counter::LastErrorCode as usize].store(number, Relaxed);
+        self.words[Counter::LastErrorNs as usize].store(now_ns, Relaxed);
     }
 
     /// The value of `counter`.

@@ -257,6 +257,9 @@ impl<P: Payload> Producer<P> {
         });
         if waited {
             metrics.add(Counter::WriteWaits, 1);
+            if marks.is_some() {
+                metrics.add(Counter::WriteBlockedNs, elapsed_ns(started));
+            }
         }
         if marks.is_none() {
             if ring.cancel_claim(q, previous) {
@@ -305,16 +308,25 @@ impl<P: Payload> Producer<P> {
             }
             None => "no room".into(),
         };
-        Error::Timeout {
+        let err = Error::Timeout {
             channel: self.channel().to_owned(),
             waited: started.elapsed(),
             cause,
-        }
+        };
+        let metrics = &self.segment.live().metrics;
+        metrics.add(Counter::WriteBlockedNs, elapsed_ns(started));
+        metrics.record_error(&err, os::monotonic_ns());
+        err
     }
 
     fn ring(&self) -> Ring<'_> {
         self.segment.ring()
     }
+}
+
+/// Nanoseconds since `started`, saturated.
+fn elapsed_ns(started: std::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The channel has a segment already. A live producer keeps it

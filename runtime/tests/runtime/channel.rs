@@ -309,6 +309,11 @@ fn an_enforced_checksum_catches_a_slot_corrupted_behind_the_protocol() {
         matches!(err, Error::ChecksumMismatch { seq: 1, .. }),
         "{err}"
     );
+    let c = datahub::inspect(&name.0).unwrap().counters;
+    assert_eq!(
+        (c["checksum_failures"], c["errors"], c["last_error_code"]),
+        (1, 1, 211)
+    );
 }
 
 #[test]
@@ -499,6 +504,14 @@ fn inspect_reads_counters_that_add_up_and_every_consumer_without_writing() {
         (1, 1, 1)
     );
     assert_eq!((c["consumers_attached"], c["consumers_detached"]), (2, 1));
+    assert_eq!(c["peak_consumers"], 2);
+    assert!(
+        c["write_blocked_ns"] >= 50_000_000,
+        "the 50 ms acquire that timed out: {c:?}"
+    );
+    // The time-out is the one error returned (the reads found items).
+    assert_eq!((c["errors"], c["last_error_code"]), (1, 209));
+    assert!(c["last_error_ns"] > 0);
     assert_eq!(snap.committed, 4);
     assert_eq!(snap.consumers.len(), 1, "the idle consumer detached");
     let r = &snap.consumers[0];

@@ -163,6 +163,50 @@ impl<P: Payload> Consumer<P> {
         })
     }
 
+    /// Discovers channel `name` through the broker `hub` talks to, then
+    /// attaches to it. The broker refuses a channel registered with
+    /// another slot type ([`Error::SchemaMismatch`]); an unknown channel
+    /// is [`Error::NotDiscovered`], one produced on another host
+    /// [`Error::RemoteChannel`]. See [`crate::broker`] for an example.
+    #[cfg(feature = "broker")]
+    pub fn discover(hub: &crate::broker::MessageHub, name: &str) -> Result<Self, Error> {
+        Self::discover_with(hub, name, &AttachOptions::default())
+    }
+
+    /// As [`discover`](Self::discover), with `options`; with
+    /// [`AttachOptions::channel_hash`] (a generated channel module's
+    /// `CHANNEL_HASH`), the broker also refuses other zones.
+    #[cfg(feature = "broker")]
+    pub fn discover_with(
+        hub: &crate::broker::MessageHub,
+        name: &str,
+        options: &AttachOptions,
+    ) -> Result<Self, Error> {
+        // A bytes slot's type depends on its size, which only the segment
+        // tells: then only the channel hash, if given, is checked early.
+        let expected_slot = P::fixed_size().map(P::hash);
+        let record = hub.discover_expecting(name, options.channel_hash, expected_slot)?;
+        if !record.is_on_this_host() {
+            return Err(Error::RemoteChannel {
+                channel: name.to_owned(),
+                boot_id: record.boot_id.unwrap_or_default(),
+                zmq_endpoint: record.zmq_endpoint,
+            });
+        }
+        if record.shm_name != os::shm_name(name) {
+            return Err(Error::BrokerProtocol {
+                endpoint: hub.endpoint().to_owned(),
+                problem: format!(
+                    "channel `{name}` is registered in shared memory `{}`, but DataHub names it `{}`",
+                    record.shm_name,
+                    os::shm_name(name)
+                ),
+            });
+        }
+        // The segment found must be the one the broker described.
+        Self::attach_with(name, &options.clone().channel_hash(record.channel_hash))
+    }
+
     /// The channel's name.
     pub fn channel(&self) -> &str {
         self.segment.channel()
@@ -417,6 +461,17 @@ impl<P: Payload> Consumer<P> {
 
     fn ring(&self) -> Ring<'_> {
         self.segment.ring()
+    }
+}
+
+impl<P: Payload> std::fmt::Debug for Consumer<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("channel", &self.channel())
+            .field("entry", &self.entry)
+            .field("position", &self.next)
+            .field("lost", &self.lost)
+            .finish_non_exhaustive()
     }
 }
 

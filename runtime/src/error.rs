@@ -176,6 +176,76 @@ pub enum Error {
         /// The channel.
         channel: String,
     },
+    /// The broker did not answer within the wait.
+    #[error(
+        "no reply from the broker at {endpoint} to {request} within {waited:?}: is `datahub broker \
+         --endpoint {endpoint}` running? (the broker is optional: consumers on this host can attach \
+         by channel name)"
+    )]
+    BrokerTimeout {
+        /// The broker's endpoint.
+        endpoint: String,
+        /// The request (`DISC_REQ`, ...).
+        request: &'static str,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The broker answered with an error this enum has no variant for.
+    #[error("the broker at {endpoint} refused the request: {code}: {message}")]
+    BrokerRefused {
+        /// The broker's endpoint.
+        endpoint: String,
+        /// The broker's code (`INVALID_REQUEST`, `NOT_OWNER`, ...).
+        code: String,
+        /// The broker's message.
+        message: String,
+    },
+    /// The broker knows no live producer of the channel.
+    #[error(
+        "the broker at {endpoint} knows no producer of channel `{channel}` ({detail}): start its \
+         producer with a hub, or check the channel's name"
+    )]
+    NotDiscovered {
+        /// The channel.
+        channel: String,
+        /// The broker's endpoint.
+        endpoint: String,
+        /// The broker's message.
+        detail: String,
+    },
+    /// The broker's reply does not read as the protocol says.
+    #[error("the broker at {endpoint} sent a reply that does not follow the protocol: {problem}")]
+    BrokerProtocol {
+        /// The broker's endpoint.
+        endpoint: String,
+        /// What was expected and what came.
+        problem: String,
+    },
+    /// ZeroMQ could not set up or use the broker's socket (a malformed
+    /// endpoint, an address in use, the hub's I/O thread gone).
+    #[error("broker endpoint {endpoint}: {source}")]
+    BrokerIo {
+        /// The endpoint.
+        endpoint: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A channel the broker knows is produced on another host: its shared
+    /// memory cannot be attached from here.
+    #[error(
+        "channel `{channel}` is produced on another host (boot id {boot_id}), and shared memory is read \
+         on one host only: run the consumer there{}",
+        zmq_endpoint.as_ref().map(|e| format!(", or read the producer's ZeroMQ endpoint {e}")).unwrap_or_default()
+    )]
+    RemoteChannel {
+        /// The channel.
+        channel: String,
+        /// The producer host's boot id.
+        boot_id: String,
+        /// The producer's ZeroMQ endpoint, if it has one.
+        zmq_endpoint: Option<String>,
+    },
     /// The operating system refused something.
     #[error("channel `{channel}`: {source}")]
     Io {
@@ -207,6 +277,12 @@ impl Error {
             Self::AccessDenied { .. } => "DH214",
             Self::ProducerGone { .. } => "DH215",
             Self::SchemaChanged { .. } => "DH216",
+            Self::BrokerTimeout { .. } => "DH217",
+            Self::BrokerRefused { .. } => "DH218",
+            Self::NotDiscovered { .. } => "DH219",
+            Self::BrokerProtocol { .. } => "DH220",
+            Self::BrokerIo { .. } => "DH221",
+            Self::RemoteChannel { .. } => "DH222",
         }
     }
 }

@@ -56,7 +56,8 @@ counters! {
     PeakConsumers = 14, "peak_consumers";
     /// Errors the runtime returned to a producer or consumer (time-outs of
     /// `acquire`, checksum mismatches, corrupt items, producer gone, schema
-    /// changed; not a consumer's time-out on an idle channel): the error
+    /// changed, a failed broker registration; not a consumer's time-out on
+    /// an idle channel): the error
     /// sequence number.
     Errors = 15, "errors";
     /// The number of the last of those errors' code (`DH209` is 209).
@@ -65,6 +66,9 @@ counters! {
     LastErrorNs = 17, "last_error_ns";
     /// Slots consumers found rewritten between choosing and marking them.
     ReaderRaces = 18, "reader_races";
+    /// Requests to the broker (registration) that failed: no reply, or
+    /// refused.
+    BrokerFailures = 19, "broker_failures";
 }
 
 impl MetricsBlock {

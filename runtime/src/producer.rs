@@ -54,6 +54,9 @@ pub struct Producer<P: Payload> {
     strategy: WaitStrategy,
     slot_size: usize,
     stall_timeout_ns: u64,
+    /// The broker registration to withdraw when dropped.
+    #[cfg(feature = "broker")]
+    registration: Option<crate::broker::Registered>,
     _slot: PhantomData<fn(P) -> P>,
 }
 
@@ -152,6 +155,8 @@ impl<P: Payload> Producer<P> {
             strategy: WaitStrategy::default(),
             slot_size: slot_len,
             stall_timeout_ns: blueprint.stall_timeout_ns,
+            #[cfg(feature = "broker")]
+            registration: None,
             _slot: PhantomData,
         })
     }
@@ -207,6 +212,47 @@ impl<P: Payload> Producer<P> {
             .producer
             .heartbeat_ns
             .store(os::monotonic_ns(), Relaxed);
+    }
+
+    /// Registers the channel with the broker `hub` talks to, so consumers
+    /// can [`discover`](crate::Consumer::discover) it by name; the hub
+    /// keeps the registration renewed, and dropping the producer
+    /// withdraws it. Fails with [`Error::ChannelExists`] when another live
+    /// producer registered the name, or [`Error::BrokerTimeout`] when no
+    /// broker answers (the channel itself works either way).
+    #[cfg(feature = "broker")]
+    pub fn register(&mut self, hub: &crate::broker::MessageHub) -> Result<(), Error> {
+        self.register_with(hub, None)
+    }
+
+    /// As [`register`](Self::register), announcing `zmq_endpoint` as where
+    /// the producer also publishes over ZeroMQ.
+    #[cfg(feature = "broker")]
+    pub fn register_with(
+        &mut self,
+        hub: &crate::broker::MessageHub,
+        zmq_endpoint: Option<&str>,
+    ) -> Result<(), Error> {
+        let mut registration =
+            crate::broker::Registration::new(self.channel(), self.channel_hash(), self.me.pid)
+                .slot_hash(SchemaHash::from_bytes(self.segment.identity().slot_hash));
+        registration.zmq_endpoint = zmq_endpoint.map(str::to_owned);
+        match hub.register(&registration) {
+            Ok(()) => {
+                self.registration = Some(crate::broker::Registered::new(
+                    hub,
+                    self.channel(),
+                    self.me.pid,
+                ));
+                Ok(())
+            }
+            Err(e) => {
+                let metrics = &self.segment.live().metrics;
+                metrics.add(Counter::BrokerFailures, 1);
+                metrics.record_error(&e, os::monotonic_ns());
+                Err(e)
+            }
+        }
     }
 
     /// How blocked calls wait (default: spin, yield, then sleep until a
@@ -499,12 +545,25 @@ impl Producer<Bytes> {
     }
 }
 
+impl<P: Payload> std::fmt::Debug for Producer<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("channel", &self.channel())
+            .field("next_seq", &self.next_seq)
+            .field("consumers", &self.consumer_count())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<P: Payload> Drop for Producer<P> {
     /// Closes the channel: consumers read what was committed, then get
     /// [`Error::Closed`]; the name is removed so a new producer can create
     /// it. (A producer that dies without dropping leaves the segment for a
     /// successor to take over or `datahub cleanup` to remove.)
     fn drop(&mut self) {
+        // Withdrawn first, so nobody discovers a channel being closed.
+        #[cfg(feature = "broker")]
+        drop(self.registration.take());
         // Release: pairs with the Acquire load of `init_state` in the
         // consumers' waits, after every commit of this producer.
         self.segment

@@ -230,6 +230,36 @@ fn parse_stat_start_time(stat: &str) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
+/// This host's boot id (`/proc/sys/kernel/random/boot_id`): it tells the
+/// broker whether a producer runs on its host, where pids can be checked.
+/// `None` if it cannot be read.
+#[cfg_attr(
+    not(feature = "broker"),
+    allow(dead_code, reason = "only the broker asks")
+)]
+pub(crate) fn boot_id() -> Option<String> {
+    static BOOT_ID: OnceLock<Option<String>> = OnceLock::new();
+    BOOT_ID
+        .get_or_init(|| {
+            let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+            let id = text.trim();
+            (!id.is_empty() && id.len() <= 64).then(|| id.to_owned())
+        })
+        .clone()
+}
+
+/// Where a user's sockets go: `$XDG_RUNTIME_DIR`, or `/tmp`.
+#[cfg_attr(
+    not(feature = "broker"),
+    allow(dead_code, reason = "only the broker asks")
+)]
+pub(crate) fn runtime_dir() -> std::path::PathBuf {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|dir| dir.is_absolute() && dir.is_dir())
+        .unwrap_or_else(|| std::path::PathBuf::from("/tmp"))
+}
+
 /// The identity of a process that has really exited: spawned, identified
 /// while it ran (and checked alive), killed, reaped, and checked dead.
 #[cfg(test)]

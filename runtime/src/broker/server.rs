@@ -1,0 +1,351 @@
+//! The broker (DESIGN.md §9): a ZeroMQ ROUTER that answers `REG_REQ`,
+//! `DISC_REQ`, `DEREG_REQ` and `LIST_REQ`, one JSON frame each way. It
+//! only does discovery, never touches data, and never exits on bad input:
+//! every frame gets a reply, an error one when it cannot be served. Dead
+//! producers' registrations are dropped by a sweep at least every second
+//! and whenever their channel is asked for.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::registry::{MAX_CHANNELS, OsProcesses, Registry};
+use super::wire::{self, Code, Request};
+use crate::error::Error;
+use crate::segment::os;
+
+/// How often the broker drops dead producers' registrations.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The largest frame a client may send; a larger one makes ZeroMQ drop
+/// that client's connection before the broker reads it (and requests over
+/// [`wire::MAX_REQUEST_BYTES`] get an error reply).
+const MAX_FRAME_BYTES: i64 = 1 << 20;
+
+/// Frames handled between two looks at the clock, so a flood of requests
+/// does not hold off the sweep.
+const BATCH: usize = 1024;
+
+/// A discovery broker bound to an endpoint. [`Broker::serve`] runs it on
+/// the calling thread; [`Broker::spawn`] on a thread of its own.
+///
+/// ```
+/// use datahub::broker::{Broker, MessageHub};
+///
+/// let endpoint = format!("ipc:///tmp/datahub-doc-broker-{}.sock", std::process::id());
+/// let broker = Broker::spawn(&endpoint)?;
+/// let hub = MessageHub::connect(broker.endpoint())?;
+/// assert!(hub.list()?.is_empty());
+/// # Ok::<(), datahub::Error>(())
+/// ```
+pub struct Broker {
+    socket: zmq::Socket,
+    endpoint: String,
+    ipc_path: Option<PathBuf>,
+    registry: Registry<OsProcesses>,
+    next_sweep: Instant,
+    stats: BrokerStats,
+}
+
+/// What a broker has done so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct BrokerStats {
+    /// Frames received.
+    pub requests: u64,
+    /// Of those, answered with `"status": "ERROR"`.
+    pub errors: u64,
+    /// Registrations dropped because their producer died.
+    pub dropped_dead: u64,
+    /// Replies ZeroMQ could not send (the client was gone).
+    pub unsent_replies: u64,
+    /// Registrations held now.
+    pub registrations: usize,
+}
+
+impl Broker {
+    /// Binds a broker to `endpoint` (`ipc://PATH`, `tcp://HOST:PORT`;
+    /// `tcp://127.0.0.1:0` picks a port, see [`Broker::endpoint`]).
+    /// Refuses an `ipc://` path where another broker already listens.
+    pub fn bind(endpoint: &str) -> Result<Self, Error> {
+        let io = |source: std::io::Error| Error::BrokerIo {
+            endpoint: endpoint.to_owned(),
+            source,
+        };
+        let ipc_path = endpoint.strip_prefix("ipc://").map(PathBuf::from);
+        if let Some(path) = &ipc_path {
+            // libzmq replaces a socket file it finds; a live broker there
+            // would silently lose its clients, so ask first.
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "a broker already listens there: stop it, or use another endpoint",
+                )));
+            }
+        }
+        let context = zmq::Context::new();
+        let socket = context.socket(zmq::ROUTER).map_err(|e| io(e.into()))?;
+        let setup = || -> Result<(), zmq::Error> {
+            socket.set_linger(0)?;
+            socket.set_maxmsgsize(MAX_FRAME_BYTES)?;
+            socket.set_sndhwm(10_000)?;
+            socket.set_rcvhwm(10_000)?;
+            socket.bind(endpoint)
+        };
+        setup().map_err(|e| io(e.into()))?;
+        let bound = match socket.get_last_endpoint() {
+            Ok(Ok(bound)) if !bound.is_empty() => bound,
+            _ => endpoint.to_owned(),
+        };
+        tracing::info!(endpoint = %bound, "broker listening");
+        Ok(Self {
+            socket,
+            endpoint: bound,
+            ipc_path,
+            registry: Registry::new(OsProcesses, os::boot_id(), MAX_CHANNELS),
+            next_sweep: Instant::now() + SWEEP_INTERVAL,
+            stats: BrokerStats::default(),
+        })
+    }
+
+    /// Binds a broker to `endpoint` and serves it on a thread of its own
+    /// until the returned handle is dropped.
+    pub fn spawn(endpoint: &str) -> Result<BrokerThread, Error> {
+        let mut broker = Self::bind(endpoint)?;
+        let endpoint = broker.endpoint.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("datahub-broker".into())
+                .spawn(move || broker.serve(&stop))
+                .map_err(|source| Error::BrokerIo {
+                    endpoint: endpoint.clone(),
+                    source,
+                })?
+        };
+        Ok(BrokerThread {
+            endpoint,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The endpoint it is bound to (with the port ZeroMQ chose for `:0`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// What it has done so far.
+    pub fn stats(&self) -> BrokerStats {
+        BrokerStats {
+            registrations: self.registry.len(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// Serves requests until `stop` becomes true (looked at every 100 ms).
+    /// Returns an error only if the socket itself fails.
+    pub fn serve(&mut self, stop: &AtomicBool) -> Result<(), Error> {
+        // Relaxed: a plain flag; nothing else is handed over with it.
+        while !stop.load(Ordering::Relaxed) {
+            self.serve_for(Duration::from_millis(100))?;
+        }
+        Ok(())
+    }
+
+    /// Waits up to `wait` for requests and answers every one that came,
+    /// sweeping dead producers when due. Returns how many it answered.
+    pub fn serve_for(&mut self, wait: Duration) -> Result<usize, Error> {
+        let now = Instant::now();
+        let until_sweep = self.next_sweep.saturating_duration_since(now);
+        let timeout = wait.min(until_sweep);
+        let endpoint = self.endpoint.clone();
+        let io = |e: zmq::Error| Error::BrokerIo {
+            endpoint: endpoint.clone(),
+            source: e.into(),
+        };
+        let mut answered = 0;
+        match self.socket.poll(
+            zmq::POLLIN,
+            i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
+        ) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => return Err(io(e)),
+        }
+        while answered < BATCH {
+            match self.socket.recv_multipart(zmq::DONTWAIT) {
+                Ok(frames) => {
+                    self.answer(frames);
+                    answered += 1;
+                }
+                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
+                Err(e) => return Err(io(e)),
+            }
+        }
+        if Instant::now() >= self.next_sweep {
+            self.sweep();
+        }
+        Ok(answered)
+    }
+
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        for (channel, pid) in self.registry.sweep(now) {
+            self.stats.dropped_dead += 1;
+            tracing::info!(%channel, pid, "producer died: registration dropped");
+        }
+        self.next_sweep = now + SWEEP_INTERVAL;
+    }
+
+    /// Answers one message: `[identity, payload]` from a DEALER, or
+    /// `[identity, "", payload]` from a REQ socket; the reply has the same
+    /// shape. Anything else is answered with an error.
+    fn answer(&mut self, mut frames: Vec<Vec<u8>>) {
+        self.stats.requests += 1;
+        if frames.is_empty() {
+            return;
+        }
+        let identity = frames.remove(0);
+        let (delimited, reply) = match frames.as_slice() {
+            [payload] => (false, self.reply_to(payload)),
+            [empty, payload] if empty.is_empty() => (true, self.reply_to(payload)),
+            _ => (
+                false,
+                wire::error_reply(
+                    None,
+                    Code::InvalidRequest,
+                    &format!(
+                        "expected one frame holding a JSON object, found a message of {} frames",
+                        frames.len()
+                    ),
+                    Map::new(),
+                ),
+            ),
+        };
+        if reply["status"] != "OK" {
+            self.stats.errors += 1;
+        }
+        let text = reply.to_string();
+        let mut out: Vec<&[u8]> = vec![&identity];
+        if delimited {
+            out.push(b"");
+        }
+        out.push(text.as_bytes());
+        if let Err(e) = self.socket.send_multipart(out, zmq::DONTWAIT) {
+            // The client went away, or will not read: its loss, not ours.
+            self.stats.unsent_replies += 1;
+            tracing::debug!(error = %e, "reply not sent");
+        }
+    }
+
+    fn reply_to(&mut self, payload: &[u8]) -> Value {
+        let envelope = match wire::parse_request(payload) {
+            Ok(envelope) => envelope,
+            Err(refusal) => {
+                tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "request refused");
+                return wire::error_reply(
+                    refusal.request_id.as_deref(),
+                    refusal.code,
+                    &refusal.message,
+                    Map::new(),
+                );
+            }
+        };
+        let id = envelope.request_id.as_str();
+        let now = Instant::now();
+        let result = match envelope.request {
+            Request::Register(req) => {
+                let (channel, pid) = (req.channel.clone(), req.producer_pid);
+                self.registry.register(req, now).map(|()| {
+                    tracing::info!(%channel, pid, "registered");
+                    Map::new()
+                })
+            }
+            Request::Discover {
+                channel,
+                expected_hash,
+                expected_slot_hash,
+            } => self
+                .registry
+                .discover(&channel, expected_hash, expected_slot_hash, now)
+                .cloned()
+                .map(|entry| self.registry.record(&entry, now)),
+            Request::Deregister {
+                channel,
+                producer_pid,
+            } => self
+                .registry
+                .deregister(&channel, producer_pid)
+                .map(|removed| {
+                    if removed {
+                        tracing::info!(%channel, pid = producer_pid, "deregistered");
+                    }
+                    let mut fields = Map::new();
+                    fields.insert("removed".into(), removed.into());
+                    fields
+                }),
+            Request::List => {
+                self.sweep();
+                let channels: Vec<Value> = self
+                    .registry
+                    .entries()
+                    .map(|entry| Value::Object(self.registry.record(entry, now)))
+                    .collect();
+                let mut fields = Map::new();
+                fields.insert("channels".into(), channels.into());
+                Ok(fields)
+            }
+        };
+        match result {
+            Ok(fields) => wire::ok_reply(id, fields),
+            Err(failure) => {
+                wire::error_reply(Some(id), failure.code, &failure.message, failure.fields)
+            }
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        // libzmq removes its socket file when it unbinds; unbind here so
+        // that happens now, not when the context ends.
+        let _ = self.socket.unbind(&self.endpoint);
+        if let Some(path) = &self.ipc_path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A broker serving on its own thread; dropping it stops the broker and
+/// unbinds its endpoint.
+pub struct BrokerThread {
+    endpoint: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<(), Error>>>,
+}
+
+impl BrokerThread {
+    /// The endpoint it is bound to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+impl Drop for BrokerThread {
+    fn drop(&mut self) {
+        // Relaxed: see `Broker::serve`; the join below orders the rest.
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            match thread.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "broker thread failed"),
+                Err(_) => tracing::warn!("broker thread panicked"),
+            }
+        }
+    }
+}

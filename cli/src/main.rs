@@ -1,5 +1,8 @@
 //! `datahub`: see and repair the DataHub channels of this machine.
 //!
+//! `datahub broker` runs the discovery broker (until SIGINT or SIGTERM);
+//! `datahub list --broker ENDPOINT` lists what a broker knows.
+//!
 //! Read-only commands (`list`, `inspect`, `diagnose`, `recover --dry-run`,
 //! `cleanup --dry-run`) map segments without write access: they work on
 //! channels they did not create and never change a byte.
@@ -10,6 +13,7 @@
 //! the command itself fails (no such channel, a corrupt segment, I/O), with
 //! `error[DH2xx]: ...` on stderr.
 
+mod broker;
 mod layout;
 mod list;
 mod repair;
@@ -43,6 +47,26 @@ enum Command {
         /// no rates).
         #[arg(long, default_value_t = 200, value_name = "MS")]
         interval_ms: u64,
+        /// List what the broker at this endpoint knows instead (channel,
+        /// producer pid, host, channel hash, shm name, ZeroMQ endpoint).
+        #[arg(long, value_name = "ENDPOINT")]
+        broker: Option<String>,
+        /// How long to wait for the broker's reply (ms).
+        #[arg(long, default_value_t = 2000, value_name = "MS", requires = "broker")]
+        timeout_ms: u64,
+    },
+    /// Run a discovery broker: producers register their channels, consumers
+    /// discover them by name and schema hash; no data goes through it.
+    /// Runs until SIGINT or SIGTERM.
+    Broker {
+        /// Where to listen: `ipc://PATH` on this host, `tcp://HOST:PORT` for
+        /// other hosts [default: ipc://$XDG_RUNTIME_DIR/datahub-broker.sock,
+        /// or under /tmp].
+        #[arg(long, value_name = "ENDPOINT")]
+        endpoint: Option<String>,
+        /// Log every refused request too.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// A channel's configuration, slot and zone layouts, producer,
     /// counters, every consumer and (with --slots) every slot.
@@ -113,7 +137,22 @@ pub(crate) enum Outcome {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::List { json, interval_ms } => list::run(json, Duration::from_millis(interval_ms)),
+        Command::List {
+            json,
+            broker: Some(endpoint),
+            timeout_ms,
+            ..
+        } => broker::list(&endpoint, json, Duration::from_millis(timeout_ms)),
+        Command::List {
+            json,
+            interval_ms,
+            broker: None,
+            ..
+        } => list::run(json, Duration::from_millis(interval_ms)),
+        Command::Broker { endpoint, verbose } => broker::serve(
+            &endpoint.unwrap_or_else(datahub::broker::default_endpoint),
+            verbose,
+        ),
         Command::Inspect {
             channel,
             json,

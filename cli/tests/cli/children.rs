@@ -23,12 +23,18 @@ pub(crate) struct Holder {
 
 impl Holder {
     /// Starts a child in `role` (`consumer`, `reader`, `lock`, `producer`,
-    /// `writing`) on `channel`, and waits until it holds what its role
+    /// `writing`, `registered`) on `channel`, and waits until it holds what its role
     /// says.
     pub(crate) fn start(role: &str, channel: &str) -> Self {
+        Self::start_with(role, channel, &[])
+    }
+
+    /// As [`start`](Self::start), with `env` set in the child.
+    pub(crate) fn start_with(role: &str, channel: &str, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "children::child", "--ignored", "--nocapture"])
             .env(CHILD_ENV, format!("{role}:{channel}"))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -115,6 +121,13 @@ fn child() {
                 producer.write_with(SECOND, |f| f.seq = seq).unwrap();
             }
             let _slot = producer.acquire(SECOND).unwrap();
+            ready();
+        }
+        "registered" => {
+            // The broker's endpoint comes in $DATAHUB_BROKER.
+            let hub = datahub::broker::MessageHub::connect_default().unwrap();
+            let mut producer = Producer::<Frame>::create(&config(channel)).unwrap();
+            producer.register(&hub).unwrap();
             ready();
         }
         other => panic!("unknown child role `{other}`"),

@@ -1,10 +1,13 @@
-//! The `datahub` command on live segments: channels made by this test
+//! The `datahub` command on live segments, and its broker (real
+//! `datahub broker` processes) with `MessageHub` clients: channels made by this test
 //! process, by child processes, and by children killed with SIGKILL
 //! (dead producers, dead consumers, dead lock holders). Every command runs
 //! the real binary. Snapshots redact what changes from run to run (pids,
 //! ages, the channel's unique name).
 
+mod broker;
 mod children;
+mod discovery;
 mod inspect;
 mod repair;
 

@@ -48,9 +48,10 @@ enum Command {
         #[arg(long, default_value_t = 200, value_name = "MS")]
         interval_ms: u64,
         /// List what the broker at this endpoint knows instead (channel,
-        /// producer pid, host, channel hash, shm name, ZeroMQ endpoint).
-        #[arg(long, value_name = "ENDPOINT")]
-        broker: Option<String>,
+        /// producer pid, host, channel hash, shm name, ZeroMQ endpoint);
+        /// without a value, $DATAHUB_BROKER or the default endpoint.
+        #[arg(long, value_name = "ENDPOINT", num_args = 0..=1)]
+        broker: Option<Option<String>>,
         /// How long to wait for the broker's reply (ms).
         #[arg(long, default_value_t = 2000, value_name = "MS", requires = "broker")]
         timeout_ms: u64,
@@ -60,8 +61,8 @@ enum Command {
     /// Runs until SIGINT or SIGTERM.
     Broker {
         /// Where to listen: `ipc://PATH` on this host, `tcp://HOST:PORT` for
-        /// other hosts [default: ipc://$XDG_RUNTIME_DIR/datahub-broker.sock,
-        /// or under /tmp].
+        /// other hosts [default: $DATAHUB_BROKER, or
+        /// ipc://$XDG_RUNTIME_DIR/datahub-broker.sock, or under /tmp].
         #[arg(long, value_name = "ENDPOINT")]
         endpoint: Option<String>,
         /// Log every refused request too.
@@ -142,7 +143,11 @@ fn main() -> ExitCode {
             broker: Some(endpoint),
             timeout_ms,
             ..
-        } => broker::list(&endpoint, json, Duration::from_millis(timeout_ms)),
+        } => broker::list(
+            &endpoint.unwrap_or_else(datahub::broker::configured_endpoint),
+            json,
+            Duration::from_millis(timeout_ms),
+        ),
         Command::List {
             json,
             interval_ms,
@@ -150,7 +155,7 @@ fn main() -> ExitCode {
             ..
         } => list::run(json, Duration::from_millis(interval_ms)),
         Command::Broker { endpoint, verbose } => broker::serve(
-            &endpoint.unwrap_or_else(datahub::broker::default_endpoint),
+            &endpoint.unwrap_or_else(datahub::broker::configured_endpoint),
             verbose,
         ),
         Command::Inspect {

@@ -71,6 +71,25 @@ fn a_registered_producer_is_discovered_attached_and_read_and_withdrawn_when_drop
 }
 
 #[test]
+fn a_producer_holding_the_last_handle_of_its_hub_still_withdraws_its_registration() {
+    let broker = BrokerProcess::start("lasthub");
+    let watcher = MessageHub::connect(broker.endpoint()).unwrap();
+    let name = unique("lasthub");
+    {
+        let hub = MessageHub::connect(broker.endpoint()).unwrap();
+        let mut producer = Producer::<Frame>::create(&config(&name)).unwrap();
+        producer.register(&hub).unwrap();
+        drop(hub);
+        watcher.discover(&name, None).unwrap();
+        // The hub's I/O thread sends the deregistration before it stops.
+    }
+    let took = until_forgotten(&watcher, &name, Duration::from_secs(2));
+    // Well within the broker's sweep (our process is alive: only the
+    // deregistration can have removed it).
+    assert!(took < Duration::from_millis(500), "{took:?}");
+}
+
+#[test]
 fn a_producer_process_killed_with_sigkill_is_not_discoverable_within_two_seconds() {
     let broker = BrokerProcess::start("killed");
     let hub = MessageHub::connect(broker.endpoint()).unwrap();
@@ -85,6 +104,7 @@ fn a_producer_process_killed_with_sigkill_is_not_discoverable_within_two_seconds
     producer.kill();
     let took = until_forgotten(&hub, &name, Duration::from_secs(2));
     assert!(took < Duration::from_secs(2), "{took:?}");
+    eprintln!("a producer killed with SIGKILL was forgotten after {took:?}");
     // The dead producer's segment is for `cleanup`.
     datahub_ok(&["cleanup", &name], 0);
 }

@@ -115,6 +115,12 @@ pub struct MessageHub {
     handle: Arc<Handle>,
 }
 
+// Callers share one hub across threads.
+const _: fn() = || {
+    fn shared_across_threads<T: Send + Sync>() {}
+    shared_across_threads::<MessageHub>();
+};
+
 /// Stops the I/O thread when the last `MessageHub` goes.
 struct Handle {
     shared: Arc<Shared>,
@@ -179,11 +185,10 @@ impl MessageHub {
     }
 
     /// Connects to the broker named by `$DATAHUB_BROKER`, or to
-    /// [`default_endpoint`](super::default_endpoint).
+    /// [`default_endpoint`](super::default_endpoint)
+    /// ([`configured_endpoint`](super::configured_endpoint)).
     pub fn connect_default() -> Result<Self, Error> {
-        let endpoint =
-            std::env::var("DATAHUB_BROKER").unwrap_or_else(|_| super::default_endpoint());
-        Self::connect(&endpoint)
+        Self::connect(&super::configured_endpoint())
     }
 
     /// Connects to the broker at `endpoint` with `options`.

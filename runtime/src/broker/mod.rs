@@ -50,6 +50,16 @@ pub fn default_endpoint() -> String {
     format!("ipc://{}", path.display())
 }
 
+/// The endpoint to use when none is given: `$DATAHUB_BROKER` if set, else
+/// [`default_endpoint`]. `MessageHub::connect_default` and `datahub
+/// broker` without `--endpoint` both use it, so they meet.
+pub fn configured_endpoint() -> String {
+    std::env::var("DATAHUB_BROKER")
+        .ok()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(default_endpoint)
+}
+
 /// What a producer registers with a broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -108,7 +108,11 @@ fn render(s: &ChannelSnapshot, rates: Option<&Rates>, slots: bool) -> String {
         s.max_consumers,
         s.stall_timeout_ms
     );
-    let _ = writeln!(out, "segment   {} bytes", s.segment_bytes);
+    let _ = writeln!(
+        out,
+        "segment   {} bytes, created {} ms ago",
+        s.segment_bytes, s.uptime_ms
+    );
     let producer = match s.producer.pid {
         Some(pid) if s.producer.alive => format!(
             "pid {pid}, alive, last heartbeat {} ms ago",

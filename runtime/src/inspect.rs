@@ -62,6 +62,9 @@ pub struct ChannelSnapshot {
     pub stall_timeout_ms: u64,
     /// Bytes of the segment.
     pub segment_bytes: u64,
+    /// Milliseconds since the segment was created (the channel's uptime;
+    /// a producer that took it over keeps it).
+    pub uptime_ms: u64,
     /// Items committed so far (the next item's sequence number).
     pub committed: u64,
     /// The producer.
@@ -307,6 +310,7 @@ pub(crate) fn snapshot(segment: &Segment) -> ChannelSnapshot {
         max_consumers: id.max_consumers,
         stall_timeout_ms: id.stall_timeout_ns / 1_000_000,
         segment_bytes: id.total_size,
+        uptime_ms: age_ms(now, id.created_ns),
         committed,
         producer: ProducerInfo {
             pid: producer.map(|p| p.pid),

@@ -41,6 +41,11 @@ fn inspect_shows_config_layouts_counters_and_consumers() {
     assert_eq!(json["consumers"][0]["items_read"], 2);
     assert_eq!(json["counters"]["items_committed"], 5);
     assert_eq!(json["counters"]["consumers_attached"], 1);
+    assert!(
+        json["uptime_ms"].as_u64().unwrap() < 60_000,
+        "{}",
+        json["uptime_ms"]
+    );
     redact_json(&mut json, &name);
     insta::assert_json_snapshot!("inspect_json", json);
 

@@ -144,7 +144,7 @@ pub(crate) fn redact_json(value: &mut serde_json::Value, channel: &str) {
             for (key, v) in map.iter_mut() {
                 match key.as_str() {
                     "pid" | "writer_pid" | "lock_holder" if v.is_number() => *v = "[pid]".into(),
-                    "heartbeat_age_ms" => *v = "[age]".into(),
+                    "heartbeat_age_ms" | "uptime_ms" => *v = "[age]".into(),
                     "rate_per_s" if v.is_number() => *v = "[rate]".into(),
                     _ => redact_json(v, channel),
                 }

@@ -28,6 +28,8 @@ const RESERVED_METHODS: &[&str] = &[
     "channel_hash",
     "consumer_count",
     "create",
+    "discover",
+    "discover_with",
     "heartbeat",
     "inner",
     "into_inner",
@@ -37,6 +39,8 @@ const RESERVED_METHODS: &[&str] = &[
     "next",
     "next_seq",
     "position",
+    "register",
+    "register_with",
     "set_wait_strategy",
     "slot_size",
     "try_next",
@@ -434,6 +438,26 @@ fn channel_module(schema: &Schema, c: &Channel) -> TokenStream {
             ) -> ::core::result::Result<Consumer, ::datahub::Error> {
                 let options = options.clone().channel_hash(CHANNEL_HASH);
                 Consumer::new(::datahub::Consumer::<Slot>::attach_with(name, &options)?)
+            }
+
+            /// Discovers the channel [`NAME`] through `hub` (a broker's
+            /// `datahub::broker::MessageHub`) and attaches to it; the broker refuses
+            /// a channel registered with another channel hash than [`CHANNEL_HASH`].
+            pub fn discover(
+                hub: &(impl ::datahub::Discovery + ?::core::marker::Sized),
+            ) -> ::core::result::Result<Consumer, ::datahub::Error> {
+                discover_with(hub, NAME, &::datahub::AttachOptions::default())
+            }
+
+            /// Discovers an instance `name` of this channel through `hub` and
+            /// attaches to it with `options`, expecting [`CHANNEL_HASH`].
+            pub fn discover_with(
+                hub: &(impl ::datahub::Discovery + ?::core::marker::Sized),
+                name: &str,
+                options: &::datahub::AttachOptions,
+            ) -> ::core::result::Result<Consumer, ::datahub::Error> {
+                let options = options.clone().channel_hash(CHANNEL_HASH);
+                Consumer::new(::datahub::Consumer::<Slot>::discover_with(hub, name, &options)?)
             }
 
             #producer

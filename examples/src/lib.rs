@@ -61,6 +61,35 @@ mod tests {
     }
 
     #[test]
+    fn a_generated_consumer_discovers_its_channel_and_the_broker_refuses_other_zones() {
+        let pid = std::process::id();
+        let broker =
+            datahub::broker::Broker::spawn(&format!("ipc:///tmp/datahub-gen-{pid}.sock")).unwrap();
+        let hub = datahub::broker::MessageHub::connect(broker.endpoint()).unwrap();
+        let name = unique("discovered");
+        let mut producer = sensor::create_with(&sensor::config_named(&name)).unwrap();
+        producer.register(&hub).unwrap();
+        producer.write_with(SECOND, |f| f.seq = 3).unwrap();
+        let mut consumer = sensor::discover_with(&hub, &name, &AttachOptions::default()).unwrap();
+        assert_eq!(consumer.next(SECOND).unwrap().seq, 3);
+        // The same slot type without the zones: same slot hash, another
+        // channel hash, refused at the broker.
+        let bare = unique("bare-registered");
+        let mut other = datahub::Producer::<super::sensor::SensorFrame>::create(
+            &datahub::ChannelConfig::new(&bare),
+        )
+        .unwrap();
+        other.register(&hub).unwrap();
+        let err = sensor::discover_with(&hub, &bare, &AttachOptions::default())
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&err, Error::SchemaMismatch { part, .. } if part == "channel hash, at the broker"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn another_channel_under_the_name_is_refused_by_its_channel_hash() {
         let name = unique("other");
         let _tracker = tracker::create_with(&tracker::config_named(&name)).unwrap();

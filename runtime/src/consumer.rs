@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::checksum;
 use crate::config::Secret;
+use crate::discovery::{Discovery, Expected};
 use crate::error::Error;
 use crate::metrics::Counter;
 use crate::payload::{Bytes, Payload};
@@ -163,29 +164,31 @@ impl<P: Payload> Consumer<P> {
         })
     }
 
-    /// Discovers channel `name` through the broker `hub` talks to, then
-    /// attaches to it. The broker refuses a channel registered with
-    /// another slot type ([`Error::SchemaMismatch`]); an unknown channel
-    /// is [`Error::NotDiscovered`], one produced on another host
+    /// Discovers channel `name` through `hub` (a broker's
+    /// [`MessageHub`](crate::broker::MessageHub)), then attaches to it.
+    /// The broker refuses a channel registered with another slot type
+    /// ([`Error::SchemaMismatch`]); an unknown channel is
+    /// [`Error::NotDiscovered`], one produced on another host
     /// [`Error::RemoteChannel`]. See [`crate::broker`] for an example.
-    #[cfg(feature = "broker")]
-    pub fn discover(hub: &crate::broker::MessageHub, name: &str) -> Result<Self, Error> {
+    pub fn discover(hub: &(impl Discovery + ?Sized), name: &str) -> Result<Self, Error> {
         Self::discover_with(hub, name, &AttachOptions::default())
     }
 
     /// As [`discover`](Self::discover), with `options`; with
     /// [`AttachOptions::channel_hash`] (a generated channel module's
     /// `CHANNEL_HASH`), the broker also refuses other zones.
-    #[cfg(feature = "broker")]
     pub fn discover_with(
-        hub: &crate::broker::MessageHub,
+        hub: &(impl Discovery + ?Sized),
         name: &str,
         options: &AttachOptions,
     ) -> Result<Self, Error> {
         // A bytes slot's type depends on its size, which only the segment
         // tells: then only the channel hash, if given, is checked early.
-        let expected_slot = P::fixed_size().map(P::hash);
-        let record = hub.discover_expecting(name, options.channel_hash, expected_slot)?;
+        let expected = Expected {
+            channel_hash: options.channel_hash,
+            slot_hash: P::fixed_size().map(P::hash),
+        };
+        let record = hub.find(name, expected)?;
         if !record.is_on_this_host() {
             return Err(Error::RemoteChannel {
                 channel: name.to_owned(),
@@ -195,7 +198,7 @@ impl<P: Payload> Consumer<P> {
         }
         if record.shm_name != os::shm_name(name) {
             return Err(Error::BrokerProtocol {
-                endpoint: hub.endpoint().to_owned(),
+                endpoint: hub.source(),
                 problem: format!(
                     "channel `{name}` is registered in shared memory `{}`, but DataHub names it `{}`",
                     record.shm_name,

@@ -49,6 +49,8 @@ pub(crate) mod checksum;
 #[cfg(not(loom))]
 mod diagnose;
 #[cfg(not(loom))]
+mod discovery;
+#[cfg(not(loom))]
 mod inspect;
 #[cfg(not(loom))]
 mod liveness;
@@ -86,6 +88,7 @@ pub use types::{
 pub use {
     consumer::{AttachOptions, Consumer, ReadSlot},
     diagnose::{Finding, Severity},
+    discovery::{ChannelRecord, Discovery, Expected},
     inspect::{
         ChannelSnapshot, ConsumerInfo, ProducerInfo, SlotInfo, SlotTypeInfo, ZoneInfo, inspect,
         list_channels,

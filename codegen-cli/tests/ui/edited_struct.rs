@@ -214,6 +214,24 @@ pub mod sensor {
         let options = options.clone().channel_hash(CHANNEL_HASH);
         Consumer::new(::datahub::Consumer::<Slot>::attach_with(name, &options)?)
     }
+    /// Discovers the channel [`NAME`] through `hub` (a broker's
+    /// `datahub::broker::MessageHub`) and attaches to it; the broker refuses
+    /// a channel registered with another channel hash than [`CHANNEL_HASH`].
+    pub fn discover(
+        hub: &(impl ::datahub::Discovery + ?::core::marker::Sized),
+    ) -> ::core::result::Result<Consumer, ::datahub::Error> {
+        discover_with(hub, NAME, &::datahub::AttachOptions::default())
+    }
+    /// Discovers an instance `name` of this channel through `hub` and
+    /// attaches to it with `options`, expecting [`CHANNEL_HASH`].
+    pub fn discover_with(
+        hub: &(impl ::datahub::Discovery + ?::core::marker::Sized),
+        name: &str,
+        options: &::datahub::AttachOptions,
+    ) -> ::core::result::Result<Consumer, ::datahub::Error> {
+        let options = options.clone().channel_hash(CHANNEL_HASH);
+        Consumer::new(::datahub::Consumer::<Slot>::discover_with(hub, name, &options)?)
+    }
     /// The channel's producer: derefs to `datahub::Producer`, with one accessor per zone.
     pub struct Producer {
         inner: ::datahub::Producer<Slot>,

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use super::{ChannelRecord, Registration};
+use crate::discovery::{Discovery, Expected};
 use crate::error::Error;
 use crate::segment::os;
 use crate::types::SchemaHash;
@@ -278,7 +279,7 @@ impl MessageHub {
         self.discover_expecting(channel, expected_hash, None)
     }
 
-    pub(crate) fn discover_expecting(
+    fn discover_expecting(
         &self,
         channel: &str,
         expected_hash: Option<SchemaHash>,
@@ -405,6 +406,16 @@ impl MessageHub {
             Some("ERROR") => Err(error_of(&shared.endpoint, channel, &reply)),
             _ => Err(self.protocol(format!("a reply without `status` OK or ERROR: {reply}"))),
         }
+    }
+}
+
+impl Discovery for MessageHub {
+    fn find(&self, channel: &str, expected: Expected) -> Result<ChannelRecord, Error> {
+        self.discover_expecting(channel, expected.channel_hash, expected.slot_hash)
+    }
+
+    fn source(&self) -> String {
+        self.endpoint().to_owned()
     }
 }
 

@@ -36,8 +36,7 @@ mod registry;
 mod server;
 mod wire;
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::discovery::ChannelRecord;
 pub use hub::{HubOptions, MessageHub};
 pub use server::{Broker, BrokerStats, BrokerThread};
 
@@ -106,37 +105,6 @@ impl Registration {
     }
 }
 
-/// What a broker knows of one channel (a `DISC_REQ` reply, an item of a
-/// `LIST_REQ` reply).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ChannelRecord {
-    /// The channel.
-    pub channel: String,
-    /// The shared-memory object's POSIX name on the producer's host.
-    pub shm_name: String,
-    /// The channel hash.
-    pub channel_hash: SchemaHash,
-    /// The slot type's hash, if the producer gave it.
-    #[serde(default)]
-    pub slot_hash: Option<SchemaHash>,
-    /// The producer's pid (on its host).
-    pub producer_pid: u32,
-    /// The producer's ZeroMQ endpoint, if any.
-    #[serde(default)]
-    pub zmq_endpoint: Option<String>,
-    /// The producer host's boot id, when known.
-    #[serde(default)]
-    pub boot_id: Option<String>,
-    /// Whether the producer runs on the broker's host (its liveness is
-    /// checked by pid; a remote one holds a lease).
-    #[serde(default)]
-    pub local: bool,
-    /// Milliseconds since the channel was registered.
-    #[serde(default)]
-    pub registered_ms: u64,
-}
-
 /// A producer's registration, withdrawn when dropped (without waiting:
 /// the hub's I/O thread sends the `DEREG_REQ`).
 pub(crate) struct Registered {
@@ -158,15 +126,5 @@ impl Registered {
 impl Drop for Registered {
     fn drop(&mut self) {
         self.hub.deregister_detached(&self.channel, self.pid);
-    }
-}
-
-impl ChannelRecord {
-    /// Whether the producer runs on this host, as far as boot ids tell.
-    pub fn is_on_this_host(&self) -> bool {
-        match (&self.boot_id, crate::segment::os::boot_id()) {
-            (Some(theirs), Some(ours)) => *theirs == ours,
-            _ => true,
-        }
     }
 }

@@ -1,7 +1,8 @@
 //! Consumes the `sensor` channel of `schemas/sensor.toml` through the
 //! generated handles (the channel hash is checked at attach), printing
 //! each second's frames and the producer's telemetry, until the producer
-//! closes the channel.
+//! closes the channel. With `DATAHUB_BROKER` set, it discovers the
+//! channel through that broker first (which checks the channel hash too).
 //!
 //! ```text
 //! cargo run --release -p datahub-examples --bin sensor-consumer
@@ -14,7 +15,10 @@ use datahub::Error;
 use datahub_examples::sensor::sensor;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut consumer = sensor::attach()?;
+    let mut consumer = match std::env::var("DATAHUB_BROKER") {
+        Ok(endpoint) => sensor::discover(&datahub::broker::MessageHub::connect(&endpoint)?)?,
+        Err(_) => sensor::attach()?,
+    };
     let calib = consumer.calibration().read(Duration::from_secs(1))?;
     println!(
         "sensor-consumer: attached to `{}` (channel hash checked); calibration `{}`",

@@ -1,6 +1,8 @@
 //! Produces on the `sensor` channel of `schemas/sensor.toml` through the
 //! generated handles: 1000 frames per second for the given seconds (default
 //! 10), with the telemetry zone kept current. Run `sensor-consumer` beside it.
+//! With `DATAHUB_BROKER` set (a `datahub broker` endpoint), it also
+//! registers the channel there, for `sensor-consumer` to discover.
 //!
 //! ```text
 //! cargo run --release -p datahub-examples --bin sensor-producer -- 30
@@ -17,6 +19,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10.0);
     let mut producer = sensor::create()?;
+    // Kept alive with the producer: dropping the producer withdraws the
+    // registration through it.
+    let _hub = match std::env::var("DATAHUB_BROKER") {
+        Ok(endpoint) => {
+            let hub = datahub::broker::MessageHub::connect(&endpoint)?;
+            producer.register(&hub)?;
+            println!("sensor-producer: registered with the broker at {endpoint}");
+            Some(hub)
+        }
+        Err(_) => None,
+    };
     println!(
         "sensor-producer: channel `{}`, channel hash {}",
         sensor::NAME,

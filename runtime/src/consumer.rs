@@ -218,11 +218,21 @@ impl<P: Payload> Consumer<P> {
             let mut q = self.next;
             let segment = &self.segment;
             let found = wait_until(self.strategy, timeout, SleepOn::Commits(&ring), || {
+                let mut closed_seen = false;
                 loop {
                     match ring.try_read(me, q) {
                         ReadAttempt::Ready => return Some(Ok(q)),
                         ReadAttempt::NotYet | ReadAttempt::Busy => {
-                            return closed(segment).then_some(Err(()));
+                            if closed_seen {
+                                return Some(Err(()));
+                            }
+                            if !closed(segment) {
+                                return None;
+                            }
+                            // Closed, but the producer may have committed
+                            // between our look and its close: look once
+                            // more (CLOSED, acquired, follows every commit).
+                            closed_seen = true;
                         }
                         ReadAttempt::Lost { resume } => {
                             lost_now += resume - q;
@@ -280,10 +290,20 @@ impl<P: Payload> Consumer<P> {
             let segment = &self.segment;
             ring.resume_after_stall(me);
             wait_until(self.strategy, timeout, SleepOn::Commits(&ring), || {
+                let mut closed_seen = false;
                 loop {
                     let committed = ring.commit_seq();
                     if committed <= next {
-                        return closed(segment).then_some(Err(()));
+                        if closed_seen {
+                            return Some(Err(()));
+                        }
+                        if !closed(segment) {
+                            return None;
+                        }
+                        // As in `next`: an item committed just before the
+                        // close is still read.
+                        closed_seen = true;
+                        continue;
                     }
                     let newest = committed - 1;
                     match ring.try_read(me, newest) {

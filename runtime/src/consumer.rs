@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::checksum;
 use crate::config::Secret;
@@ -205,7 +205,6 @@ impl<P: Payload> Consumer<P> {
     /// mode, items overwritten before they were read are skipped and
     /// counted ([`ReadSlot::lost_before`], [`lost`](Self::lost)).
     pub fn next(&mut self, timeout: Duration) -> Result<ReadSlot<'_, P>, Error> {
-        let started = Instant::now();
         let mut lost_now = 0;
         let found = {
             let ring = self.segment.ring();
@@ -217,7 +216,7 @@ impl<P: Payload> Consumer<P> {
             let races_before = me.races.load(Relaxed);
             let mut q = self.next;
             let segment = &self.segment;
-            let found = wait_until(self.strategy, timeout, SleepOn::Commits(&ring), || {
+            let wait = wait_until(self.strategy, timeout, SleepOn::Commits(&ring), || {
                 let mut closed_seen = false;
                 loop {
                     match ring.try_read(me, q) {
@@ -248,10 +247,11 @@ impl<P: Payload> Consumer<P> {
             if races > 0 {
                 segment.live().metrics.add(Counter::ReaderRaces, races);
             }
-            (found, q)
+            (wait, q)
         };
+        let (wait, q) = found;
         self.record_loss(lost_now);
-        match found {
+        match (wait.found, q) {
             (Some(Ok(q)), _) => self.ready(q, lost_now),
             (Some(Err(())), q) => {
                 self.next = q;
@@ -263,7 +263,7 @@ impl<P: Payload> Consumer<P> {
                 self.next = q;
                 Err(self.gone().unwrap_or_else(|| Error::Timeout {
                     channel: self.channel().to_owned(),
-                    waited: started.elapsed(),
+                    waited: wait.waited(),
                     cause: format!("no item {q} committed yet"),
                 }))
             }
@@ -282,8 +282,7 @@ impl<P: Payload> Consumer<P> {
     /// The newest item (skipping older unread ones, which are not counted
     /// as lost), waiting up to `timeout` for one newer than the last read.
     pub fn latest(&mut self, timeout: Duration) -> Result<ReadSlot<'_, P>, Error> {
-        let started = Instant::now();
-        let found = {
+        let wait = {
             let ring = self.segment.ring();
             let me = &ring.consumers[self.entry];
             let next = self.next;
@@ -315,14 +314,14 @@ impl<P: Payload> Consumer<P> {
                 }
             })
         };
-        match found {
+        match wait.found {
             Some(Ok(q)) => self.ready(q, 0),
             Some(Err(())) => Err(Error::Closed {
                 channel: self.channel().to_owned(),
             }),
             None => Err(self.gone().unwrap_or_else(|| Error::Timeout {
                 channel: self.channel().to_owned(),
-                waited: started.elapsed(),
+                waited: wait.waited(),
                 cause: format!("no item after {} committed yet", self.next.wrapping_sub(1)),
             })),
         }
@@ -639,7 +638,7 @@ impl<P: Payload> Drop for ReadSlot<'_, P> {
             }
             // Relaxed: counters and a liveness figure.
             me.slots_read.fetch_add(1, Relaxed);
-            me.heartbeat_ns.store(os::monotonic_ns(), Relaxed);
+            me.heartbeat_ns.store(os::coarse_ns(), Relaxed);
         }
         consumer.next = self.seq + 1;
     }

@@ -91,7 +91,10 @@ pub(crate) struct ConsumerEntry {
 /// The producer's cache line of the header.
 #[repr(C, align(64))]
 pub(crate) struct WriteLine {
-    /// The sequence number the producer writes next.
+    /// The sequence number the producer started from (0, or `commit_seq`
+    /// when it took a dead producer's segment over); written only then,
+    /// since consumers poll `writer_waiting` on this line after every
+    /// read. The producer writes item `commit_seq` next.
     pub(crate) write_seq: AtomicU64,
     /// Bumped by a consumer that frees room or a slot while the producer
     /// waits; the producer futex-waits on it.

@@ -50,6 +50,10 @@ struct RunArgs {
     /// Runs only these scenarios (comma-separated; default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Scenario>,
+    /// Compares only these systems in the latency and throughput
+    /// scenarios (comma-separated; default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    systems: Vec<transport::System>,
     /// Writes the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -108,7 +112,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 (true, false) => Mode::Quick,
                 (false, false) => Mode::Full,
             };
-            let results = runner::run(Plan::of(mode), &args.only)?;
+            let results = runner::run(Plan::of(mode), &args.only, &args.systems)?;
             print!("{}", results.table());
             if let Some(path) = &args.json {
                 std::fs::write(path, serde_json::to_string_pretty(&results)? + "\n")

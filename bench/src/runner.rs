@@ -26,6 +26,9 @@ pub(crate) enum Scenario {
 /// What the scenarios share during a run.
 pub(crate) struct Ctx {
     pub(crate) plan: Plan,
+    /// The systems compared in the latency and throughput scenarios
+    /// (empty: all).
+    systems: Vec<System>,
     /// `dhb-<pid>-`: the start of every name this run makes.
     prefix: String,
     cases: u32,
@@ -33,6 +36,11 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// Whether `system` is compared in this run.
+    pub(crate) fn compares(&self, system: System) -> bool {
+        self.systems.is_empty() || self.systems.contains(&system)
+    }
+
     /// A link of `system` with a name unique to this case.
     pub(crate) fn link(&mut self, system: System, size: usize, waiting: Waiting) -> Link {
         self.cases += 1;
@@ -70,11 +78,13 @@ impl Ctx {
     }
 }
 
-/// Runs `scenarios` (all when empty) with `plan`.
-pub(crate) fn run(plan: Plan, scenarios: &[Scenario]) -> Result<Results> {
+/// Runs `scenarios` (all when empty) with `plan`, comparing `systems`
+/// (all when empty).
+pub(crate) fn run(plan: Plan, scenarios: &[Scenario], systems: &[System]) -> Result<Results> {
     let started = Instant::now();
     let mut ctx = Ctx {
         plan,
+        systems: systems.to_vec(),
         prefix: format!("dhb-{}-", std::process::id()),
         cases: 0,
         failures: Vec::new(),

@@ -23,6 +23,9 @@ pub(crate) fn run(ctx: &mut Ctx) -> Vec<LatencyRow> {
     let rounds = ctx.plan.latency();
     let mut rows = Vec::new();
     for (system, waiting) in SYSTEMS {
+        if !ctx.compares(system) {
+            continue;
+        }
         let link = ctx.link(system, LATENCY_SIZE, waiting);
         let case = format!("latency {} ({})", system.label(), waiting_label(waiting));
         let roles = vec![

@@ -24,7 +24,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Vec<ThroughputRow> {
     let mut rows = Vec::new();
     for size in STREAM_SIZES {
         let rounds = ctx.plan.stream(size);
-        if size >= FLOOR_FROM {
+        if size >= FLOOR_FROM && ctx.compares(System::Floor) {
             let case = format!("throughput floor {size} B");
             let roles = vec![("alone".to_owned(), Role::Alone { size, rounds })];
             if let Some(reports) = ctx.run(&case, roles) {
@@ -32,6 +32,9 @@ pub(crate) fn run(ctx: &mut Ctx) -> Vec<ThroughputRow> {
             }
         }
         for (system, waiting) in SYSTEMS {
+            if !ctx.compares(system) {
+                continue;
+            }
             let case = format!("throughput {} {size} B", system.label());
             let link = ctx.link(system, size, waiting);
             let roles = vec![

@@ -15,18 +15,22 @@ mod uds;
 mod zeromq;
 
 /// A system under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub(crate) enum System {
     /// DataHub: a lossless (Block) ring of raw `Bytes` slots, written and
     /// read in place.
+    #[value(name = "datahub")]
     DataHub,
     /// iceoryx2 publish-subscribe of `[u8]` slices, loaned and written in place.
     Iceoryx2,
     /// ZeroMQ PAIR sockets over `ipc://`.
+    #[value(name = "zeromq")]
     ZeroMq,
     /// A Unix domain stream socket, polled nonblocking.
     Uds,
-    /// Two processes and two cache-line-padded atomics in `/dev/shm`.
+    /// The floor: for latency two processes and two cache-line-padded
+    /// atomics in `/dev/shm`; for throughput one process writing then
+    /// reading the same bytes.
     Floor,
 }
 

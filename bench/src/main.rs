@@ -74,6 +74,9 @@ enum Command {
     /// One process of a case (started by the benchmark itself).
     #[command(hide = true)]
     Peer {
+        /// The CPU to pin the measuring thread to.
+        #[arg(long)]
+        cpu: Option<usize>,
         /// The role, as JSON.
         role: String,
     },
@@ -92,8 +95,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Some(Command::Peer { role }) => {
-            peer::run_child(&role)?;
+        Some(Command::Peer { role, cpu }) => {
+            peer::run_child(&role, cpu)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Chart { results, svg }) => {

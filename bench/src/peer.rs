@@ -18,12 +18,35 @@ use crate::scenario::{Report, Role};
 /// Starts the line that carries a peer's report.
 const RESULT_MARK: &str = "DATAHUB-BENCH-RESULT ";
 
-/// Runs `role` in this process (we are a peer) and prints its report.
-pub(crate) fn run_child(role_json: &str) -> Result<()> {
+/// The CPU this peer's measuring thread runs on, if the case pins it.
+static PIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Runs `role` in this process (we are a peer) and prints its report;
+/// the role pins its thread to `cpu` once its endpoint is open.
+pub(crate) fn run_child(role_json: &str, cpu: Option<usize>) -> Result<()> {
     let role: Role = serde_json::from_str(role_json).context("the peer's role (JSON)")?;
+    if let Some(cpu) = cpu {
+        let _ = PIN.set(cpu);
+    }
     let report = role.run()?;
     println!("{RESULT_MARK}{}", serde_json::to_string(&report)?);
     Ok(())
+}
+
+/// Pins the calling thread to this peer's CPU, if it has one. Called after
+/// a system's endpoint is open, so that threads the system started (ZeroMQ's
+/// I/O threads) keep every CPU; only the measuring thread is pinned. The
+/// two peers of a case get a core each, as the scheduler would settle them
+/// given time, so that a short round is not spent sharing one.
+pub(crate) fn pin_this_thread() {
+    let Some(&cpu) = PIN.get() else {
+        return;
+    };
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
+        eprintln!("warning: could not pin to CPU {cpu}: {e}");
+    }
 }
 
 /// A running peer, killed (and reaped) if dropped before it exits.
@@ -34,10 +57,14 @@ struct Peer {
 }
 
 impl Peer {
-    fn spawn(label: String, role: &Role) -> Result<Self> {
+    fn spawn(label: String, role: &Role, cpu: Option<usize>) -> Result<Self> {
         let exe = std::env::current_exe().context("finding the benchmark's executable")?;
-        let mut child = Command::new(exe)
-            .arg("peer")
+        let mut command = Command::new(exe);
+        command.arg("peer");
+        if let Some(cpu) = cpu {
+            command.arg("--cpu").arg(cpu.to_string());
+        }
+        let mut child = command
             .arg(serde_json::to_string(role)?)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -81,12 +108,19 @@ impl Drop for Peer {
 
 /// Runs `roles` as peer processes at once and returns their reports in
 /// the same order. Fails (killing the rest) as soon as one fails, or
-/// when they are not all done within `timeout`.
-pub(crate) fn run_peers(roles: &[(String, Role)], timeout: Duration) -> Result<Vec<Report>> {
+/// when they are not all done within `timeout`. With `pin`, peer `i`
+/// runs on CPU `i` (modulo the CPUs there are).
+pub(crate) fn run_peers(
+    roles: &[(String, Role)],
+    timeout: Duration,
+    pin: bool,
+) -> Result<Vec<Report>> {
     let deadline = Instant::now() + timeout;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut peers = roles
         .iter()
-        .map(|(label, role)| Peer::spawn(label.clone(), role))
+        .enumerate()
+        .map(|(i, (label, role))| Peer::spawn(label.clone(), role, pin.then_some(i % cpus)))
         .collect::<Result<Vec<_>>>()?;
     let mut done = vec![false; peers.len()];
     while done.contains(&false) {

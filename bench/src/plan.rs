@@ -36,6 +36,9 @@ pub(crate) const DEPTH: u32 = 8;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Plan {
     pub(crate) mode: Mode,
+    /// Runs of each case, each in fresh processes, the systems taking
+    /// turns; and timed rounds per run.
+    pub(crate) runs: u32,
     pub(crate) rounds: u32,
     /// Round trips per latency round, and before the first.
     pub(crate) latency_per_round: u64,
@@ -50,6 +53,8 @@ pub(crate) struct Plan {
     pub(crate) idle_wait: Duration,
     /// Longest a case's peers may run before they are killed.
     pub(crate) case_timeout: Duration,
+    /// Longest a case waits for the machine to be nearly idle first.
+    pub(crate) settle: Duration,
 }
 
 impl Plan {
@@ -57,8 +62,9 @@ impl Plan {
         match mode {
             Mode::Full => Self {
                 mode,
-                rounds: 5,
-                latency_per_round: 100_000,
+                runs: 3,
+                rounds: 3,
+                latency_per_round: 50_000,
                 latency_warmup: 20_000,
                 stream_bytes: 1 << 30,
                 stream_max_items: 1_000_000,
@@ -66,10 +72,12 @@ impl Plan {
                 fanout_per_round: 100_000,
                 idle_wait: Duration::from_secs(2),
                 case_timeout: Duration::from_secs(240),
+                settle: Duration::from_secs(20),
             },
             Mode::Quick => Self {
                 mode,
-                rounds: 3,
+                runs: 2,
+                rounds: 2,
                 latency_per_round: 20_000,
                 latency_warmup: 5_000,
                 stream_bytes: 128 << 20,
@@ -78,9 +86,11 @@ impl Plan {
                 fanout_per_round: 20_000,
                 idle_wait: Duration::from_secs(2),
                 case_timeout: Duration::from_secs(90),
+                settle: Duration::from_secs(3),
             },
             Mode::Smoke => Self {
                 mode,
+                runs: 1,
                 rounds: 1,
                 latency_per_round: 50,
                 latency_warmup: 10,
@@ -90,6 +100,7 @@ impl Plan {
                 fanout_per_round: 50,
                 idle_wait: Duration::from_millis(200),
                 case_timeout: Duration::from_secs(60),
+                settle: Duration::ZERO,
             },
         }
     }

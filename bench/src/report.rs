@@ -27,6 +27,17 @@ pub(crate) struct Results {
     pub(crate) targets: Vec<Target>,
     /// Cases that failed, with why (their rows are missing).
     pub(crate) failures: Vec<String>,
+    /// How busy the machine was (all CPUs, by anything) just before each
+    /// case, and how long the case waited for it to settle.
+    pub(crate) case_load: Vec<CaseLoad>,
+}
+
+/// The machine's load before one case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct CaseLoad {
+    pub(crate) case: String,
+    pub(crate) busy_percent: f64,
+    pub(crate) waited_s: f64,
 }
 
 /// Ping-pong of a 64-byte payload, one way (round trip / 2), nanoseconds.
@@ -43,6 +54,8 @@ pub(crate) struct LatencyRow {
     pub(crate) max_ns: f64,
     pub(crate) round_p50_ns: Vec<f64>,
     pub(crate) round_trips: u64,
+    /// Runs (fresh process pairs) the rounds came from.
+    pub(crate) runs: u32,
     /// `median_ns` over the floor's.
     pub(crate) ratio_to_floor: Option<f64>,
 }
@@ -177,6 +190,19 @@ impl Results {
             "datahub-bench ({:?}), {} x {}, Linux {}, {:.0} s, load average {} -> {}\n",
             self.mode, m.cores, m.cpu, m.kernel, self.seconds, self.load_before, self.load_after
         );
+        if let Some(max) = self
+            .case_load
+            .iter()
+            .map(|c| c.busy_percent)
+            .max_by(f64::total_cmp)
+        {
+            let waited: f64 = self.case_load.iter().map(|c| c.waited_s).sum();
+            let _ = writeln!(
+                out,
+                "Machine busy just before a case (other work skews every figure): at most {max:.0}%; \
+                 waited {waited:.0} s in all for it to settle\n"
+            );
+        }
         if !self.latency.is_empty() {
             out.push_str("Latency, 64 B ping-pong, one way = RTT/2 (ns)\n");
             let rows = self.latency.iter().map(|r| {

@@ -10,42 +10,40 @@ use std::time::Instant;
 
 use blake2::{Blake2b256, Digest};
 
-use super::{Role, median};
+use super::median;
 use crate::payload;
 use crate::plan::CHECKSUM_SIZES;
 use crate::report::ChecksumRow;
 use crate::runner::Ctx;
-use crate::scenario::throughput::row;
+use crate::scenario::throughput::{round_rates, stream_case};
 use crate::transport::{System, Waiting};
 
 pub(crate) fn run(ctx: &mut Ctx) -> Vec<ChecksumRow> {
     let mut rows = Vec::new();
     for size in CHECKSUM_SIZES {
         let rounds = ctx.plan.stream(size);
-        let mut rate = |checksum: bool| {
-            let case = format!(
-                "checksum {} {size} B",
-                if checksum { "Enforced" } else { "None" }
-            );
-            let mut link = ctx.link(System::DataHub, size, Waiting::Spin);
-            link.checksum = checksum;
-            let roles = vec![
-                (
-                    "producer".to_owned(),
-                    Role::Produce {
-                        link: link.clone(),
-                        rounds,
-                    },
-                ),
-                ("consumer".to_owned(), Role::Consume { link, rounds }),
-            ];
-            let reports = ctx.run(&case, roles)?;
-            row(ctx, &case, System::DataHub, size, rounds, &reports[1]).map(|r| r.median_msgs_per_s)
-        };
-        let (Some(none), Some(enforced)) = (rate(false), rate(true)) else {
+        // [None, Enforced], taking turns over the runs.
+        let mut rates = [Vec::new(), Vec::new()];
+        for run in 0..ctx.plan.runs {
+            for (checksum, rates) in [false, true].into_iter().zip(&mut rates) {
+                let policy = if checksum { "Enforced" } else { "None" };
+                let case = format!("checksum {policy} {size} B run {}", run + 1);
+                let mut link = ctx.link(System::DataHub, size, Waiting::Spin);
+                link.checksum = checksum;
+                if let Some(report) = stream_case(ctx, &case, link, rounds) {
+                    match round_rates(&report, rounds) {
+                        Ok(r) => rates.extend(r),
+                        Err(e) => {
+                            ctx.fail::<()>(&case, e);
+                        }
+                    }
+                }
+            }
+        }
+        let (Some(none), Some(enforced)) = (median(&rates[0]), median(&rates[1])) else {
             continue;
         };
-        let blake2b_ns = blake2b_ns(size, ctx.plan.rounds, rounds.per_round);
+        let blake2b_ns = blake2b_ns(size, ctx.plan.runs * ctx.plan.rounds, rounds.per_round);
         let cost = 1e9 / enforced - 1e9 / none;
         rows.push(ChecksumRow {
             size,

@@ -8,48 +8,53 @@ use crate::plan::{FANOUT_CONSUMERS, FANOUT_SIZE};
 use crate::report::FanoutRow;
 use crate::runner::Ctx;
 use crate::scenario::latency::waiting_label;
-use crate::scenario::throughput::rates;
 use crate::transport::{System, Waiting};
 
 pub(crate) fn run(ctx: &mut Ctx) -> Option<FanoutRow> {
     let rounds = ctx.plan.fanout();
     let waiting = Waiting::Sleep;
-    let mut link = ctx.link(System::DataHub, FANOUT_SIZE, waiting);
-    link.consumers = FANOUT_CONSUMERS;
-    let case = "fan-out DataHub 1 -> 4";
-    let mut roles = vec![(
-        "producer".to_owned(),
-        Role::Produce {
-            link: link.clone(),
-            rounds,
-        },
-    )];
-    roles.extend((1..=FANOUT_CONSUMERS).map(|i| {
-        (
-            format!("consumer {i}"),
-            Role::Consume {
+    // The producer's rates, then each consumer's, over every run.
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); 1 + FANOUT_CONSUMERS as usize];
+    let mut items = vec![0u64; FANOUT_CONSUMERS as usize];
+    for run in 0..ctx.plan.runs {
+        let case = format!("fan-out DataHub 1 -> {FANOUT_CONSUMERS} run {}", run + 1);
+        let mut link = ctx.link(System::DataHub, FANOUT_SIZE, waiting);
+        link.consumers = FANOUT_CONSUMERS;
+        let mut roles = vec![(
+            "producer".to_owned(),
+            Role::Produce {
                 link: link.clone(),
                 rounds,
             },
-        )
-    }));
-    let reports = ctx.run(case, roles)?;
-    let mut medians = Vec::new();
-    let mut items = Vec::new();
-    for report in &reports {
-        match rates(report, rounds) {
-            Ok(r) => medians.push(median(&r)?),
-            Err(e) => return ctx.fail(case, e),
-        }
-        if let Report::Stream { items: n, .. } = report {
-            items.push(*n);
+        )];
+        roles.extend((1..=FANOUT_CONSUMERS).map(|i| {
+            (
+                format!("consumer {i}"),
+                Role::Consume {
+                    link: link.clone(),
+                    rounds,
+                },
+            )
+        }));
+        let Some(reports) = ctx.run(&case, roles) else {
+            continue;
+        };
+        for (i, report) in reports.iter().enumerate() {
+            match crate::scenario::throughput::round_rates(report, rounds) {
+                Ok(r) => rates[i].extend(r),
+                Err(e) => return ctx.fail(&case, e),
+            }
+            if let (Some(n), Report::Stream { items: got, .. }) = (i.checked_sub(1), report) {
+                items[n] += got;
+            }
         }
     }
+    let medians: Vec<f64> = rates.iter().map(|r| median(r)).collect::<Option<_>>()?;
     Some(FanoutRow {
         size: FANOUT_SIZE,
         waiting: waiting_label(waiting).into(),
         producer_msgs_per_s: medians[0],
         consumer_msgs_per_s: medians[1..].to_vec(),
-        consumer_items: items[1..].to_vec(),
+        consumer_items: items,
     })
 }

@@ -1,7 +1,7 @@
 //! Scenario 1: ping-pong of a 64-byte payload between two processes,
 //! busy-polling; one way = round trip / 2, from an HDR histogram.
 
-use super::{Report, Role, median};
+use super::{LatencyReport, Report, Role, median, rtt_histogram};
 use crate::plan::LATENCY_SIZE;
 use crate::report::LatencyRow;
 use crate::runner::Ctx;
@@ -21,46 +21,54 @@ const SYSTEMS: [(System, Waiting); 6] = [
 
 pub(crate) fn run(ctx: &mut Ctx) -> Vec<LatencyRow> {
     let rounds = ctx.plan.latency();
-    let mut rows = Vec::new();
-    for (system, waiting) in SYSTEMS {
-        if !ctx.compares(system) {
-            continue;
-        }
-        let link = ctx.link(system, LATENCY_SIZE, waiting);
-        let case = format!("latency {} ({})", system.label(), waiting_label(waiting));
-        let roles = vec![
-            (
-                "ping".to_owned(),
-                Role::Ping {
-                    link: link.clone(),
-                    rounds,
-                },
-            ),
-            ("pong".to_owned(), Role::Pong { link, rounds }),
-        ];
-        let Some(reports) = ctx.run(&case, roles) else {
-            continue;
-        };
-        let Some(Report::Latency(l)) = reports.into_iter().next() else {
-            ctx.fail::<()>(
-                &case,
-                anyhow::anyhow!("the ping peer reported no latencies"),
+    let systems: Vec<(System, Waiting)> = SYSTEMS
+        .into_iter()
+        .filter(|(system, _)| ctx.compares(*system))
+        .collect();
+    // Several runs of fresh process pairs, the systems taking turns, so
+    // that a run's placement on the machine, or a burst of other work,
+    // weighs on every system alike.
+    let mut found: Vec<Vec<LatencyReport>> = vec![Vec::new(); systems.len()];
+    for run in 0..ctx.plan.runs {
+        for (i, &(system, waiting)) in systems.iter().enumerate() {
+            let link = ctx.link(system, LATENCY_SIZE, waiting);
+            let case = format!(
+                "latency {} ({}) run {}",
+                system.label(),
+                waiting_label(waiting),
+                run + 1
             );
-            continue;
-        };
-        rows.push(LatencyRow {
-            system: system.label().into(),
-            waiting: waiting_label(waiting).into(),
-            median_ns: median(&l.round_p50).unwrap_or(f64::NAN),
-            p50_ns: l.p50,
-            p99_ns: l.p99,
-            p999_ns: l.p999,
-            min_ns: l.min,
-            max_ns: l.max,
-            round_p50_ns: l.round_p50,
-            round_trips: l.count,
-            ratio_to_floor: None,
-        });
+            let roles = vec![
+                (
+                    "ping".to_owned(),
+                    Role::Ping {
+                        link: link.clone(),
+                        rounds,
+                    },
+                ),
+                ("pong".to_owned(), Role::Pong { link, rounds }),
+            ];
+            let Some(reports) = ctx.run(&case, roles) else {
+                continue;
+            };
+            match reports.into_iter().next() {
+                Some(Report::Latency(l)) => found[i].push(l),
+                other => {
+                    ctx.fail::<()>(&case, anyhow::anyhow!("expected latencies, got {other:?}"));
+                }
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for (&(system, waiting), reports) in systems.iter().zip(found) {
+        let case = format!("latency {}", system.label());
+        match row(system, waiting, &reports) {
+            Ok(Some(row)) => rows.push(row),
+            Ok(None) => {}
+            Err(e) => {
+                ctx.fail::<()>(&case, e);
+            }
+        }
     }
     let floor = rows
         .iter()
@@ -70,6 +78,43 @@ pub(crate) fn run(ctx: &mut Ctx) -> Vec<LatencyRow> {
         row.ratio_to_floor = floor.map(|f| row.median_ns / f);
     }
     rows
+}
+
+/// A system's row from its runs: the median of every round's median, and
+/// percentiles over every round trip of every run (one way = RTT / 2).
+fn row(
+    system: System,
+    waiting: Waiting,
+    reports: &[LatencyReport],
+) -> anyhow::Result<Option<LatencyRow>> {
+    if reports.is_empty() {
+        return Ok(None);
+    }
+    let mut all = rtt_histogram()?;
+    for report in reports {
+        for &(value, count) in &report.rtt_counts {
+            all.record_n(value, count)?;
+        }
+    }
+    let round_p50: Vec<f64> = reports
+        .iter()
+        .flat_map(|r| r.round_p50.iter().copied())
+        .collect();
+    let one_way = |q: f64| all.value_at_quantile(q) as f64 / 2.0;
+    Ok(Some(LatencyRow {
+        system: system.label().into(),
+        waiting: waiting_label(waiting).into(),
+        median_ns: median(&round_p50).unwrap_or(f64::NAN),
+        p50_ns: one_way(0.5),
+        p99_ns: one_way(0.99),
+        p999_ns: one_way(0.999),
+        min_ns: all.min() as f64 / 2.0,
+        max_ns: all.max() as f64 / 2.0,
+        round_p50_ns: round_p50,
+        round_trips: all.len(),
+        runs: reports.len() as u32,
+        ratio_to_floor: None,
+    }))
 }
 
 pub(crate) fn waiting_label(waiting: Waiting) -> &'static str {

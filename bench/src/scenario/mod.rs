@@ -74,19 +74,20 @@ pub(crate) enum Report {
     Done,
 }
 
-/// One-way latency (round trip / 2) of a ping-pong, in nanoseconds.
+/// The round trips of a ping-pong, in nanoseconds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct LatencyReport {
-    /// The median of each round.
+    /// The one-way median (round trip / 2) of each round.
     pub(crate) round_p50: Vec<f64>,
-    /// Over all rounds' round trips.
-    pub(crate) p50: f64,
-    pub(crate) p99: f64,
-    pub(crate) p999: f64,
-    pub(crate) min: f64,
-    pub(crate) max: f64,
-    /// Round trips timed.
-    pub(crate) count: u64,
+    /// Every timed round trip, as the HDR histogram's recorded values and
+    /// their counts, so that the parent can merge the runs of a case.
+    pub(crate) rtt_counts: Vec<(u64, u64)>,
+}
+
+/// An HDR histogram of round trips in nanoseconds (1 ns to 60 s, 3
+/// significant digits).
+pub(crate) fn rtt_histogram() -> Result<Histogram<u64>> {
+    Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).context("a histogram")
 }
 
 impl Role {
@@ -96,6 +97,7 @@ impl Role {
             Role::Ping { link, rounds } => ping(&link, rounds).map(Report::Latency),
             Role::Pong { link, rounds } => {
                 let mut end = transport::open(&link, Side::B)?;
+                crate::peer::pin_this_thread();
                 for i in 0..rounds.total() {
                     let got = end.recv()?;
                     ensure!(got == i, "pong: expected item {i}, got {got}");
@@ -108,6 +110,7 @@ impl Role {
             }
             Role::Produce { link, rounds } => {
                 let mut end = transport::open(&link, Side::Producer)?;
+                crate::peer::pin_this_thread();
                 let report = stream(rounds, |i| {
                     end.send(i).with_context(|| format!("sending item {i}"))
                 })?;
@@ -119,6 +122,7 @@ impl Role {
             }
             Role::Consume { link, rounds } => {
                 let mut end = transport::open(&link, Side::Consumer)?;
+                crate::peer::pin_this_thread();
                 let report = stream(rounds, |i| {
                     let got = end.recv().with_context(|| format!("receiving item {i}"))?;
                     ensure!(
@@ -132,6 +136,7 @@ impl Role {
             }
             Role::Idle { channel, wait } => idle::wait_idle(&channel, wait),
             Role::Alone { size, rounds } => {
+                crate::peer::pin_this_thread();
                 let mut buffers: Vec<Vec<u8>> = (0..DEPTH).map(|_| vec![0; size]).collect();
                 stream(rounds, |i| {
                     let buf = &mut buffers[(i % u64::from(DEPTH)) as usize];
@@ -150,9 +155,9 @@ impl Role {
 /// Side A of a ping-pong: one histogram of round trips per round.
 fn ping(link: &Link, rounds: Rounds) -> Result<LatencyReport> {
     let mut end = transport::open(link, Side::A)?;
-    let new = || Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3);
-    let mut all = new().context("a histogram")?;
-    let mut round = new().context("a histogram")?;
+    crate::peer::pin_this_thread();
+    let mut all = rtt_histogram()?;
+    let mut round = rtt_histogram()?;
     let mut round_p50 = Vec::new();
     for i in 0..rounds.total() {
         let started = Instant::now();
@@ -172,15 +177,12 @@ fn ping(link: &Link, rounds: Rounds) -> Result<LatencyReport> {
         }
     }
     transport::say_done(link)?;
-    let one_way = |q: f64| all.value_at_quantile(q) as f64 / 2.0;
     Ok(LatencyReport {
         round_p50,
-        p50: one_way(0.5),
-        p99: one_way(0.99),
-        p999: one_way(0.999),
-        min: all.min() as f64 / 2.0,
-        max: all.max() as f64 / 2.0,
-        count: all.len(),
+        rtt_counts: all
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect(),
     })
 }
 

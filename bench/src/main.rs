@@ -54,6 +54,11 @@ struct RunArgs {
     /// scenarios (comma-separated; default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     systems: Vec<transport::System>,
+    /// Pins the measuring thread of each of a case's two peers to a CPU
+    /// of its own (by default the scheduler places them: on this 2-vCPU
+    /// VM that varied less).
+    #[arg(long)]
+    pin: bool,
     /// Writes the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -115,7 +120,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 (true, false) => Mode::Quick,
                 (false, false) => Mode::Full,
             };
-            let results = runner::run(Plan::of(mode), &args.only, &args.systems)?;
+            let results = runner::run(Plan::of(mode), &args.only, &args.systems, args.pin)?;
             print!("{}", results.table());
             if let Some(path) = &args.json {
                 std::fs::write(path, serde_json::to_string_pretty(&results)? + "\n")

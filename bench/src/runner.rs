@@ -29,6 +29,8 @@ pub(crate) struct Ctx {
     /// The systems compared in the latency and throughput scenarios
     /// (empty: all).
     systems: Vec<System>,
+    /// Whether the peers of one- and two-peer cases get a CPU each.
+    pin: bool,
     /// `dhb-<pid>-`: the start of every name this run makes.
     prefix: String,
     cases: u32,
@@ -68,7 +70,7 @@ impl Ctx {
         let started = Instant::now();
         // Cases of one or two peers get a core each; the fan-out's five
         // processes are left to the scheduler.
-        let pin = roles.len() <= 2;
+        let pin = self.pin && roles.len() <= 2;
         let outcome = peer::run_peers(&roles, self.plan.case_timeout, pin);
         transport::sweep(&self.prefix);
         match outcome {
@@ -102,11 +104,17 @@ impl Ctx {
 
 /// Runs `scenarios` (all when empty) with `plan`, comparing `systems`
 /// (all when empty).
-pub(crate) fn run(plan: Plan, scenarios: &[Scenario], systems: &[System]) -> Result<Results> {
+pub(crate) fn run(
+    plan: Plan,
+    scenarios: &[Scenario],
+    systems: &[System],
+    pin: bool,
+) -> Result<Results> {
     let started = Instant::now();
     let mut ctx = Ctx {
         plan,
         systems: systems.to_vec(),
+        pin,
         prefix: format!("dhb-{}-", std::process::id()),
         cases: 0,
         failures: Vec::new(),

@@ -36,6 +36,8 @@ pub(crate) struct Ctx {
     cases: u32,
     failures: Vec<String>,
     quiet: Vec<CaseLoad>,
+    /// The lowest `probe_rtt_ns` seen in this run: the CPUs at their nearest.
+    nearest: f64,
 }
 
 impl Ctx {
@@ -61,11 +63,12 @@ impl Ctx {
     /// Runs one case's peers; on failure records it under `case` and
     /// returns `None`. Afterwards removes whatever the case left.
     pub(crate) fn run(&mut self, case: &str, roles: Vec<(String, Role)>) -> Option<Vec<Report>> {
-        let (busy, waited) = settle(self.plan.settle);
+        let (busy, probe, waited) = settle(self.plan.settle, &mut self.nearest);
         self.quiet.push(CaseLoad {
             case: case.to_owned(),
             busy_percent: busy * 100.0,
             waited_s: waited.as_secs_f64(),
+            probe_rtt_ns: probe,
         });
         let started = Instant::now();
         // Cases of one or two peers get a core each; the fan-out's five
@@ -76,7 +79,7 @@ impl Ctx {
         match outcome {
             Ok(reports) => {
                 eprintln!(
-                    "  {case}: {:.1} s (machine {:.0}% busy before{})",
+                    "  {case}: {:.1} s (machine {:.0}% busy, line round trip {probe:.0} ns before{})",
                     started.elapsed().as_secs_f64(),
                     busy * 100.0,
                     if waited.is_zero() {
@@ -119,6 +122,7 @@ pub(crate) fn run(
         cases: 0,
         failures: Vec::new(),
         quiet: Vec::new(),
+        nearest: f64::INFINITY,
     };
     let mut results = Results {
         mode: plan.mode,
@@ -172,27 +176,27 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
-/// Other work on the machine skews two-process figures (this machine has
-/// two cores, shared with builds): before a case, waits up to `patience`
-/// for the machine to be nearly idle (under 10% busy over 200 ms).
-/// Returns how busy it was when the case started and how long it waited.
-fn settle(patience: std::time::Duration) -> (f64, std::time::Duration) {
+/// Other work on the machine, and where the host placed its two vCPUs,
+/// skew two-process figures (this machine has two, shared with builds):
+/// before a case, waits up to `patience` for the machine to be nearly
+/// idle (under 10% busy over 200 ms) and its CPUs near each other (a line
+/// round trip within twice the nearest seen in this run, `nearest`).
+/// Returns how busy it was and the round trip when the case started, and
+/// how long it waited.
+fn settle(patience: std::time::Duration, nearest: &mut f64) -> (f64, f64, std::time::Duration) {
     let started = Instant::now();
     if patience.is_zero() {
         // The smoke test: a glance, no waiting.
-        return (
-            busy_fraction(std::time::Duration::from_millis(10)),
-            patience,
-        );
+        let busy = busy_fraction(std::time::Duration::from_millis(10));
+        return (busy, probe_rtt_ns(), patience);
     }
+    let first_look = std::time::Duration::from_millis(200);
     loop {
-        let busy = busy_fraction(std::time::Duration::from_millis(200));
-        if busy < 0.10 || started.elapsed() >= patience {
-            // The first look is not waiting.
-            let waited = started
-                .elapsed()
-                .saturating_sub(std::time::Duration::from_millis(200));
-            return (busy, waited);
+        let busy = busy_fraction(first_look);
+        let probe = probe_rtt_ns();
+        *nearest = nearest.min(probe);
+        if busy < 0.10 && probe <= 2.0 * *nearest || started.elapsed() >= patience {
+            return (busy, probe, started.elapsed().saturating_sub(first_look));
         }
     }
 }
@@ -219,4 +223,38 @@ fn busy_fraction(window: std::time::Duration) -> f64 {
     };
     let total = total1.saturating_sub(total0).max(1);
     1.0 - idle1.saturating_sub(idle0) as f64 / total as f64
+}
+
+/// The median round trip of a cache line between two threads of this
+/// process, 2000 times (about a millisecond): how far apart the two CPUs
+/// are right now. On a VM the host may move the vCPUs, and two vCPUs on
+/// one shared L3 pass lines several times faster than two on different
+/// dies; this figure, recorded before each case, tells which it was.
+fn probe_rtt_ns() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    #[repr(align(128))]
+    struct Line(AtomicU64);
+    const TRIPS: u64 = 2000;
+    let (ping, pong) = (Line(AtomicU64::new(0)), Line(AtomicU64::new(0)));
+    let mut rtts = Vec::with_capacity(TRIPS as usize);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 1..=TRIPS {
+                // Acquire/Release: pairs with the other thread's store/load.
+                while ping.0.load(Ordering::Acquire) != i {
+                    std::hint::spin_loop();
+                }
+                pong.0.store(i, Ordering::Release);
+            }
+        });
+        for i in 1..=TRIPS {
+            let started = Instant::now();
+            ping.0.store(i, Ordering::Release);
+            while pong.0.load(Ordering::Acquire) != i {
+                std::hint::spin_loop();
+            }
+            rtts.push(started.elapsed().as_nanos() as f64);
+        }
+    });
+    crate::scenario::median(&rtts).unwrap_or(f64::NAN)
 }

@@ -95,6 +95,7 @@ fn every_scenario_runs_between_processes_and_reports_sane_numbers() {
         assert!(number(row, "enforced_msgs_per_s") > 0.0, "{row}");
         assert!(number(row, "none_msgs_per_s") > 0.0, "{row}");
         assert!(number(row, "blake2b_gb_per_s") > 0.0, "{row}");
+        assert!(number(row, "blake2b_both_cores_ns") > 0.0, "{row}");
     }
 
     // Idle: the wait ran its course, using some but not all of a core.
@@ -102,6 +103,15 @@ fn every_scenario_runs_between_processes_and_reports_sane_numbers() {
     assert!(number(idle, "wait_s") >= 0.2, "{idle}");
     assert!(number(idle, "cpu_percent_of_core") < 50.0, "{idle}");
     assert!(idle["outcome"].as_str().unwrap().contains("timed out"));
+
+    // Before every case, how busy the machine was and how far apart its
+    // CPUs were (a cache line's round trip) are on record.
+    let loads = results["case_load"].as_array().unwrap();
+    assert_eq!(loads.len(), 6 + 14 + 1 + 8 + 1, "one per case: {loads:?}");
+    for load in loads {
+        assert!(number(load, "probe_rtt_ns") > 0.0, "{load}");
+        assert!(number(load, "busy_percent") >= 0.0, "{load}");
+    }
 
     // Every target is judged, and the table says so.
     let targets = results["targets"].as_array().unwrap();

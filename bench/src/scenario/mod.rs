@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use blake2::{Blake2b256, Digest};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +56,9 @@ pub(crate) enum Role {
     /// The large-payload floor: one process writes then reads the same
     /// bytes, over as many buffers as the others' rings hold.
     Alone { size: usize, rounds: Rounds },
+    /// BLAKE2b-256 of items of `size` bytes (sequence number and payload,
+    /// as the runtime hashes them), as fast as one core goes.
+    Hash { size: usize, rounds: Rounds },
 }
 
 /// What a peer reports.
@@ -135,6 +139,20 @@ impl Role {
                 Ok(report)
             }
             Role::Idle { channel, wait } => idle::wait_idle(&channel, wait),
+            Role::Hash { size, rounds } => {
+                let mut buffer = vec![0; size];
+                payload::fill(&mut buffer, 1);
+                let mut sink = 0u8;
+                let report = stream(rounds, |i| {
+                    let mut hasher = Blake2b256::new();
+                    hasher.update(i.to_le_bytes());
+                    hasher.update(std::hint::black_box(&buffer));
+                    sink ^= hasher.finalize()[0];
+                    Ok(())
+                });
+                std::hint::black_box(sink);
+                report
+            }
             Role::Alone { size, rounds } => {
                 crate::peer::pin_this_thread();
                 let mut buffers: Vec<Vec<u8>> = (0..DEPTH).map(|_| vec![0; size]).collect();

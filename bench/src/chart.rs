@@ -41,6 +41,17 @@ pub(crate) fn draw(results: &Results, svg: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `1`, `10`, `1k`, `10k`, `1M` for a logarithmic axis.
+fn human(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.0}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.0}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
 fn plot_error(e: impl std::fmt::Debug) -> anyhow::Error {
     anyhow!("drawing the chart: {e:?}")
 }
@@ -49,9 +60,11 @@ fn latency(results: &Results, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Resu
     let rows = &results.latency;
     let labels: Vec<String> = rows
         .iter()
-        .map(|r| match r.waiting.as_str() {
-            "busy-poll" => r.system.clone(),
-            other => format!("{} ({})", r.system, other.replace(" calls", "")),
+        .map(|r| match (r.system.as_str(), r.waiting.as_str()) {
+            ("ZeroMQ", "busy-poll") => "ZeroMQ spin".to_owned(),
+            ("ZeroMQ", _) => "ZeroMQ block".to_owned(),
+            ("Unix socket", _) => "UDS".to_owned(),
+            (system, _) => system.to_owned(),
         })
         .collect();
     let top = rows
@@ -66,8 +79,9 @@ fn latency(results: &Results, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Resu
         .margin(12)
         .x_label_area_size(60)
         .y_label_area_size(60)
+        // Integer ranges are inclusive here: `0..n - 1` gives n segments.
         .build_cartesian_2d(
-            (0..rows.len().max(1)).into_segmented(),
+            (0..rows.len().max(1) - 1).into_segmented(),
             (1f64..top * 2.0).log_scale(),
         )
         .map_err(plot_error)?;
@@ -80,6 +94,7 @@ fn latency(results: &Results, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Resu
             _ => String::new(),
         })
         .x_label_style(("sans-serif", 12))
+        .y_label_formatter(&|y| human(*y))
         .y_desc("ns")
         .draw()
         .map_err(plot_error)?;
@@ -144,7 +159,7 @@ fn throughput(results: &Results, area: &DrawingArea<SVGBackend<'_>, Shift>) -> R
         .x_label_area_size(40)
         .y_label_area_size(60)
         .build_cartesian_2d(
-            (0..STREAM_SIZES.len()).into_segmented(),
+            (0..STREAM_SIZES.len() - 1).into_segmented(),
             (lo..hi).log_scale(),
         )
         .map_err(plot_error)?;

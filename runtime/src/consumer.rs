@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::checksum;
 use crate::config::Secret;
@@ -252,7 +252,6 @@ impl<P: Payload> Consumer<P> {
     /// mode, items overwritten before they were read are skipped and
     /// counted ([`ReadSlot::lost_before`], [`lost`](Self::lost)).
     pub fn next(&mut self, timeout: Duration) -> Result<ReadSlot<'_, P>, Error> {
-        let started = Instant::now();
         let mut lost_now = 0;
         let found = {
             let ring = self.segment.ring();
@@ -264,12 +263,22 @@ impl<P: Payload> Consumer<P> {
             let races_before = me.races.load(Relaxed);
             let mut q = self.next;
             let segment = &self.segment;
-            let found = wait_until(self.strategy, timeout, SleepOn::Commits(&ring), || {
+            let wait = wait_until(self.strategy, timeout, SleepOn::Commits(&ring), || {
+                let mut closed_seen = false;
                 loop {
                     match ring.try_read(me, q) {
                         ReadAttempt::Ready => return Some(Ok(q)),
                         ReadAttempt::NotYet | ReadAttempt::Busy => {
-                            return closed(segment).then_some(Err(()));
+                            if closed_seen {
+                                return Some(Err(()));
+                            }
+                            if !closed(segment) {
+                                return None;
+                            }
+                            // Closed, but the producer may have committed
+                            // between our look and its close: look once
+                            // more (CLOSED, acquired, follows every commit).
+                            closed_seen = true;
                         }
                         ReadAttempt::Lost { resume } => {
                             lost_now += resume - q;
@@ -285,10 +294,11 @@ impl<P: Payload> Consumer<P> {
             if races > 0 {
                 segment.live().metrics.add(Counter::ReaderRaces, races);
             }
-            (found, q)
+            (wait, q)
         };
+        let (wait, q) = found;
         self.record_loss(lost_now);
-        match found {
+        match (wait.found, q) {
             (Some(Ok(q)), _) => self.ready(q, lost_now),
             (Some(Err(())), q) => {
                 self.next = q;
@@ -300,7 +310,7 @@ impl<P: Payload> Consumer<P> {
                 self.next = q;
                 Err(self.gone().unwrap_or_else(|| Error::Timeout {
                     channel: self.channel().to_owned(),
-                    waited: started.elapsed(),
+                    waited: wait.waited(),
                     cause: format!("no item {q} committed yet"),
                 }))
             }
@@ -319,18 +329,27 @@ impl<P: Payload> Consumer<P> {
     /// The newest item (skipping older unread ones, which are not counted
     /// as lost), waiting up to `timeout` for one newer than the last read.
     pub fn latest(&mut self, timeout: Duration) -> Result<ReadSlot<'_, P>, Error> {
-        let started = Instant::now();
-        let found = {
+        let wait = {
             let ring = self.segment.ring();
             let me = &ring.consumers[self.entry];
             let next = self.next;
             let segment = &self.segment;
             ring.resume_after_stall(me);
             wait_until(self.strategy, timeout, SleepOn::Commits(&ring), || {
+                let mut closed_seen = false;
                 loop {
                     let committed = ring.commit_seq();
                     if committed <= next {
-                        return closed(segment).then_some(Err(()));
+                        if closed_seen {
+                            return Some(Err(()));
+                        }
+                        if !closed(segment) {
+                            return None;
+                        }
+                        // As in `next`: an item committed just before the
+                        // close is still read.
+                        closed_seen = true;
+                        continue;
                     }
                     let newest = committed - 1;
                     match ring.try_read(me, newest) {
@@ -342,14 +361,14 @@ impl<P: Payload> Consumer<P> {
                 }
             })
         };
-        match found {
+        match wait.found {
             Some(Ok(q)) => self.ready(q, 0),
             Some(Err(())) => Err(Error::Closed {
                 channel: self.channel().to_owned(),
             }),
             None => Err(self.gone().unwrap_or_else(|| Error::Timeout {
                 channel: self.channel().to_owned(),
-                waited: started.elapsed(),
+                waited: wait.waited(),
                 cause: format!("no item after {} committed yet", self.next.wrapping_sub(1)),
             })),
         }
@@ -675,9 +694,12 @@ impl<P: Payload> Drop for ReadSlot<'_, P> {
             if ring.finish_read(me, self.seq) {
                 os::futex_wake_all(&ring.write.read_futex);
             }
-            // Relaxed: counters and a liveness figure.
-            me.slots_read.fetch_add(1, Relaxed);
-            me.heartbeat_ns.store(os::monotonic_ns(), Relaxed);
+            // Relaxed: counters and a liveness figure. Only this consumer
+            // writes its entry's counters while it is attached (a load and
+            // a store, not a locked add: one less full barrier an item).
+            me.slots_read
+                .store(me.slots_read.load(Relaxed).wrapping_add(1), Relaxed);
+            me.heartbeat_ns.store(os::coarse_ns(), Relaxed);
         }
         consumer.next = self.seq + 1;
     }

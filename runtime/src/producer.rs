@@ -267,7 +267,6 @@ impl<P: Payload> Producer<P> {
     /// [`WriteSlot::commit`]; dropping the slot without committing aborts it.
     pub fn acquire(&mut self, timeout: Duration) -> Result<WriteSlot<'_, P>, Error> {
         let q = self.next_seq;
-        let started = std::time::Instant::now();
         let ring = self.segment.ring();
         let metrics = &self.segment.live().metrics;
         let sleep_on = SleepOn::Reads(&ring);
@@ -287,31 +286,39 @@ impl<P: Payload> Producer<P> {
                 }
             }
         };
-        if self.overflow == Overflow::Block
-            && wait_until(self.strategy, timeout, sleep_on, || {
+        // The clock is read only if a wait begins (`Waited::since`).
+        let mut since = None;
+        if self.overflow == Overflow::Block {
+            let room = wait_until(self.strategy, timeout, sleep_on, || {
                 poll(&|| ring.check_room(q))
-            })
-            .is_none()
-        {
-            metrics.add(Counter::WriteWaits, 1);
-            return Err(self.timeout(started, blocked));
-        }
-        let previous = ring.claim(q, self.me.pid);
-        let remaining = timeout.saturating_sub(started.elapsed());
-        let marks = wait_until(self.strategy, remaining, sleep_on, || {
-            poll(&|| ring.check_marks(q))
-        });
-        if waited {
-            metrics.add(Counter::WriteWaits, 1);
-            if marks.is_some() {
-                metrics.add(Counter::WriteBlockedNs, elapsed_ns(started));
+            });
+            since = room.since;
+            if room.found.is_none() {
+                metrics.add(Counter::WriteWaits, 1);
+                return Err(self.timeout(room.waited(), blocked));
             }
         }
-        if marks.is_none() {
+        let previous = ring.claim(q, self.me.pid);
+        let waited_for_room = since.map_or(Duration::ZERO, |s| s.elapsed());
+        let marks = wait_until(
+            self.strategy,
+            timeout.saturating_sub(waited_for_room),
+            sleep_on,
+            || poll(&|| ring.check_marks(q)),
+        );
+        since = since.or(marks.since);
+        let time_waited = since.map_or(Duration::ZERO, |s| s.elapsed());
+        if waited {
+            metrics.add(Counter::WriteWaits, 1);
+            if marks.found.is_some() {
+                metrics.add(Counter::WriteBlockedNs, duration_ns(time_waited));
+            }
+        }
+        if marks.found.is_none() {
             if ring.cancel_claim(q, previous) {
                 os::futex_wake_all(&ring.commit.futex);
             }
-            return Err(self.timeout(started, blocked));
+            return Err(self.timeout(time_waited, blocked));
         }
         let index = ring.slot_index(q);
         Ok(WriteSlot {
@@ -337,7 +344,7 @@ impl<P: Payload> Producer<P> {
         Ok(seq)
     }
 
-    fn timeout(&self, started: std::time::Instant, blocked: Option<WriteBlocked>) -> Error {
+    fn timeout(&self, waited: Duration, blocked: Option<WriteBlocked>) -> Error {
         self.segment.live().metrics.add(Counter::WriteTimeouts, 1);
         let cause = match blocked {
             Some(WriteBlocked::Behind {
@@ -356,11 +363,11 @@ impl<P: Payload> Producer<P> {
         };
         let err = Error::Timeout {
             channel: self.channel().to_owned(),
-            waited: started.elapsed(),
+            waited,
             cause,
         };
         let metrics = &self.segment.live().metrics;
-        metrics.add(Counter::WriteBlockedNs, elapsed_ns(started));
+        metrics.add(Counter::WriteBlockedNs, duration_ns(waited));
         metrics.record_error(&err, os::monotonic_ns());
         err
     }
@@ -370,9 +377,9 @@ impl<P: Payload> Producer<P> {
     }
 }
 
-/// Nanoseconds since `started`, saturated.
-fn elapsed_ns(started: std::time::Instant) -> u64 {
-    u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+/// `duration` in nanoseconds, saturated.
+fn duration_ns(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The channel has a segment already. A live producer keeps it
@@ -621,7 +628,7 @@ impl<P: Payload> WriteSlot<'_, P> {
         }
         self.done = true;
         let producer = &mut *self.producer;
-        let now = os::monotonic_ns();
+        let now = os::coarse_ns();
         if producer.ring().commit(self.seq, self.len as u64, now) {
             os::futex_wake_all(&producer.ring().commit.futex);
         }

@@ -204,8 +204,10 @@ impl Ring<'_> {
         // Release: pairs with the Acquire load in `commit_seq` (readers
         // polling for new items, and `check_room` callers).
         self.commit.commit_seq.store(q + 1, Release);
-        // Relaxed: only the producer (and inspection) read it.
-        self.write.write_seq.store(q + 1, Relaxed);
+        // No store of `write_seq` here: it shares its line with
+        // `writer_waiting`, which every consumer loads after every read
+        // (`release_writer`), and a store per item would move that line
+        // between the cores twice an item. `commit_seq` is the position.
         self.bump()
     }
 

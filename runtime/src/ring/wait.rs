@@ -87,42 +87,81 @@ impl SleepOn<'_> {
     }
 }
 
-/// Calls `poll` until it returns `Some`, or `timeout` passes (then `None`),
-/// spinning, yielding, then sleeping on `sleep_on`'s futex.
+/// While spinning, the clock is read only every this many rounds: a
+/// clock read (about 25 ns on a VM) costs more than a poll, and a spinning
+/// poll loop is what a busy-polling reader's latency is made of.
+const CLOCK_EVERY: u64 = 64;
+
+/// What a wait found, and when it began.
+pub(crate) struct Waited<R> {
+    /// `None`: the timeout passed first.
+    pub(crate) found: Option<R>,
+    /// When the wait began: `None` when the first poll found it (then the
+    /// clock was not read at all).
+    pub(crate) since: Option<Instant>,
+}
+
+impl<R> Waited<R> {
+    /// How long it waited (reads the clock, unless it did not wait).
+    pub(crate) fn waited(&self) -> Duration {
+        self.since.map_or(Duration::ZERO, |since| since.elapsed())
+    }
+}
+
+/// Calls `poll` until it returns `Some`, or `timeout` passes (then `found`
+/// is `None`), spinning, yielding, then sleeping on `sleep_on`'s futex.
+/// The clock is first read after a poll that found nothing, and while
+/// spinning only every [`CLOCK_EVERY`] rounds.
 pub(crate) fn wait_until<R>(
     strategy: WaitStrategy,
     timeout: Duration,
     sleep_on: SleepOn<'_>,
     mut poll: impl FnMut() -> Option<R>,
-) -> Option<R> {
+) -> Waited<R> {
+    if let Some(found) = poll() {
+        return Waited {
+            found: Some(found),
+            since: None,
+        };
+    }
     let started = Instant::now();
+    let done = |found| Waited {
+        found,
+        since: Some(started),
+    };
+    let spins = u64::from(strategy.spins);
+    let yields = u64::from(strategy.yields);
     let mut round: u64 = 0;
     loop {
-        if let Some(found) = poll() {
-            return Some(found);
-        }
-        let elapsed = started.elapsed();
-        if elapsed >= timeout {
-            return None;
-        }
-        let spins = u64::from(strategy.spins);
-        if round < spins || !strategy.sleep && round >= spins + u64::from(strategy.yields) {
+        let spinning = round < spins || !strategy.sleep && round >= spins + yields;
+        if spinning && !round.is_multiple_of(CLOCK_EVERY) {
             std::hint::spin_loop();
-        } else if round < spins + u64::from(strategy.yields) {
-            std::thread::yield_now();
         } else {
-            let remaining = (timeout - elapsed).min(MAX_SLEEP);
-            let seen = sleep_on.prepare();
-            // Re-check between registering and sleeping: a change in
-            // between also changed the futex word, so the sleep returns at
-            // once (see `Ring::prepare_wait`, `Ring::prepare_writer_wait`).
-            if let Some(found) = poll() {
-                sleep_on.end();
-                return Some(found);
+            let elapsed = started.elapsed();
+            if elapsed >= timeout {
+                return done(None);
             }
-            sleep_on.sleep(seen, remaining);
-            sleep_on.end();
+            if spinning {
+                std::hint::spin_loop();
+            } else if round < spins + yields {
+                std::thread::yield_now();
+            } else {
+                let remaining = (timeout - elapsed).min(MAX_SLEEP);
+                let seen = sleep_on.prepare();
+                // Re-check between registering and sleeping: a change in
+                // between also changed the futex word, so the sleep returns
+                // at once (see `Ring::prepare_wait`, `Ring::prepare_writer_wait`).
+                if let Some(found) = poll() {
+                    sleep_on.end();
+                    return done(Some(found));
+                }
+                sleep_on.sleep(seen, remaining);
+                sleep_on.end();
+            }
         }
         round = round.saturating_add(1);
+        if let Some(found) = poll() {
+            return done(Some(found));
+        }
     }
 }

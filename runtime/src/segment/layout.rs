@@ -31,7 +31,8 @@ pub(crate) struct SlotState {
     pub(crate) seq: AtomicU64,
     /// Bytes of payload written (the slot size for typed slots).
     pub(crate) payload_len: AtomicU64,
-    /// CLOCK_MONOTONIC nanoseconds of the commit.
+    /// CLOCK_MONOTONIC_COARSE nanoseconds of the commit (tick resolution:
+    /// a precise clock read would cost every item about 25 ns).
     pub(crate) commit_time_ns: AtomicU64,
     _reserved: [u64; 4],
 }
@@ -61,7 +62,8 @@ pub(crate) struct ConsumerEntry {
     /// The consumer's process start time (clock ticks since boot, from
     /// /proc), which with the pid identifies the process.
     pub(crate) pid_start_time: AtomicU64,
-    /// CLOCK_MONOTONIC nanoseconds of the last read or `heartbeat()`.
+    /// CLOCK_MONOTONIC nanoseconds of the last read (coarse: tick
+    /// resolution) or `heartbeat()`.
     pub(crate) heartbeat_ns: AtomicU64,
     /// The next sequence number this consumer will read: it has finished
     /// with every item before it.
@@ -89,7 +91,10 @@ pub(crate) struct ConsumerEntry {
 /// The producer's cache line of the header.
 #[repr(C, align(64))]
 pub(crate) struct WriteLine {
-    /// The sequence number the producer writes next.
+    /// The sequence number the producer started from (0, or `commit_seq`
+    /// when it took a dead producer's segment over); written only then,
+    /// since consumers poll `writer_waiting` on this line after every
+    /// read. The producer writes item `commit_seq` next.
     pub(crate) write_seq: AtomicU64,
     /// Bumped by a consumer that frees room or a slot while the producer
     /// waits; the producer futex-waits on it.

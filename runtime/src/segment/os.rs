@@ -141,6 +141,17 @@ pub(crate) fn monotonic_ns() -> u64 {
     (t.tv_sec as u64) * 1_000_000_000 + t.tv_nsec as u64
 }
 
+/// CLOCK_MONOTONIC_COARSE nanoseconds: the same clock as [`monotonic_ns`],
+/// as of the last scheduler tick (1 to 4 ms behind at most, never ahead),
+/// for a fraction of the cost (about 4 ns here against 25 on this VM): for
+/// the heartbeat and commit time written with every item, which are read
+/// as ages against stall timeouts of hundreds of milliseconds.
+pub(crate) fn coarse_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+    // As in `monotonic_ns`.
+    (t.tv_sec as u64) * 1_000_000_000 + t.tv_nsec as u64
+}
+
 /// A process, identified beyond its pid (pids are reused): its start time
 /// in clock ticks since boot, from `/proc/<pid>/stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

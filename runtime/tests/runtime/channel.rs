@@ -348,6 +348,47 @@ fn dropping_the_producer_closes_the_channel_after_its_items_are_read() {
 }
 
 #[test]
+fn a_consumer_polling_while_its_producer_commits_and_closes_still_reads_every_item() {
+    // The close follows the last commit closely: a consumer that looked
+    // for the item just before the commit and for the close just after
+    // it must look for the item once more before it reports `Closed`.
+    // The window is a few instructions wide: many rounds, the consumer
+    // already polling when the producer commits.
+    let mut missed = 0;
+    for round in 0..3000 {
+        let name = Name::new(&format!("close-race-{round}"));
+        let mut producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0)).unwrap();
+        let options = AttachOptions::default().wait_strategy(datahub::WaitStrategy::busy_poll());
+        let mut consumer = Consumer::<Frame>::attach_with(&name.0, &options).unwrap();
+        let polling = Arc::new(AtomicBool::new(false));
+        let reader = thread::spawn({
+            let polling = Arc::clone(&polling);
+            move || {
+                polling.store(true, Ordering::Release);
+                match consumer.next(10 * SECOND) {
+                    Ok(frame) => Some(frame.seq),
+                    Err(Error::Closed { .. }) => None,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        });
+        while !polling.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        producer.write_with(SECOND, |f| f.fill(7)).unwrap();
+        drop(producer);
+        match reader.join().unwrap() {
+            Some(seq) => assert_eq!(seq, 7),
+            None => missed += 1,
+        }
+    }
+    assert_eq!(
+        missed, 0,
+        "rounds whose committed item was reported `Closed`"
+    );
+}
+
+#[test]
 fn a_channel_with_a_secret_admits_only_consumers_with_that_secret() {
     use datahub::Secret;
     let name = Name::new("secret");

@@ -547,6 +547,22 @@ fn a_producer_killed_between_commits_is_taken_over_with_nothing_lost_or_repeated
     for seq in 0..6 {
         consumer.next(STUCK).unwrap().assert_is(seq);
     }
+    // A polling loop learns it too: its liveness check is spaced out, not
+    // skipped.
+    let polled = Instant::now();
+    loop {
+        match consumer.try_next() {
+            Ok(None) => assert!(
+                polled.elapsed() < Duration::from_secs(5),
+                "try_next never reported the dead producer"
+            ),
+            Ok(Some(item)) => panic!("item {} from a dead producer", item.seq()),
+            Err(e) => {
+                assert!(matches!(e, Error::ProducerGone { .. }), "{e}");
+                break;
+            }
+        }
+    }
     let waited = Instant::now();
     let err = consumer.next(Duration::from_millis(200)).err().unwrap();
     assert!(matches!(err, Error::ProducerGone { .. }), "{err}");

@@ -203,13 +203,13 @@ impl<P: Payload> Consumer<P> {
                 zmq_endpoint: record.zmq_endpoint,
             });
         }
-        if record.shm_name != os::shm_name(name) {
+        let ours = os::shm_name(name);
+        if record.shm_name != ours {
             return Err(Error::BrokerProtocol {
                 endpoint: hub.source(),
                 problem: format!(
-                    "channel `{name}` is registered in shared memory `{}`, but DataHub names it `{}`",
-                    record.shm_name,
-                    os::shm_name(name)
+                    "channel `{name}` is registered in shared memory `{}`, but DataHub names it `{ours}`",
+                    record.shm_name
                 ),
             });
         }
@@ -260,7 +260,7 @@ impl<P: Payload> Consumer<P> {
     /// counted ([`ReadSlot::lost_before`], [`lost`](Self::lost)).
     pub fn next(&mut self, timeout: Duration) -> Result<ReadSlot<'_, P>, Error> {
         let mut lost_now = 0;
-        let found = {
+        let (wait, q) = {
             let ring = self.segment.ring();
             let me = &ring.consumers[self.entry];
             // A lossless producer that stopped waiting for us waits again;
@@ -303,17 +303,16 @@ impl<P: Payload> Consumer<P> {
             }
             (wait, q)
         };
-        let (wait, q) = found;
         self.record_loss(lost_now);
-        match (wait.found, q) {
-            (Some(Ok(q)), _) => self.ready(q, lost_now),
-            (Some(Err(())), q) => {
+        match wait.found {
+            Some(Ok(q)) => self.ready(q, lost_now),
+            Some(Err(())) => {
                 self.next = q;
                 Err(Error::Closed {
                     channel: self.channel().to_owned(),
                 })
             }
-            (None, q) => {
+            None => {
                 self.next = q;
                 Err(self.gone().unwrap_or_else(|| Error::Timeout {
                     channel: self.channel().to_owned(),

@@ -310,13 +310,14 @@ impl MessageHub {
     /// thread sends it, even if this is the hub's last handle.
     pub(crate) fn deregister_detached(&self, channel: &str, producer_pid: u32) {
         let shared = &self.handle.shared;
-        let frame = shared.frame("DEREG_REQ", deregister_body(channel, producer_pid));
+        let request = shared.request("DEREG_REQ", deregister_body(channel, producer_pid));
         let mut state = shared.lock();
         state.stop_renewing(channel);
         state.enqueue(
-            frame,
+            request,
+            None,
             shared.options.timeout,
-            (OwnRequest::Deregistration, channel.to_owned()),
+            Some((OwnRequest::Deregistration, channel.to_owned())),
         );
         drop(state);
         shared.wake();
@@ -357,7 +358,8 @@ impl MessageHub {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let (id, frame) = shared.frame_with_id(kind, body);
+        let request = shared.request(kind, body);
+        let id = request.0.clone();
         let (tx, rx): (SyncSender<Value>, Receiver<Value>) = mpsc::sync_channel(1);
         {
             let mut state = shared.lock();
@@ -367,17 +369,7 @@ impl MessageHub {
                     source: std::io::Error::other(why.clone()),
                 });
             }
-            state.pending.insert(
-                id.clone(),
-                Pending {
-                    frame,
-                    reply_to: Some(tx),
-                    sent_at: None,
-                    give_up: Instant::now() + shared.options.timeout,
-                    about: None,
-                },
-            );
-            state.outbox.push_back(id.clone());
+            state.enqueue(request, Some(tx), shared.options.timeout, None);
         }
         shared.wake();
         let timeout = shared.options.timeout;
@@ -454,7 +446,9 @@ impl Shared {
         let _ = (&self.waker).write(&[1]);
     }
 
-    fn frame_with_id(&self, kind: &str, body: Map<String, Value>) -> (String, Vec<u8>) {
+    /// A request of `kind` with `body` and a fresh id: the id, and the
+    /// frame to send.
+    fn request(&self, kind: &str, body: Map<String, Value>) -> (String, Vec<u8>) {
         // Relaxed: only uniqueness matters, which the atomic increment
         // gives in any order.
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -465,25 +459,26 @@ impl Shared {
         request.extend(body);
         (id, Value::Object(request).to_string().into_bytes())
     }
-
-    fn frame(&self, kind: &str, body: Map<String, Value>) -> Vec<u8> {
-        self.frame_with_id(kind, body).1
-    }
 }
 
 impl State {
-    /// Queues a request that no caller waits on, given up after
-    /// `timeout`.
-    fn enqueue(&mut self, frame: Vec<u8>, timeout: Duration, about: (OwnRequest, String)) {
-        let id = request_id_of(&frame).unwrap_or_default();
+    /// Queues `(id, frame)` to be sent, its reply going to `reply_to`
+    /// (`None`: one of the hub's own requests, given up after `timeout`).
+    fn enqueue(
+        &mut self,
+        (id, frame): (String, Vec<u8>),
+        reply_to: Option<SyncSender<Value>>,
+        timeout: Duration,
+        about: Option<(OwnRequest, String)>,
+    ) {
         self.pending.insert(
             id.clone(),
             Pending {
                 frame,
-                reply_to: None,
+                reply_to,
                 sent_at: None,
                 give_up: Instant::now() + timeout,
-                about: Some(about),
+                about,
             },
         );
         self.outbox.push_back(id);
@@ -505,11 +500,6 @@ impl State {
         self.kept.remove(channel);
         self.forget(OwnRequest::Renewal, channel);
     }
-}
-
-fn request_id_of(frame: &[u8]) -> Option<String> {
-    let value: Value = serde_json::from_slice(frame).ok()?;
-    value.get("request_id")?.as_str().map(str::to_owned)
 }
 
 fn register_body(registration: &Registration) -> Map<String, Value> {
@@ -698,11 +688,11 @@ fn renew(shared: &Shared, state: &mut State) {
         .map(|(channel, body)| (channel.clone(), body.clone()))
         .collect();
     for (channel, body) in due {
-        let frame = shared.frame("REG_REQ", body);
         state.enqueue(
-            frame,
+            shared.request("REG_REQ", body),
+            None,
             shared.options.refresh_interval,
-            (OwnRequest::Renewal, channel),
+            Some((OwnRequest::Renewal, channel)),
         );
     }
 }

@@ -187,55 +187,44 @@ pub(crate) fn parse_request(frame: &[u8]) -> Result<Envelope, Refusal> {
         }
         None => return Err(invalid(id, "field `type` is missing".into())),
     };
-    let request = match kind_of_request {
-        "REG_REQ" => Request::Register(RegisterRequest {
-            channel: fields.channel().map_err(|m| invalid(id.clone(), m))?,
-            shm_name: fields
-                .text("shm_name")
-                .and_then(|s| s.ok_or_else(|| "field `shm_name` is missing".to_owned()))
-                .map_err(|m| invalid(id.clone(), m))?,
-            channel_hash: fields
-                .hash("channel_hash")
-                .and_then(|h| h.ok_or_else(|| "field `channel_hash` is missing".to_owned()))
-                .map_err(|m| invalid(id.clone(), m))?,
-            slot_hash: fields
-                .hash("slot_hash")
-                .map_err(|m| invalid(id.clone(), m))?,
-            producer_pid: fields.pid().map_err(|m| invalid(id.clone(), m))?,
-            producer_start_time: fields
-                .number("producer_start_time")
-                .map_err(|m| invalid(id.clone(), m))?,
-            boot_id: fields.text("boot_id").map_err(|m| invalid(id.clone(), m))?,
-            zmq_endpoint: fields
-                .text("zmq_endpoint")
-                .map_err(|m| invalid(id.clone(), m))?,
-        }),
-        "DISC_REQ" => Request::Discover {
-            channel: fields.channel().map_err(|m| invalid(id.clone(), m))?,
-            expected_hash: fields
-                .hash("expected_hash")
-                .map_err(|m| invalid(id.clone(), m))?,
-            expected_slot_hash: fields
-                .hash("expected_slot_hash")
-                .map_err(|m| invalid(id.clone(), m))?,
-        },
-        "DEREG_REQ" => Request::Deregister {
-            channel: fields.channel().map_err(|m| invalid(id.clone(), m))?,
-            producer_pid: fields.pid().map_err(|m| invalid(id.clone(), m))?,
-        },
-        "LIST_REQ" => Request::List,
-        other => {
-            return Err(Refusal {
-                request_id: id,
-                code: Code::UnknownMsgType,
-                message: format!(
-                    "unknown request type `{}`: expected one of {}",
-                    other.chars().take(64).collect::<String>(),
-                    REQUEST_TYPES.join(", ")
-                ),
-            });
-        }
+    let read = |kind: &str| -> Result<Request, String> {
+        Ok(match kind {
+            "REG_REQ" => Request::Register(RegisterRequest {
+                channel: fields.channel()?,
+                shm_name: required(fields.text("shm_name")?, "shm_name")?,
+                channel_hash: required(fields.hash("channel_hash")?, "channel_hash")?,
+                slot_hash: fields.hash("slot_hash")?,
+                producer_pid: fields.pid()?,
+                producer_start_time: fields.number("producer_start_time")?,
+                boot_id: fields.text("boot_id")?,
+                zmq_endpoint: fields.text("zmq_endpoint")?,
+            }),
+            "DISC_REQ" => Request::Discover {
+                channel: fields.channel()?,
+                expected_hash: fields.hash("expected_hash")?,
+                expected_slot_hash: fields.hash("expected_slot_hash")?,
+            },
+            "DEREG_REQ" => Request::Deregister {
+                channel: fields.channel()?,
+                producer_pid: fields.pid()?,
+            },
+            // `LIST_REQ`: the one type left (unknown ones are refused below,
+            // before this is called).
+            _ => Request::List,
+        })
     };
+    if !REQUEST_TYPES.contains(&kind_of_request) {
+        return Err(Refusal {
+            request_id: id,
+            code: Code::UnknownMsgType,
+            message: format!(
+                "unknown request type `{}`: expected one of {}",
+                kind_of_request.chars().take(64).collect::<String>(),
+                REQUEST_TYPES.join(", ")
+            ),
+        });
+    }
+    let request = read(kind_of_request).map_err(|message| invalid(id, message))?;
     Ok(Envelope {
         request_id,
         request,
@@ -318,6 +307,11 @@ impl Fields<'_> {
             )),
         }
     }
+}
+
+/// `value` of a field that must be present.
+fn required<T>(value: Option<T>, field: &str) -> Result<T, String> {
+    value.ok_or_else(|| format!("field `{field}` is missing"))
 }
 
 /// What kind of JSON value `value` is, for messages.

@@ -390,6 +390,61 @@ fn a_late_reply_is_dropped_and_never_reaches_the_next_caller() {
 }
 
 #[test]
+fn a_broker_that_speaks_nonsense_gets_protocol_errors_never_a_panic_or_a_hang() {
+    let path = format!("/tmp/datahub-test-nonsense-{}.sock", std::process::id());
+    let endpoint = format!("ipc://{path}");
+    let router = zmq::Context::new().socket(zmq::ROUTER).unwrap();
+    router.set_linger(0).unwrap();
+    router.set_rcvtimeo(10_000).unwrap();
+    router.bind(&endpoint).unwrap();
+    // For each request: a frame that is not JSON and one without an id
+    // (both ignored), then a reply with the right id and a bad body.
+    let bodies = [
+        json!({"status": "MAYBE"}),
+        json!({"status": "OK", "channel": 5}),
+        json!({"status": "OK"}),
+        json!({"status": "OK", "channel": "cam0", "shm_name": "/elsewhere",
+               "channel_hash": hash(1).to_string(), "producer_pid": 1}),
+    ];
+    let fake = thread::spawn(move || {
+        for body in bodies {
+            let frames = router.recv_multipart(0).unwrap();
+            let request: Value = serde_json::from_slice(frames.last().unwrap()).unwrap();
+            let mut reply = body;
+            reply["request_id"] = request["request_id"].clone();
+            for frame in [
+                b"\xff not json".to_vec(),
+                br#"{"status":"OK"}"#.to_vec(),
+                reply.to_string().into_bytes(),
+            ] {
+                router
+                    .send_multipart([frames[0].as_slice(), &frame], 0)
+                    .unwrap();
+            }
+        }
+    });
+    let hub = MessageHub::connect_with(
+        &endpoint,
+        HubOptions::default()
+            .timeout(Duration::from_secs(10))
+            .resend_interval(Duration::from_secs(60)),
+    )
+    .unwrap();
+    let protocol = |result: Result<(), Error>| {
+        let err = result.unwrap_err();
+        assert_eq!(err.code(), "DH220", "{err}");
+        err.to_string()
+    };
+    assert!(protocol(hub.list().map(drop)).contains("MAYBE"));
+    assert!(protocol(hub.discover("cam0", None).map(drop)).contains("does not read"));
+    assert!(protocol(hub.list().map(drop)).contains("`channels`"));
+    let wrong_shm = protocol(datahub::Consumer::<datahub::Bytes>::discover(&hub, "cam0").map(drop));
+    assert!(wrong_shm.contains("/elsewhere"), "{wrong_shm}");
+    fake.join().unwrap();
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
 fn a_request_swallowed_by_a_dying_broker_is_sent_again_to_its_successor() {
     let path = format!("/tmp/datahub-test-swallow-{}.sock", std::process::id());
     let endpoint = format!("ipc://{path}");

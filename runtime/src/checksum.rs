@@ -5,6 +5,9 @@
 //! The digest covers `seq.to_le_bytes() || payload`, so an item replayed
 //! into another slot or under another sequence number fails, and a
 //! truncated or extended payload fails (BLAKE2b hashes the length in).
+//! Keyed, it also covers the segment's incarnation nonce first
+//! (`nonce || seq || payload`), so an item from an earlier incarnation of
+//! the channel (a copy of an old segment) does not verify in a new one.
 //!
 //! The producer stores the entry before its Release commit of the slot;
 //! a consumer reads it after its Acquire load of the slot state and while
@@ -26,14 +29,51 @@ pub(crate) const DIGEST_LEN: usize = 32;
 /// A channel secret: 256 bits.
 pub(crate) type Key = [u8; 32];
 
+/// A channel's key with the nonce of the segment's incarnation: what keyed
+/// digests, the secret tag and the producer's seal are computed with.
+#[derive(Clone, Copy)]
+pub(crate) struct Keying {
+    pub(crate) key: Key,
+    pub(crate) nonce: [u8; 32],
+}
+
+/// A BLAKE2b-256 MAC with `key` (RFC 7693: key length 32 in the
+/// parameter block, the key padded to a first block of its own).
+fn mac(key: &Key) -> Blake2bMac<U32> {
+    // `new_from_slice`, not `KeyInit::new`: the latter takes a 64-byte
+    // key, which would hash a key length of 64, not 32.
+    <Blake2bMac<U32> as KeyInit>::new_from_slice(key)
+        .expect("a 32-byte key is within BLAKE2b's 64-byte limit")
+}
+
 /// The tag a segment stores for a channel with a secret: the keyed
-/// BLAKE2b-256 of `"datahub.secret.v1 " || channel name`. It proves a key
-/// without revealing it.
-pub(crate) fn secret_tag(key: &Key, channel: &str) -> [u8; DIGEST_LEN] {
-    let mut mac = <Blake2bMac<U32> as KeyInit>::new_from_slice(key)
-        .expect("a 32-byte key is within BLAKE2b's 64-byte limit");
-    Mac::update(&mut mac, b"datahub.secret.v1 ");
+/// BLAKE2b-256 of `"datahub.secret.v2 " || nonce || channel name`. It
+/// proves a key without revealing it, for this incarnation only.
+pub(crate) fn secret_tag(keying: &Keying, channel: &str) -> [u8; DIGEST_LEN] {
+    let mut mac = mac(&keying.key);
+    Mac::update(&mut mac, b"datahub.secret.v2 ");
+    Mac::update(&mut mac, &keying.nonce);
     Mac::update(&mut mac, channel.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// The producer's seal (`SealLine`): the keyed BLAKE2b-256 of
+/// `"datahub.producer.v1 " || nonce || len(boot_id) as u8 || boot_id ||
+/// pid as u32 LE || start_time as u64 LE`.
+pub(crate) fn producer_seal(
+    keying: &Keying,
+    boot_id: &str,
+    pid: u32,
+    start_time: u64,
+) -> [u8; DIGEST_LEN] {
+    let mut mac = mac(&keying.key);
+    Mac::update(&mut mac, b"datahub.producer.v1 ");
+    Mac::update(&mut mac, &keying.nonce);
+    let boot_id = &boot_id.as_bytes()[..boot_id.len().min(255)];
+    Mac::update(&mut mac, &[boot_id.len() as u8]);
+    Mac::update(&mut mac, boot_id);
+    Mac::update(&mut mac, &pid.to_le_bytes());
+    Mac::update(&mut mac, &start_time.to_le_bytes());
     mac.finalize().into_bytes().into()
 }
 
@@ -84,23 +124,19 @@ const _: () = {
 };
 
 /// The digest of item `seq` with payload `payload`: BLAKE2b with a 32-byte
-/// output over `seq.to_le_bytes() || payload`; with `key`, BLAKE2b's keyed
-/// mode (a MAC, RFC 7693: key length 32 in the parameter block, the key
-/// padded to a first block of its own).
-pub(crate) fn digest(key: Option<&Key>, seq: u64, payload: &[u8]) -> [u8; DIGEST_LEN] {
-    match key {
+/// output over `seq.to_le_bytes() || payload`; with a key, BLAKE2b's keyed
+/// mode (a MAC) over `nonce || seq.to_le_bytes() || payload`.
+pub(crate) fn digest(keying: Option<&Keying>, seq: u64, payload: &[u8]) -> [u8; DIGEST_LEN] {
+    match keying {
         None => {
             let mut hasher = Blake2b256::new();
             Digest::update(&mut hasher, seq.to_le_bytes());
             Digest::update(&mut hasher, payload);
             hasher.finalize().into()
         }
-        Some(key) => {
-            // `new_from_slice`, not `KeyInit::new`: the latter takes a
-            // 64-byte key, which would hash a key length of 64, not 32.
-            // A 32-byte key is within BLAKE2b's 64-byte limit.
-            let mut mac = <Blake2bMac<U32> as KeyInit>::new_from_slice(key)
-                .expect("a 32-byte key is a valid BLAKE2b key");
+        Some(keying) => {
+            let mut mac = mac(&keying.key);
+            Mac::update(&mut mac, &keying.nonce);
             Mac::update(&mut mac, &seq.to_le_bytes());
             Mac::update(&mut mac, payload);
             mac.finalize().into_bytes().into()
@@ -148,12 +184,12 @@ pub(crate) struct ChecksumMismatch {
 /// learns nothing about a valid MAC from how long a refusal takes.
 pub(crate) fn verify(
     entry: &SlotChecksum,
-    key: Option<&Key>,
+    keying: Option<&Keying>,
     seq: u64,
     payload: &[u8],
 ) -> Result<(), ChecksumMismatch> {
     let expected = load(entry);
-    let found = digest(key, seq, payload);
+    let found = digest(keying, seq, payload);
     if constant_time_eq(&expected, &found) {
         Ok(())
     } else {
@@ -172,8 +208,24 @@ fn constant_time_eq(a: &[u8; DIGEST_LEN], b: &[u8; DIGEST_LEN]) -> bool {
 mod tests {
     use super::*;
 
-    const KEY: Key = [0x42; 32];
-    const OTHER_KEY: Key = [0x43; 32];
+    const KEY: Keying = Keying {
+        key: [0x42; 32],
+        nonce: NONCE,
+    };
+    const OTHER_KEY: Keying = Keying {
+        key: [0x43; 32],
+        nonce: NONCE,
+    };
+    /// Bytes 0, 1, ..., 31.
+    const NONCE: [u8; 32] = {
+        let mut n = [0; 32];
+        let mut i = 0;
+        while i < 32 {
+            n[i] = i as u8;
+            i += 1;
+        }
+        n
+    };
 
     fn reference(bytes: &[u8]) -> [u8; 32] {
         Blake2b256::digest(bytes).into()
@@ -196,15 +248,30 @@ mod tests {
 
     #[test]
     fn digests_match_an_independent_implementation() {
-        // Python's hashlib (the reference C implementation):
-        // blake2b(struct.pack("<Q", 5) + b"abc", digest_size=32[, key=b"\x42" * 32])
+        // Python's hashlib (the reference C implementation), with
+        // nonce = bytes(range(32)) and key = b"\x42" * 32:
+        // blake2b(struct.pack("<Q", 5) + b"abc", digest_size=32)
         assert_eq!(
             hex(&digest(None, 5, b"abc")),
             "12517b98313214b1fe71b831f9c3eb2e8db0437bd83e68fb5933b2fadacd118d"
         );
+        // blake2b(nonce + struct.pack("<Q", 5) + b"abc", digest_size=32, key=key)
         assert_eq!(
             hex(&digest(Some(&KEY), 5, b"abc")),
-            "93e5194d2cc6c8c148cc7bb14d45ea09b2adafc08f4ba77496a1fb395a888ccf"
+            "415cc15b51d4f7efcf5b3a68c144a6422e32cca62a2d45f94ae6aa2507dd8897"
+        );
+        // blake2b(b"datahub.secret.v2 " + nonce + b"sensor", digest_size=32, key=key)
+        assert_eq!(
+            hex(&secret_tag(&KEY, "sensor")),
+            "877b76cf04b66850762003d0c51cb042ab3cbc2b636e34155d56822876988c50"
+        );
+        // blake2b(b"datahub.producer.v1 " + nonce + bytes([36]) + boot_id
+        //         + struct.pack("<I", 1234) + struct.pack("<Q", 987654),
+        //         digest_size=32, key=key)
+        let boot_id = "0f0e0d0c-0b0a-0908-0706-050403020100";
+        assert_eq!(
+            hex(&producer_seal(&KEY, boot_id, 1234, 987_654)),
+            "e4f18cbd45b443b0b1da0f790d5ead831b6e8405e2b1eff37e1fe6ef090afbea"
         );
     }
 
@@ -217,7 +284,21 @@ mod tests {
         assert_ne!(keyed, digest(Some(&OTHER_KEY), seq, payload));
         assert_eq!(keyed, digest(Some(&KEY), seq, payload), "deterministic");
         // An all-zero key is a key, not the unkeyed hash.
-        assert_ne!(digest(Some(&[0; 32]), seq, payload), unkeyed);
+        let zero = Keying {
+            key: [0; 32],
+            nonce: [0; 32],
+        };
+        assert_ne!(digest(Some(&zero), seq, payload), unkeyed);
+        // Another incarnation (nonce) of the same channel: another MAC.
+        let other_incarnation = Keying {
+            nonce: [9; 32],
+            ..KEY
+        };
+        assert_ne!(digest(Some(&other_incarnation), seq, payload), keyed);
+        assert_ne!(
+            secret_tag(&other_incarnation, "sensor"),
+            secret_tag(&KEY, "sensor")
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::metrics::Counter;
 use crate::payload::{Bytes, Payload};
 use crate::ring::protocol::{ReadAttempt, Ring, Start};
 use crate::ring::wait::{SleepOn, WaitStrategy, wait_until};
-use crate::segment::header::Identity;
+use crate::segment::layout::ConsumerEntry;
 use crate::segment::os;
 use crate::segment::shm::Segment;
 use crate::sync::Ordering::Relaxed;
@@ -104,7 +104,8 @@ pub struct Consumer<P: Payload> {
     lost: u64,
     strategy: WaitStrategy,
     enforced_checksums: bool,
-    key: Option<checksum::Key>,
+    /// The channel's secret with the segment's nonce.
+    keying: Option<checksum::Keying>,
     slot_size: usize,
     /// When an empty `try_next` last checked for a gone producer.
     gone_checked_ns: u64,
@@ -122,9 +123,10 @@ impl<P: Payload> Consumer<P> {
     /// differing field, and a wrong or missing secret with
     /// [`Error::AccessDenied`].
     pub fn attach_with(name: &str, options: &AttachOptions) -> Result<Self, Error> {
-        let segment = Segment::attach(name, true, options.ready_timeout)?;
+        let segment = Segment::attach(name, options.ready_timeout)?;
         let id = *segment.identity();
-        check_secret(name, &id, options.secret.as_ref())?;
+        let keying = segment.keying(options.secret.as_ref().map(|s| s.0));
+        check_secret(&segment, keying.as_ref())?;
         check_slot::<P>(&segment)?;
         if let Some(expected) = options.channel_hash {
             check_channel_hash(&segment, expected)?;
@@ -164,7 +166,7 @@ impl<P: Payload> Consumer<P> {
             next: first,
             lost: 0,
             strategy: options.strategy,
-            key: options.secret.as_ref().map(|s| s.0),
+            keying,
             slot_size,
             gone_checked_ns: 0,
             _slot: PhantomData,
@@ -270,33 +272,39 @@ impl<P: Payload> Consumer<P> {
             let races_before = me.races.load(Relaxed);
             let mut q = self.next;
             let segment = &self.segment;
-            let wait = wait_until(self.strategy, timeout, SleepOn::Commits(&ring), || {
-                let mut closed_seen = false;
-                loop {
-                    match ring.try_read(me, q) {
-                        ReadAttempt::Ready => return Some(Ok(q)),
-                        ReadAttempt::NotYet | ReadAttempt::Busy => {
-                            if closed_seen {
-                                return Some(Err(()));
+            let wait = wait_until(
+                self.strategy,
+                timeout,
+                SleepOn::Commits(&ring),
+                || {
+                    let mut closed_seen = false;
+                    loop {
+                        match ring.try_read(me, q) {
+                            ReadAttempt::Ready => return Some(Ok(q)),
+                            ReadAttempt::NotYet | ReadAttempt::Busy => {
+                                if closed_seen {
+                                    return Some(Err(Stop::Closed));
+                                }
+                                if !closed(segment) {
+                                    return None;
+                                }
+                                // Closed, but the producer may have committed
+                                // between our look and its close: look once
+                                // more (CLOSED, acquired, follows every commit).
+                                closed_seen = true;
                             }
-                            if !closed(segment) {
-                                return None;
+                            ReadAttempt::Lost { resume } => {
+                                lost_now += resume - q;
+                                if ring.skip_to(me, resume) {
+                                    os::futex_wake_all(&ring.write.read_futex);
+                                }
+                                q = resume;
                             }
-                            // Closed, but the producer may have committed
-                            // between our look and its close: look once
-                            // more (CLOSED, acquired, follows every commit).
-                            closed_seen = true;
-                        }
-                        ReadAttempt::Lost { resume } => {
-                            lost_now += resume - q;
-                            if ring.skip_to(me, resume) {
-                                os::futex_wake_all(&ring.write.read_futex);
-                            }
-                            q = resume;
                         }
                     }
-                }
-            });
+                },
+                || while_waiting(segment, me),
+            );
             let races = me.races.load(Relaxed) - races_before;
             if races > 0 {
                 segment.live().metrics.add(Counter::ReaderRaces, races);
@@ -306,11 +314,9 @@ impl<P: Payload> Consumer<P> {
         self.record_loss(lost_now);
         match wait.found {
             Some(Ok(q)) => self.ready(q, lost_now),
-            Some(Err(())) => {
+            Some(Err(stop)) => {
                 self.next = q;
-                Err(Error::Closed {
-                    channel: self.channel().to_owned(),
-                })
+                Err(self.stopped(stop))
             }
             None => {
                 self.next = q;
@@ -360,37 +366,41 @@ impl<P: Payload> Consumer<P> {
             let next = self.next;
             let segment = &self.segment;
             ring.resume_after_stall(me);
-            wait_until(self.strategy, timeout, SleepOn::Commits(&ring), || {
-                let mut closed_seen = false;
-                loop {
-                    let committed = ring.commit_seq();
-                    if committed <= next {
-                        if closed_seen {
-                            return Some(Err(()));
+            wait_until(
+                self.strategy,
+                timeout,
+                SleepOn::Commits(&ring),
+                || {
+                    let mut closed_seen = false;
+                    loop {
+                        let committed = ring.commit_seq();
+                        if committed <= next {
+                            if closed_seen {
+                                return Some(Err(Stop::Closed));
+                            }
+                            if !closed(segment) {
+                                return None;
+                            }
+                            // As in `next`: an item committed just before the
+                            // close is still read.
+                            closed_seen = true;
+                            continue;
                         }
-                        if !closed(segment) {
-                            return None;
+                        let newest = committed - 1;
+                        match ring.try_read(me, newest) {
+                            ReadAttempt::Ready => return Some(Ok(newest)),
+                            // Overwritten meanwhile: there is a newer one.
+                            ReadAttempt::Lost { .. } => continue,
+                            ReadAttempt::NotYet | ReadAttempt::Busy => return None,
                         }
-                        // As in `next`: an item committed just before the
-                        // close is still read.
-                        closed_seen = true;
-                        continue;
                     }
-                    let newest = committed - 1;
-                    match ring.try_read(me, newest) {
-                        ReadAttempt::Ready => return Some(Ok(newest)),
-                        // Overwritten meanwhile: there is a newer one.
-                        ReadAttempt::Lost { .. } => continue,
-                        ReadAttempt::NotYet | ReadAttempt::Busy => return None,
-                    }
-                }
-            })
+                },
+                || while_waiting(segment, me),
+            )
         };
         match wait.found {
             Some(Ok(q)) => self.ready(q, 0),
-            Some(Err(())) => Err(Error::Closed {
-                channel: self.channel().to_owned(),
-            }),
+            Some(Err(stop)) => Err(self.stopped(stop)),
             None => Err(self.gone().unwrap_or_else(|| Error::Timeout {
                 channel: self.channel().to_owned(),
                 waited: wait.waited(),
@@ -399,36 +409,30 @@ impl<P: Payload> Consumer<P> {
         }
     }
 
+    /// The error for a wait that `stop` ended.
+    fn stopped(&self, stop: Stop) -> Error {
+        match stop {
+            Stop::Closed => Error::Closed {
+                channel: self.channel().to_owned(),
+            },
+            Stop::Gone(gone) => {
+                let metrics = &self.segment.live().metrics;
+                metrics.record_error(&gone, os::monotonic_ns());
+                gone
+            }
+        }
+    }
+
     /// After a wait ran out: whether it is because the producer is gone
     /// (dead, or its segment removed or replaced), and so waiting longer
-    /// would not help. Checked only then, as a successor may take the
-    /// channel over while we wait.
+    /// would not help.
     fn gone(&self) -> Option<Error> {
-        let gone = self.why_gone()?;
+        let gone = why_gone(&self.segment)?;
         self.segment
             .live()
             .metrics
             .record_error(&gone, os::monotonic_ns());
         Some(gone)
-    }
-
-    fn why_gone(&self) -> Option<Error> {
-        let channel = self.channel().to_owned();
-        let producer = self.segment.producer();
-        let gone = Error::ProducerGone {
-            channel: channel.clone(),
-            pid: producer.map(|p| p.pid),
-        };
-        match self.segment.replaced() {
-            None => (!producer.is_some_and(os::is_alive)).then_some(gone),
-            Some(false) => Some(gone),
-            Some(true) => match Segment::attach(&channel, false, Duration::ZERO) {
-                Ok(new) if new.identity().channel_hash != self.segment.identity().channel_hash => {
-                    Some(Error::SchemaChanged { channel })
-                }
-                _ => Some(gone),
-            },
-        }
     }
 
     /// Refreshes this consumer's heartbeat without reading.
@@ -567,26 +571,71 @@ fn check_channel_hash(segment: &Segment, expected: SchemaHash) -> Result<(), Err
     })
 }
 
-/// Refuses a consumer whose secret is not the channel's.
-fn check_secret(channel: &str, id: &Identity, secret: Option<&Secret>) -> Result<(), Error> {
-    let denied = |problem: &str| {
+/// Refuses a consumer whose secret is not the channel's, and, with a
+/// secret, a segment whose seal does not name a live producer of this
+/// host: the key vouches for who produces, so a copy of an old segment
+/// replayed after its producer is gone (whose tag and items are genuine)
+/// is refused (issue 14, defect 10).
+fn check_secret(segment: &Segment, keying: Option<&checksum::Keying>) -> Result<(), Error> {
+    let id = segment.identity();
+    let channel = segment.channel();
+    let denied = |problem: String| {
         Err(Error::AccessDenied {
             channel: channel.to_owned(),
-            problem: problem.to_owned(),
+            problem,
         })
     };
-    match (id.has_secret != 0, secret) {
-        (false, None) => Ok(()),
-        (true, None) => denied("the channel has a secret: pass it with `AttachOptions::secret`"),
-        (false, Some(_)) => denied(
-            "the channel has no secret, but you gave one: it may not be the channel you expect \
-             (drop `AttachOptions::secret` if it is)",
-        ),
-        (true, Some(key)) => {
-            if checksum::tags_equal(&checksum::secret_tag(&key.0, channel), &id.secret_tag) {
-                Ok(())
-            } else {
-                denied("the secret differs from the channel's")
+    let keying = match (id.has_secret != 0, keying) {
+        (false, None) => return Ok(()),
+        (true, None) => {
+            return denied("the channel has a secret: pass it with `AttachOptions::secret`".into());
+        }
+        (false, Some(_)) => {
+            return denied(
+                "the channel has no secret, but you gave one: it may not be the channel you expect \
+                 (drop `AttachOptions::secret` if it is)"
+                    .into(),
+            );
+        }
+        (true, Some(keying)) => keying,
+    };
+    if !checksum::tags_equal(&checksum::secret_tag(keying, channel), &id.secret_tag) {
+        return denied("the secret differs from the channel's".into());
+    }
+    let boot_id = os::boot_id().unwrap_or_default();
+    // A producer taking the segment over writes its seal just after its
+    // owner CAS: a consumer attaching in between retries, for a while.
+    let mut tries = 0;
+    loop {
+        let seal = segment.seal();
+        let producer = segment.producer();
+        let sealed = producer.is_some_and(|p| {
+            checksum::tags_equal(
+                &checksum::producer_seal(keying, &boot_id, p.pid, p.start_time),
+                &seal,
+            )
+        });
+        match producer {
+            Some(p) if sealed && os::is_alive(p) => return Ok(()),
+            Some(p) if sealed => {
+                return denied(format!(
+                    "its producer (pid {}) is not running: with a secret, a segment whose producer is \
+                     gone cannot be told from a replayed copy of an old one, so it is not read; \
+                     restart the producer (it takes the channel over) and attach again",
+                    p.pid
+                ));
+            }
+            _ if tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            _ => {
+                return denied(
+                    "the segment's producer seal does not match its producer on this host: the \
+                     segment was not made by a holder of the key for the process it names (a copy \
+                     from elsewhere, or forged); remove it and restart the producer"
+                        .into(),
+                );
             }
         }
     }
@@ -675,7 +724,7 @@ impl<P: Payload> ReadSlot<'_, P> {
             None => true,
             Some(entries) => checksum::verify(
                 &entries[self.index],
-                self.consumer.key.as_ref(),
+                self.consumer.keying.as_ref(),
                 self.seq,
                 self.bytes(),
             )
@@ -737,6 +786,47 @@ fn closed(segment: &Segment) -> bool {
     // which follows every commit; a reader that sees CLOSED and then finds
     // no item has read everything.
     segment.init_state().load(crate::sync::Ordering::Acquire) == crate::segment::header::INIT_CLOSED
+}
+
+/// What ended a wait other than an item.
+enum Stop {
+    /// The producer closed the channel and every item was read.
+    Closed,
+    /// The producer is gone (dead, or its segment removed or replaced).
+    Gone(Error),
+}
+
+/// Run by a consumer's wait every `wait::CHECK_EVERY` while it waits: a
+/// waiting consumer is alive and healthy, so its heartbeat moves; and a
+/// producer that died without closing the channel ends the wait within
+/// 100 ms, not at its timeout. (A successor that takes the channel over
+/// later finds this consumer still attached: its next read goes on.)
+fn while_waiting<R>(segment: &Segment, me: &ConsumerEntry) -> Option<Result<R, Stop>> {
+    // Relaxed: a figure for liveness reports, not a synchronization.
+    me.heartbeat_ns.store(os::coarse_ns(), Relaxed);
+    why_gone(segment).map(|gone| Err(Stop::Gone(gone)))
+}
+
+/// Whether the producer of `segment` is gone: dead (and not replaced by a
+/// successor that took the segment over), or its segment removed, or
+/// replaced by a new one (with another schema: [`Error::SchemaChanged`]).
+fn why_gone(segment: &Segment) -> Option<Error> {
+    let channel = segment.channel().to_owned();
+    let producer = segment.producer();
+    let gone = Error::ProducerGone {
+        channel: channel.clone(),
+        pid: producer.map(|p| p.pid),
+    };
+    match segment.replaced() {
+        None => (!producer.is_some_and(os::is_alive)).then_some(gone),
+        Some(false) => Some(gone),
+        Some(true) => match Segment::read_copy(&channel, Duration::ZERO) {
+            Ok(new) if new.identity().channel_hash != segment.identity().channel_hash => {
+                Some(Error::SchemaChanged { channel })
+            }
+            _ => Some(gone),
+        },
+    }
 }
 
 /// The first top-level field where two canonical struct forms differ, as

@@ -44,7 +44,8 @@ pub enum Error {
     /// or written by something else.
     #[error(
         "channel `{channel}` is corrupt: header field `{field}`: expected {expected}, found {found}; \
-         remove it with `datahub cleanup` and restart its producer"
+         once no process uses it, remove /dev/shm/datahub.{channel} (`datahub cleanup` does when its \
+         producer closed it) and restart its producer"
     )]
     CorruptSegment {
         /// The channel.
@@ -246,6 +247,39 @@ pub enum Error {
         /// The producer's ZeroMQ endpoint, if it has one.
         zmq_endpoint: Option<String>,
     },
+    /// The channel's name in `/dev/shm` is something DataHub may not use:
+    /// not a regular file (a symbolic link, a FIFO, a directory, ...), or,
+    /// for a producer or a repair, a file of another user. It was not
+    /// written, changed or removed.
+    #[error(
+        "/dev/shm/datahub.{channel} is {found}, where DataHub expects {expected}: it was left \
+         untouched; {advice}"
+    )]
+    ForeignFile {
+        /// The channel.
+        channel: String,
+        /// What the file is, and whose.
+        found: String,
+        /// What DataHub needs there.
+        expected: String,
+        /// What to do.
+        advice: String,
+    },
+    /// `/dev/shm` has no room for the segment: nothing was created.
+    #[error(
+        "no room in /dev/shm for channel `{channel}`: its segment needs {needed} bytes, {}: free \
+         shared memory (`datahub cleanup` removes abandoned segments; `df -h /dev/shm`), enlarge \
+         /dev/shm, or lower the channel's capacity, slot size or zones",
+        available.map(|a| format!("{a} are free")).unwrap_or_else(|| "and fewer are free".into())
+    )]
+    OutOfSpace {
+        /// The channel.
+        channel: String,
+        /// Bytes the segment needs.
+        needed: u64,
+        /// Bytes free in `/dev/shm`, when the OS says.
+        available: Option<u64>,
+    },
     /// The operating system refused something.
     #[error("channel `{channel}`: {source}")]
     Io {
@@ -283,6 +317,8 @@ impl Error {
             Self::BrokerProtocol { .. } => "DH220",
             Self::BrokerIo { .. } => "DH221",
             Self::RemoteChannel { .. } => "DH222",
+            Self::ForeignFile { .. } => "DH223",
+            Self::OutOfSpace { .. } => "DH224",
         }
     }
 }
@@ -312,6 +348,37 @@ impl From<crate::segment::shm::SegmentError> for Error {
                     "the segment would exceed {} bytes: lower capacity, slot size or zones",
                     crate::segment::validate::MAX_SEGMENT_SIZE
                 ),
+            },
+            S::NotAFile { channel, found } => Self::ForeignFile {
+                found,
+                expected: "a regular file (a segment)".into(),
+                advice: format!(
+                    "if you do not know what made it, ask its owner; remove it (`rm \
+                     /dev/shm/datahub.{channel}`) if it is not needed, or use another channel name"
+                ),
+                channel,
+            },
+            S::Foreign {
+                channel,
+                owner,
+                mode,
+            } => Self::ForeignFile {
+                found: format!("a file of {owner} (mode {mode:04o})"),
+                expected: "a segment of this process's user".into(),
+                advice: format!(
+                    "its owner's processes own the channel (run this as that user, or have them \
+                     remove it with `datahub cleanup {channel}`), or use another channel name"
+                ),
+                channel,
+            },
+            S::OutOfSpace {
+                channel,
+                needed,
+                available,
+            } => Self::OutOfSpace {
+                channel,
+                needed,
+                available,
             },
             S::Io { channel, source } => Self::Io { channel, source },
         }

@@ -178,10 +178,14 @@ pub struct SlotInfo {
     pub writer_pid: u32,
 }
 
-/// Reads a snapshot of channel `channel` (read-only: the segment is mapped
-/// without write access).
+/// Reads a snapshot of channel `channel`, from a private copy of the
+/// segment's header and tables (read with `pread`, never mapped or
+/// written: a file another process truncates meanwhile gives an error, not
+/// a crash). Files that are not segments (a FIFO, a link, another user's
+/// unreadable file, absurd sizes) give a typed error without being opened
+/// for writing, waited on, or copied beyond the bounds validation sets.
 pub fn inspect(channel: &str) -> Result<ChannelSnapshot, Error> {
-    let segment = Segment::attach(channel, false, Duration::from_millis(100))?;
+    let segment = Segment::read_copy(channel, Duration::from_millis(100))?;
     Ok(snapshot(&segment))
 }
 
@@ -251,7 +255,7 @@ pub(crate) fn snapshot(segment: &Segment) -> ChannelSnapshot {
             ZoneInfo {
                 name: name.to_owned(),
                 locked,
-                size: segment.zone_bytes(i).1,
+                size: segment.zone_len(i),
                 canonical: segment.schema().zones.get(i).cloned().unwrap_or_default(),
                 lock_holder: holder.map(|h| h.pid),
                 lock_holder_alive: holder.map(os::is_alive),

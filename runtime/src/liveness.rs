@@ -1,8 +1,10 @@
 //! Liveness on the producer's side (DESIGN.md §7): when a consumer blocks
 //! the producer, find out why. A consumer whose process died is removed
-//! (its entry freed, its read mark cleared); a live consumer that has not
-//! read for longer than the stall timeout stops holding back a lossless
-//! producer, and learns its loss when it reads again. Whether a process is
+//! (its entry freed, its read mark cleared); a live consumer that has had
+//! an item to read for longer than the stall timeout without reading it
+//! stops holding back a lossless producer, and learns its loss when it
+//! reads again. A consumer waiting for items that have not come is never
+//! passed over, however long ago it last read. Whether a process is
 //! alive comes from the OS (pid plus start time), never from its heartbeat.
 
 use std::time::{Duration, Instant};
@@ -42,7 +44,8 @@ impl<'a> Watch<'a> {
     /// The producer is blocked by `why`. At most every millisecond (the
     /// first time at once), removes the blocking consumer if its process
     /// died, or stops waiting for it if it is alive, holds the producer back
-    /// in lossless mode, and has not read for the stall timeout. Returns
+    /// in lossless mode, and has had an item to read for the stall timeout
+    /// without moving ([`Watch::idle_since`]). Returns
     /// whether it changed something (then the caller checks again at once).
     pub(crate) fn blocked(&mut self, why: WriteBlocked) -> bool {
         let now = Instant::now();
@@ -74,22 +77,49 @@ impl<'a> Watch<'a> {
             }
             return true;
         }
-        if let WriteBlocked::Behind { .. } = why {
+        if let WriteBlocked::Behind { read_pos, .. } = why {
             let now_ns = os::monotonic_ns();
-            // Relaxed: a figure; a stale value only delays the verdict.
-            let last_read = c.heartbeat_ns.load(Relaxed);
-            if now_ns.saturating_sub(last_read) > self.stall_timeout_ns {
+            let idle_ns = now_ns.saturating_sub(self.idle_since(index, read_pos));
+            if idle_ns > self.stall_timeout_ns {
                 self.ring.mark_stalled(index, now_ns);
                 self.metrics.add(Counter::ConsumersStalled, 1);
                 tracing::warn!(
                     consumer = index,
                     pid = id.pid,
-                    "a live consumer has not read for the stall timeout: no longer waiting for it"
+                    idle_ms = idle_ns / 1_000_000,
+                    "a live consumer has had an item to read and has not read it for the stall \
+                     timeout: no longer waiting for it"
                 );
                 return true;
             }
         }
         false
+    }
+}
+
+impl Watch<'_> {
+    /// Since when consumer `index`, whose next item is `read_pos`, has
+    /// been idle with that item there to read: its last read (or attach),
+    /// or the commit of item `read_pos`, whichever is later. A consumer
+    /// waiting for items that have not come is not idle, however long ago
+    /// it last read: when the producer resumes after a pause and fills the
+    /// ring before the consumer is even scheduled, the clock starts at the
+    /// commit, not at the last read (issue 14, defect 1).
+    fn idle_since(&self, index: usize, read_pos: u64) -> u64 {
+        let c = &self.ring.consumers[index];
+        // Relaxed: a figure; a stale value only delays the verdict.
+        let last_read = c.heartbeat_ns.load(Relaxed);
+        let slot = &self.ring.slots[self.ring.slot_index(read_pos)];
+        // Relaxed: the producer's own stores (this is the producer), or a
+        // predecessor's, acquired with the segment at takeover.
+        let available = if slot.seq.load(Relaxed) == read_pos {
+            slot.commit_time_ns.load(Relaxed)
+        } else {
+            // The slot no longer holds the item (never the case while the
+            // consumer holds the producer back): count from now.
+            os::monotonic_ns()
+        };
+        last_read.max(available)
     }
 }
 

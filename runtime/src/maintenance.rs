@@ -1,7 +1,10 @@
 //! Repairs an operator asks for (`datahub recover`, `datahub cleanup`):
 //! reclaiming what dead processes hold, and removing abandoned segments.
 //! What is dead is the OS's verdict (pid plus start time), never a
-//! heartbeat's age; a dry run maps the segment read-only and writes nothing.
+//! heartbeat's age. Decisions are made on a private copy of the segment
+//! (never mapped, nothing written); only then, and only for a segment of
+//! this process's own user, is the file mapped to act on it. A dry run
+//! writes nothing.
 
 use std::time::Duration;
 
@@ -60,8 +63,9 @@ pub enum RecoveryAction {
 /// Reclaims what dead processes hold in channel `channel`: frees the
 /// consumer entries of dead consumers (waking a producer they held back)
 /// and releases zone locks whose holder died (the next holder is told the
-/// zone may be half-written). With `dry_run`, the segment is mapped
-/// read-only and the actions are what would be done. Slots a dead producer
+/// zone may be half-written). Only a segment of this process's user is
+/// changed ([`Error::ForeignFile`] otherwise). With `dry_run`, the segment
+/// is read into a private copy and the actions are what would be done. Slots a dead producer
 /// left WRITING are for its successor to reset (restarting the producer
 /// takes the segment over); they are listed in `remaining`.
 ///
@@ -79,7 +83,11 @@ pub enum RecoveryAction {
 /// # Ok::<(), datahub::Error>(())
 /// ```
 pub fn recover(channel: &str, dry_run: bool) -> Result<Recovery, Error> {
-    let segment = Segment::attach(channel, !dry_run, ATTACH_TIMEOUT)?;
+    let segment = if dry_run {
+        Segment::read_copy(channel, ATTACH_TIMEOUT)?
+    } else {
+        Segment::attach_own(channel, ATTACH_TIMEOUT)?
+    };
     let ring = segment.ring();
     let consumers = if dry_run {
         dead_consumers(&ring)
@@ -191,7 +199,7 @@ pub fn cleanup(channels: &[String], dry_run: bool) -> Result<Vec<Cleanup>, Error
 
 fn clean_one(channel: &str, dry_run: bool) -> (CleanupVerdict, String) {
     use CleanupVerdict::{Kept, Removed, Skipped, WouldRemove};
-    // Removes the name only if it still leads to `file`.
+    // Removes the name only if it still leads to `file`, and `file` is ours.
     let remove = |file: &std::fs::File, reason: String| {
         if dry_run {
             return (WouldRemove, reason);
@@ -205,34 +213,38 @@ fn clean_one(channel: &str, dry_run: bool) -> (CleanupVerdict, String) {
             ),
         }
     };
-    let segment = match Segment::attach(channel, !dry_run, ATTACH_TIMEOUT) {
-        Ok(segment) => segment,
+    // Judged on a private copy: nothing is mapped or written unless the
+    // segment is to be removed.
+    let copy = match Segment::read_copy(channel, ATTACH_TIMEOUT) {
+        Ok(copy) => copy,
         Err(SegmentError::NotFound { .. }) => return (Kept, "removed meanwhile".into()),
         Err(e) => {
             return match Segment::leftover(channel) {
-                Some((file, Leftover::Closed)) => remove(
+                Ok((file, Leftover::Closed)) => remove(
                     &file,
                     "closed by its producer, which did not remove it".into(),
                 ),
-                Some((file, _)) => remove(
+                Ok((file, Leftover::AbandonedUnready)) => remove(
                     &file,
                     "abandoned while being created: its creator died before it was ready".into(),
                 ),
-                None => (
+                Err(why_not) => (
                     Skipped,
                     format!(
-                        "{e}; if no process is using it, remove {} by hand",
+                        "{}; not removed: {why_not}; if you know what it is and nothing uses it, \
+                         remove {} by hand",
+                        crate::error::Error::from(e),
                         os::shm_path(channel).display()
                     ),
                 ),
             };
         }
     };
-    let producer = segment.producer();
+    let producer = copy.producer();
     if let Some(p) = producer.filter(|p| os::is_alive(*p)) {
         return (Kept, format!("its producer, pid {}, is alive", p.pid));
     }
-    if let Some(pid) = live_consumer(&segment) {
+    if let Some(pid) = live_consumer(&copy) {
         return (
             Kept,
             format!("its producer is dead, but consumer pid {pid} is alive and attached"),
@@ -243,9 +255,29 @@ fn clean_one(channel: &str, dry_run: bool) -> (CleanupVerdict, String) {
         None => "it names no producer".into(),
     };
     let reason = format!("{dead} and no live consumer is attached");
-    if dry_run {
-        return remove(segment.file(), reason);
+    if !copy.file_facts().is_ours() {
+        return (
+            Skipped,
+            format!(
+                "{reason}, but it belongs to {}: only its owner may remove it (run `datahub \
+                 cleanup {channel}` as that user)",
+                copy.file_facts().owner()
+            ),
+        );
     }
+    if dry_run {
+        return remove(copy.file(), reason);
+    }
+    drop(copy);
+    let segment = match Segment::attach_own(channel, ATTACH_TIMEOUT) {
+        Ok(segment) => segment,
+        Err(e) => {
+            return (
+                Skipped,
+                format!("{reason}, but it changed meanwhile: {}", Error::from(e)),
+            );
+        }
+    };
     // Claim the segment as a restarting producer would: a CAS on the dead
     // producer's exact owner word. AcqRel: Acquire pairs with the Release
     // stores of the last holder (the consumer table read below is

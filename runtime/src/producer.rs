@@ -50,7 +50,8 @@ pub struct Producer<P: Payload> {
     me: os::ProcessId,
     overflow: Overflow,
     checksum: ChecksumPolicy,
-    key: Option<checksum::Key>,
+    /// The channel's secret with this incarnation's nonce.
+    keying: Option<checksum::Keying>,
     strategy: WaitStrategy,
     slot_size: usize,
     stall_timeout_ns: u64,
@@ -127,10 +128,11 @@ impl<P: Payload> Producer<P> {
             channel_hash: *SchemaHash::of_channel_canon(&config.channel_canonical(&slot_canonical))
                 .as_bytes(),
             slot_hash: *P::hash(slot_size).as_bytes(),
-            secret_tag: config
-                .secret
-                .as_ref()
-                .map(|s| checksum::secret_tag(&s.0, &config.name)),
+            secret: config.secret.as_ref().map(|s| s.0),
+            nonce: os::random_nonce().map_err(|source| Error::Io {
+                channel: config.name.clone(),
+                source,
+            })?,
             mode: config.mode,
             created_ns: os::monotonic_ns(),
             stall_timeout_ns: u64::try_from(config.stall_timeout.as_nanos()).unwrap_or(u64::MAX),
@@ -146,12 +148,12 @@ impl<P: Payload> Producer<P> {
             Err(e) => return Err(e.into()),
         };
         Ok(Self {
+            keying: segment.keying(blueprint.secret),
             segment: Arc::new(segment),
             next_seq,
             me,
             overflow: config.overflow,
             checksum: config.checksum,
-            key: config.secret.as_ref().map(|s| s.0),
             strategy: WaitStrategy::default(),
             slot_size: slot_len,
             stall_timeout_ns: blueprint.stall_timeout_ns,
@@ -289,9 +291,15 @@ impl<P: Payload> Producer<P> {
         // The clock is read only if a wait begins (`Waited::since`).
         let mut since = None;
         if self.overflow == Overflow::Block {
-            let room = wait_until(self.strategy, timeout, sleep_on, || {
-                poll(&|| ring.check_room(q))
-            });
+            // Nothing to check while waiting: the watch, run by each poll,
+            // is what finds dead or stalled consumers.
+            let room = wait_until(
+                self.strategy,
+                timeout,
+                sleep_on,
+                || poll(&|| ring.check_room(q)),
+                || None,
+            );
             since = room.since;
             if room.found.is_none() {
                 metrics.add(Counter::WriteWaits, 1);
@@ -305,6 +313,7 @@ impl<P: Payload> Producer<P> {
             timeout.saturating_sub(waited_for_room),
             sleep_on,
             || poll(&|| ring.check_marks(q)),
+            || None,
         );
         since = since.or(marks.since);
         let time_waited = since.map_or(Duration::ZERO, |s| s.elapsed());
@@ -383,13 +392,18 @@ fn duration_ns(duration: Duration) -> u64 {
 }
 
 /// The channel has a segment already. A live producer keeps it
-/// ([`Error::ChannelExists`]). A dead producer's segment with the very same
-/// identity (channel hash, ring, zones, secret, stall timeout, mode) is
-/// taken over in place: slots left WRITING reset, sequence numbers go on,
-/// attached consumers carry on. Any other leftover (another identity, a
-/// closed channel, one stuck being created by a dead process) is removed
-/// and created afresh; its consumers find their producer gone. Returns
-/// the segment and the next sequence number.
+/// ([`Error::ChannelExists`]). Only a regular file of this user with the
+/// configured file mode is ever written or removed: a symbolic link, a
+/// FIFO or any other file type, a file of another user, or one whose mode
+/// is not the configured one, is refused ([`Error::ForeignFile`]) and
+/// left untouched. A dead producer's segment with the very same identity
+/// (channel hash, ring, zones, secret, stall timeout, mode) is taken over
+/// in place: slots left WRITING reset, sequence numbers go on, attached
+/// consumers carry on. Any other leftover of this user (another identity,
+/// a closed channel, one stuck being created by a dead process of an older
+/// build) is removed and created afresh; its consumers find their producer
+/// gone.
+/// Returns the segment and the next sequence number.
 fn take_over(
     blueprint: &Blueprint<'_>,
     schema: &SchemaStrings,
@@ -400,23 +414,23 @@ fn take_over(
         channel: channel.to_owned(),
         holder: holder.map(|p| p.pid),
     };
-    let old = match Segment::attach(channel, true, Duration::from_millis(200)) {
+    let old = match Segment::attach_own(channel, Duration::from_millis(200)) {
         Ok(old) => old,
         Err(
             e @ (SegmentError::Closed { .. }
             | SegmentError::NotReady { .. }
             | SegmentError::Corrupt { .. }),
         ) => {
-            // Closed, or not ready (its creator may still be at it). A
-            // closed one, or one abandoned by a creator that died before
-            // READY (or before even sizing the file), is replaced.
+            // Closed, or not ready (a file of an older build, whose creator
+            // may still be at it). A closed one of ours, or one abandoned
+            // by a creator that died before READY, is replaced.
             return match Segment::leftover(channel) {
-                Some((file, kind)) => {
+                Ok((file, kind)) => {
                     tracing::info!(channel, ?kind, "replacing a leftover segment");
                     recreate(blueprint, schema, me, &file)
                 }
-                None if matches!(e, SegmentError::Corrupt { .. }) => Err(e.into()),
-                None => Err(exists(None)),
+                Err(_) if matches!(e, SegmentError::Corrupt { .. }) => Err(e.into()),
+                Err(_) => Err(exists(None)),
             };
         }
         // Removed since our create found it: create it afresh, once.
@@ -426,6 +440,20 @@ fn take_over(
     let holder = old.producer();
     if holder.is_some_and(os::is_alive) {
         return Err(exists(holder));
+    }
+    let mode = old.file_facts().mode;
+    if mode != blueprint.mode {
+        // Not written into: its mode was changed since it was created (it
+        // may now be writable by others), or it was made with another one.
+        return Err(Error::ForeignFile {
+            channel: channel.to_owned(),
+            found: format!("a segment of a dead producer with file mode {mode:04o}"),
+            expected: format!("mode {:04o}, this producer's", blueprint.mode),
+            advice: format!(
+                "remove it with `datahub cleanup {channel}` (its producer is dead) and start the \
+                 producer again, or configure mode {mode:#o} if that mode is meant"
+            ),
+        });
     }
     // Claim the segment: a CAS on the dead producer's exact owner word, so
     // that of two restarting producers (or a producer and `datahub
@@ -457,6 +485,9 @@ fn take_over(
     line.start_time.store(me.start_time, Relaxed);
     line.heartbeat_ns.store(os::monotonic_ns(), Relaxed);
     line.epoch.fetch_add(1, Relaxed);
+    if let Some(keying) = old.keying(blueprint.secret) {
+        old.write_seal(&keying, me);
+    }
     let ring = old.ring();
     let (next, reset) = ring.recover_writer();
     let metrics = &old.live().metrics;
@@ -611,7 +642,7 @@ impl<P: Payload> WriteSlot<'_, P> {
         let producer = &*self.producer;
         if let Some(entries) = producer.segment.checksums() {
             let payload = self.payload();
-            let digest = checksum::digest(producer.key.as_ref(), self.seq, payload);
+            let digest = checksum::digest(producer.keying.as_ref(), self.seq, payload);
             checksum::store(
                 &entries[self.index],
                 &digest,

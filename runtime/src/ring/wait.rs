@@ -51,7 +51,12 @@ impl WaitStrategy {
 
 /// The longest single futex sleep: a sleeper re-checks (and so notices a
 /// producer that died without waking it) at least this often.
-const MAX_SLEEP: Duration = Duration::from_millis(100);
+const MAX_SLEEP: Duration = Duration::from_millis(40);
+
+/// How often a wait runs its `every` check (whether the producer is gone,
+/// say) while it waits: with [`MAX_SLEEP`], a wait notices a dead producer
+/// within 100 ms (issue 14), for a /proc read per period.
+pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(40);
 
 /// What a sleeping wait sleeps on.
 #[derive(Clone, Copy)]
@@ -111,12 +116,15 @@ impl<R> Waited<R> {
 /// Calls `poll` until it returns `Some`, or `timeout` passes (then `found`
 /// is `None`), spinning, yielding, then sleeping on `sleep_on`'s futex.
 /// The clock is first read after a poll that found nothing, and while
-/// spinning only every [`CLOCK_EVERY`] rounds.
+/// spinning only every [`CLOCK_EVERY`] rounds. While it waits, `every` runs
+/// once per [`CHECK_EVERY`] (not at all for a wait the first poll ends); a
+/// `Some` from it ends the wait as one from `poll` does.
 pub(crate) fn wait_until<R>(
     strategy: WaitStrategy,
     timeout: Duration,
     sleep_on: SleepOn<'_>,
     mut poll: impl FnMut() -> Option<R>,
+    mut every: impl FnMut() -> Option<R>,
 ) -> Waited<R> {
     if let Some(found) = poll() {
         return Waited {
@@ -132,6 +140,7 @@ pub(crate) fn wait_until<R>(
     let spins = u64::from(strategy.spins);
     let yields = u64::from(strategy.yields);
     let mut round: u64 = 0;
+    let mut checked = Duration::ZERO;
     loop {
         let spinning = round < spins || !strategy.sleep && round >= spins + yields;
         if spinning && !round.is_multiple_of(CLOCK_EVERY) {
@@ -140,6 +149,12 @@ pub(crate) fn wait_until<R>(
             let elapsed = started.elapsed();
             if elapsed >= timeout {
                 return done(None);
+            }
+            if elapsed >= checked + CHECK_EVERY {
+                checked = elapsed;
+                if let Some(found) = every() {
+                    return done(Some(found));
+                }
             }
             if spinning {
                 std::hint::spin_loop();

@@ -19,7 +19,7 @@ use crate::zone::lock::SpinLockState;
 /// The first 8 bytes of every DataHub segment.
 pub(crate) const MAGIC: [u8; 8] = *b"DATAHUB\0";
 /// The version of this byte layout.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 /// Size of the header; the regions start after it.
 pub(crate) const HEADER_SIZE: u64 = 4096;
 /// Size of the identity part of the header.
@@ -136,7 +136,12 @@ pub(crate) struct Identity {
     pub(crate) slots_offset: u64,
     /// The zone table.
     pub(crate) zones: [ZoneEntry; MAX_ZONES],
-    pub(crate) _reserved2: [u8; 240],
+    /// 32 random bytes drawn when the segment was created: this
+    /// incarnation of the channel. A channel's secret tag and keyed item
+    /// digests cover it, so items of an earlier incarnation (a copy of an
+    /// old segment) do not verify in a new one.
+    pub(crate) nonce: [u8; 32],
+    pub(crate) _reserved2: [u8; 208],
 }
 
 impl Identity {
@@ -210,7 +215,24 @@ pub(crate) struct Live {
     pub(crate) locks: [SpinLockState; MAX_ZONES],
     /// Counters.
     pub(crate) metrics: MetricsBlock,
-    pub(crate) _reserved: [u64; 72],
+    /// With a secret: who produces, vouched for by the key.
+    pub(crate) seal: SealLine,
+    pub(crate) _reserved: [u64; 64],
+}
+
+/// The producer's seal (channels with a secret; zeros otherwise): the
+/// keyed BLAKE2b-256 of the incarnation nonce, the host's boot id and the
+/// producer's pid and start time (`checksum::producer_seal`). Written by
+/// the creator before publishing the segment and by a producer taking it
+/// over, right after its owner CAS. A consumer with the key attaches only
+/// to a segment whose seal names a live producer of this host: a copy of
+/// a segment replayed after its producer is gone names a dead one, and
+/// nobody without the key can seal another.
+#[repr(C, align(64))]
+pub(crate) struct SealLine {
+    /// The 32-byte seal as four little-endian words.
+    pub(crate) mac: [AtomicU64; 4],
+    pub(crate) _reserved: [u64; 4],
 }
 
 /// Who produces on the channel (rewritten when a producer takes over a
@@ -280,7 +302,8 @@ const _: () = {
     assert!(offset_of!(Identity, _pad1) == 269);
     assert!(offset_of!(Identity, _pad2) == 276);
     assert!(offset_of!(Identity, _reserved1) == 280);
-    assert!(offset_of!(Identity, _reserved2) == 1808);
+    assert!(offset_of!(Identity, nonce) == 1808);
+    assert!(offset_of!(Identity, _reserved2) == 1840);
     assert!(offset_of!(ZoneEntry, _pad) == 49);
 
     assert!(size_of::<Live>() == HEADER_SIZE as usize - IDENTITY_SIZE);
@@ -289,6 +312,8 @@ const _: () = {
     assert!(offset_of!(Live, producer) == 128);
     assert!(offset_of!(Live, locks) == 192);
     assert!(offset_of!(Live, metrics) == 192 + 64 * MAX_ZONES);
+    assert!(offset_of!(Live, seal) == 1472);
+    assert!(size_of::<SealLine>() == CACHE_LINE);
     assert!(size_of::<ProducerLine>() == CACHE_LINE);
     assert!(offset_of!(ProducerLine, heartbeat_ns) == 24);
     assert!(offset_of!(ProducerLine, owner) == 32);

@@ -4,7 +4,7 @@
 
 use core::mem::{offset_of, size_of};
 
-use super::header::{Identity, Live, ProducerLine, ZoneEntry};
+use super::header::{Identity, Live, ProducerLine, SealLine, ZoneEntry};
 use super::layout::{CommitLine, ConsumerEntry, SlotState, WriteLine};
 use crate::zone::lock::SpinLockState;
 
@@ -36,9 +36,10 @@ fn code() -> Vec<CodeSection> {
             live_offset, _reserved0, channel_name, channel_hash, slot_hash, secret_tag, capacity, max_consumers,
             slot_size, slot_stride, stall_timeout_ns, policy, overflow, checksum, has_secret, slot_kind, _pad1,
             zone_count, _pad2, _reserved1, schema_offset, schema_len, slot_states_offset, checksums_offset,
-            consumers_offset, zones_offset, zones_len, slots_offset, zones, _reserved2),
+            consumers_offset, zones_offset, zones_len, slots_offset, zones, nonce, _reserved2),
         fields!(ZoneEntry: name, offset, size, locked, _pad, type_hash),
-        fields!(Live: write, commit, producer, locks, metrics, _reserved),
+        fields!(Live: write, commit, producer, locks, metrics, seal, _reserved),
+        fields!(SealLine: mac, _reserved),
         fields!(WriteLine: write_seq, read_futex, writer_waiting),
         fields!(CommitLine: commit_seq, futex, waiters),
         fields!(ProducerLine: pid, start_time, epoch, heartbeat_ns, owner),

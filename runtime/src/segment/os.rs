@@ -29,51 +29,302 @@ pub(crate) fn shm_name(channel: &str) -> String {
     format!("/{SHM_PREFIX}{channel}")
 }
 
-/// Creates a channel's segment, failing with `AlreadyExists` if one is
-/// there, with exactly `mode` (the umask does not apply).
-pub(crate) fn create_exclusive(channel: &str, mode: u32) -> io::Result<File> {
-    let fd = shm::open(
-        shm_name(channel).as_str(),
-        shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+/// What a name in `/dev/shm` is, by `lstat`/`fstat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    Regular,
+    Directory,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Unknown,
+}
+
+impl FileKind {
+    fn of(mode: u32) -> Self {
+        match rustix::fs::FileType::from_raw_mode(mode) {
+            rustix::fs::FileType::RegularFile => Self::Regular,
+            rustix::fs::FileType::Directory => Self::Directory,
+            rustix::fs::FileType::Symlink => Self::Symlink,
+            rustix::fs::FileType::Fifo => Self::Fifo,
+            rustix::fs::FileType::Socket => Self::Socket,
+            rustix::fs::FileType::CharacterDevice => Self::CharDevice,
+            rustix::fs::FileType::BlockDevice => Self::BlockDevice,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// "a FIFO (named pipe)", for messages.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Self::Regular => "a regular file",
+            Self::Directory => "a directory",
+            Self::Symlink => "a symbolic link",
+            Self::Fifo => "a FIFO (named pipe)",
+            Self::Socket => "a socket",
+            Self::CharDevice => "a character device",
+            Self::BlockDevice => "a block device",
+            Self::Unknown => "a file of an unknown type",
+        }
+    }
+}
+
+/// What `fstat` says of an opened segment file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileFacts {
+    /// The owner.
+    pub(crate) uid: u32,
+    /// The permission bits (`mode & 0o7777`).
+    pub(crate) mode: u32,
+    /// The size in bytes.
+    pub(crate) len: u64,
+    dev: u64,
+    ino: u64,
+}
+
+impl FileFacts {
+    fn of(stat: &rustix::fs::Stat) -> Self {
+        Self {
+            uid: stat.st_uid,
+            mode: stat.st_mode & 0o7777,
+            len: u64::try_from(stat.st_size).unwrap_or(0),
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+        }
+    }
+
+    /// Whether this process's effective user owns the file.
+    pub(crate) fn is_ours(&self) -> bool {
+        self.uid == effective_uid()
+    }
+
+    /// "user alice (uid 1001)", for messages.
+    pub(crate) fn owner(&self) -> String {
+        describe_user(self.uid)
+    }
+}
+
+/// Why a segment file could not be opened.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// No file of that name.
+    NotFound,
+    /// The name is not a regular file (never opened, so a FIFO cannot
+    /// block us and a device cannot be woken).
+    NotRegular(FileKind),
+    /// The OS refused (permissions, ...).
+    Io(io::Error),
+}
+
+/// Opens the file of channel `channel`'s segment, read-write or
+/// read-only, as nothing but a regular file: the name is first looked at
+/// without following a symbolic link (anything that is not a regular file
+/// is refused unopened), then opened with `O_NOFOLLOW | O_NONBLOCK |
+/// O_NOCTTY` (a swap between the look and the open cannot make us follow a
+/// link or block on a FIFO), and the opened file checked again.
+pub(crate) fn open_segment(channel: &str, writable: bool) -> Result<(File, FileFacts), OpenError> {
+    use rustix::fs::{AtFlags, CWD, OFlags};
+    let path = shm_path(channel);
+    let errno = |e: rustix::io::Errno| match e {
+        rustix::io::Errno::NOENT => OpenError::NotFound,
+        rustix::io::Errno::LOOP => OpenError::NotRegular(FileKind::Symlink),
+        other => OpenError::Io(other.into()),
+    };
+    let seen = rustix::fs::statat(CWD, &path, AtFlags::SYMLINK_NOFOLLOW).map_err(errno)?;
+    let kind = FileKind::of(seen.st_mode);
+    if kind != FileKind::Regular {
+        return Err(OpenError::NotRegular(kind));
+    }
+    let access = if writable {
+        OFlags::RDWR
+    } else {
+        OFlags::RDONLY
+    };
+    let fd = rustix::fs::openat(
+        CWD,
+        &path,
+        access | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        // Replaced by something that is not a file since we looked.
+        rustix::io::Errno::NXIO | rustix::io::Errno::ISDIR => {
+            OpenError::NotRegular(FileKind::Unknown)
+        }
+        other => errno(other),
+    })?;
+    let stat = rustix::fs::fstat(&fd).map_err(errno)?;
+    let kind = FileKind::of(stat.st_mode);
+    if kind != FileKind::Regular {
+        return Err(OpenError::NotRegular(kind));
+    }
+    Ok((File::from(fd), FileFacts::of(&stat)))
+}
+
+/// What `fstat` says of `file` now.
+pub(crate) fn file_facts(file: &File) -> io::Result<FileFacts> {
+    Ok(FileFacts::of(&rustix::fs::fstat(file)?))
+}
+
+/// Creates a new segment file in `/dev/shm` with no name yet (`O_TMPFILE`),
+/// exactly `mode` (the umask does not apply), and `len` bytes reserved:
+/// tmpfs allocates every page now (`fallocate`), so a full `/dev/shm`
+/// fails here with `StorageFull` instead of killing the producer with
+/// SIGBUS at its first write to a page it could not back. The file gets
+/// its channel's name only when complete ([`publish`]), so no process ever
+/// sees a segment being created.
+pub(crate) fn create_unnamed(len: u64, mode: u32) -> io::Result<File> {
+    use rustix::fs::{CWD, FallocateFlags, OFlags};
+    let fd = rustix::fs::openat(
+        CWD,
+        SHM_DIR,
+        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
         Mode::from_raw_mode(mode),
     )?;
-    // shm_open applies the umask; the caller asked for `mode` exactly.
+    // The umask applied to the mode above; the caller asked for `mode`.
     rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
+    match rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, len) {
+        Ok(()) => {}
+        // A filesystem without fallocate: size it, then write a byte of
+        // each page, which allocates it (or fails with ENOSPC) the same.
+        Err(rustix::io::Errno::OPNOTSUPP) => {
+            let file = File::from(fd);
+            file.set_len(len)?;
+            let mut at = 0;
+            while at < len {
+                std::os::unix::fs::FileExt::write_all_at(&file, &[0], at)?;
+                at += 4096;
+            }
+            return Ok(file);
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(File::from(fd))
 }
 
-/// Opens an existing segment, read-write or read-only.
-pub(crate) fn open_existing(channel: &str, writable: bool) -> io::Result<File> {
-    let flags = if writable {
-        shm::OFlags::RDWR
-    } else {
-        shm::OFlags::RDONLY
-    };
-    let fd = shm::open(shm_name(channel).as_str(), flags, Mode::empty())?;
-    Ok(File::from(fd))
+/// Gives the unnamed `file` ([`create_unnamed`]) channel `channel`'s name,
+/// atomically: fails with `AlreadyExists` when the name is taken (by a
+/// file, a link, anything).
+pub(crate) fn publish(file: &File, channel: &str) -> io::Result<()> {
+    use rustix::fs::{AtFlags, CWD};
+    use std::os::fd::AsRawFd;
+    // linkat through /proc/self/fd (open(2), O_TMPFILE): AT_EMPTY_PATH
+    // would need CAP_DAC_READ_SEARCH.
+    let source = format!("/proc/self/fd/{}", file.as_raw_fd());
+    rustix::fs::linkat(
+        CWD,
+        &source,
+        CWD,
+        shm_path(channel),
+        AtFlags::SYMLINK_FOLLOW,
+    )?;
+    Ok(())
 }
 
-/// Removes a segment's name; processes that have it mapped keep their mapping.
-pub(crate) fn unlink(channel: &str) -> io::Result<()> {
-    Ok(shm::unlink(shm_name(channel).as_str())?)
+/// Bytes free for shared memory (in `/dev/shm`), when the OS says.
+pub(crate) fn shm_free_bytes() -> Option<u64> {
+    let dir = File::open(SHM_DIR).ok()?;
+    let vfs = rustix::fs::fstatvfs(&dir).ok()?;
+    vfs.f_bavail.checked_mul(vfs.f_frsize)
 }
 
 /// Removes `channel`'s name if it still names the file `file` was opened
-/// from (same device and inode): a segment created afresh under the name
-/// since is left alone. (Between the check and the unlink a few
-/// microseconds remain in which it could not tell.)
+/// from (same device and inode, not followed through a link) and that file
+/// is this user's: a segment created afresh under the name since, or a
+/// file of another user, is left alone. (Between the check and the unlink
+/// a few microseconds remain in which it could not tell.)
 pub(crate) fn unlink_if_same(channel: &str, file: &File) -> io::Result<bool> {
-    let ours = rustix::fs::fstat(file)?;
-    let now = match rustix::fs::stat(shm_path(channel)) {
-        Ok(now) => now,
+    let ours = file_facts(file)?;
+    if !ours.is_ours() {
+        return Ok(false);
+    }
+    let now = match rustix::fs::statat(
+        rustix::fs::CWD,
+        shm_path(channel),
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    ) {
+        Ok(now) => FileFacts::of(&now),
         Err(rustix::io::Errno::NOENT) => return Ok(false),
         Err(e) => return Err(e.into()),
     };
-    if (ours.st_dev, ours.st_ino) != (now.st_dev, now.st_ino) {
+    if (ours.dev, ours.ino) != (now.dev, now.ino) {
         return Ok(false);
     }
     unlink(channel)?;
     Ok(true)
+}
+
+/// Whether `channel`'s name still leads to `file` (`None`), or now to
+/// another file (`Some(true)`), or to nothing (`Some(false)`).
+pub(crate) fn name_moved(channel: &str, file: &File) -> Option<bool> {
+    let ours = file_facts(file).ok()?;
+    match rustix::fs::statat(
+        rustix::fs::CWD,
+        shm_path(channel),
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    ) {
+        Ok(now) if (now.st_dev, now.st_ino) == (ours.dev, ours.ino) => None,
+        Ok(_) => Some(true),
+        Err(_) => Some(false),
+    }
+}
+
+/// Removes a segment's name; processes that have it mapped keep their
+/// mapping. Only for tests and for names whose file was proved ours
+/// ([`unlink_if_same`]).
+pub(crate) fn unlink(channel: &str) -> io::Result<()> {
+    Ok(shm::unlink(shm_name(channel).as_str())?)
+}
+
+/// This process's effective user id.
+pub(crate) fn effective_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// "user alice (uid 1001)", or "uid 1001" when `/etc/passwd` does not
+/// name it.
+pub(crate) fn describe_user(uid: u32) -> String {
+    let name = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                let id = fields.nth(1)?.parse::<u32>().ok()?;
+                (id == uid).then(|| name.to_owned())
+            })
+        });
+    match name {
+        Some(name) => format!("user {name} (uid {uid})"),
+        None => format!("uid {uid}"),
+    }
+}
+
+/// Makes `len` bytes of `map` from `offset` (page-aligned) read-only for
+/// this process: a consumer maps the slots it only reads without write
+/// access, so a stray write of its own faults instead of corrupting items.
+pub(crate) fn protect_read_only(map: &MmapRaw, offset: usize, len: usize) -> io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    assert!(
+        offset.is_multiple_of(4096) && offset.checked_add(len).is_some_and(|end| end <= map.len()),
+        "protect_read_only({offset}, {len}) on a mapping of {} bytes",
+        map.len()
+    );
+    // SAFETY: the range lies inside the mapping (asserted), which this
+    // process owns; dropping write access changes no byte, and the caller
+    // never writes there (only `&` views of committed slots reach it).
+    unsafe {
+        rustix::mm::mprotect(
+            map.as_mut_ptr().wrapping_add(offset).cast(),
+            len,
+            rustix::mm::MprotectFlags::READ,
+        )?;
+    }
+    Ok(())
 }
 
 /// Maps `len` bytes of `file`, shared, read-write or read-only.
@@ -100,6 +351,23 @@ pub(crate) fn list_channels() -> io::Result<Vec<String>> {
         .collect();
     channels.sort();
     Ok(channels)
+}
+
+/// 32 random bytes from the kernel (`getrandom`): a segment's
+/// incarnation nonce.
+pub(crate) fn random_nonce() -> io::Result<[u8; 32]> {
+    let mut nonce = [0u8; 32];
+    let mut filled = 0;
+    while filled < nonce.len() {
+        // Up to 256 bytes never come short from the urandom pool once it
+        // is initialized; the loop covers an interrupted call all the same.
+        match rustix::rand::getrandom(&mut nonce[filled..], rustix::rand::GetRandomFlags::empty()) {
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(nonce)
 }
 
 /// How a futex wait ended.
@@ -242,12 +510,9 @@ fn parse_stat_start_time(stat: &str) -> Option<u64> {
 }
 
 /// This host's boot id (`/proc/sys/kernel/random/boot_id`): it tells the
-/// broker whether a producer runs on its host, where pids can be checked.
+/// broker whether a producer runs on its host, where pids can be checked,
+/// and it is sealed with a secret channel's producer.
 /// `None` if it cannot be read.
-#[cfg_attr(
-    not(feature = "broker"),
-    allow(dead_code, reason = "only the broker asks")
-)]
 pub(crate) fn boot_id() -> Option<String> {
     static BOOT_ID: OnceLock<Option<String>> = OnceLock::new();
     BOOT_ID
@@ -303,33 +568,92 @@ mod tests {
 
     #[test]
     #[cfg_attr(miri, ignore = "real system calls (shm, futex, /proc)")]
-    fn a_segment_is_created_once_with_exactly_the_mode_asked() {
+    fn a_segment_is_named_once_complete_with_exactly_the_mode_asked() {
         let channel = unique("create");
         let _ = unlink(&channel);
-        let file = create_exclusive(&channel, 0o600).unwrap();
-        file.set_len(4096).unwrap();
-        let mode = std::fs::metadata(format!("{SHM_DIR}/{SHM_PREFIX}{channel}"))
+        let file = create_unnamed(8192, 0o600).unwrap();
+        assert!(
+            !list_channels().unwrap().contains(&channel),
+            "no name before publish"
+        );
+        assert_eq!(file_facts(&file).unwrap().len, 8192, "reserved in full");
+        publish(&file, &channel).unwrap();
+        let mode = std::fs::metadata(shm_path(&channel))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let again = create_exclusive(&channel, 0o600).unwrap_err();
-        assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
+        let again = create_unnamed(4096, 0o600).unwrap();
+        let err = publish(&again, &channel).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert!(list_channels().unwrap().contains(&channel));
 
         let map = map(&file, 4096, true).unwrap();
-        let reader = open_existing(&channel, false).unwrap();
+        let (reader, facts) = open_segment(&channel, false).unwrap();
+        assert!(facts.is_ours());
+        assert_eq!((facts.mode, facts.len), (0o600, 8192));
         let view = super::map(&reader, 4096, false).unwrap();
         // SAFETY: offset 100 is inside the 4096-byte writable mapping, alive here.
         unsafe { map.as_mut_ptr().wrapping_add(100).write(42) };
         // SAFETY: offset 100 is inside the 4096-byte read-only mapping of the same object.
         let seen = unsafe { view.as_ptr().wrapping_add(100).read() };
         assert_eq!(seen, 42, "both mappings share the same memory");
-        unlink(&channel).unwrap();
-        assert_eq!(
-            open_existing(&channel, false).unwrap_err().kind(),
-            io::ErrorKind::NotFound
+        assert_eq!(name_moved(&channel, &reader), None);
+        assert!(unlink_if_same(&channel, &reader).unwrap());
+        assert_eq!(name_moved(&channel, &reader), Some(false));
+        assert!(matches!(
+            open_segment(&channel, false),
+            Err(OpenError::NotFound)
+        ));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "real system calls (shm, futex, /proc)")]
+    fn names_that_are_not_regular_files_are_refused_unopened() {
+        let channel = unique("kinds");
+        let path = shm_path(&channel);
+        let _ = std::fs::remove_file(&path);
+        // A FIFO: opening it for reading would block without O_NONBLOCK.
+        let status = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for writable in [false, true] {
+            assert!(matches!(
+                open_segment(&channel, writable),
+                Err(OpenError::NotRegular(FileKind::Fifo))
+            ));
+        }
+        std::fs::remove_file(&path).unwrap();
+        // A symbolic link to a regular file: not followed.
+        let target = std::env::temp_dir().join(format!("{channel}.target"));
+        std::fs::write(&target, [0u8; 4096]).unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        assert!(matches!(
+            open_segment(&channel, true),
+            Err(OpenError::NotRegular(FileKind::Symlink))
+        ));
+        assert!(
+            !unlink_if_same(&channel, &File::open(&target).unwrap()).unwrap(),
+            "the link is not the file it leads to"
         );
+        std::fs::remove_file(&path).unwrap();
+        std::fs::remove_file(&target).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(matches!(
+            open_segment(&channel, false),
+            Err(OpenError::NotRegular(FileKind::Directory))
+        ));
+        std::fs::remove_dir(&path).unwrap();
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "real system calls (getrandom)")]
+    fn nonces_are_random() {
+        let (a, b) = (random_nonce().unwrap(), random_nonce().unwrap());
+        assert_ne!(a, b);
+        assert_ne!(a, [0; 32]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! A mapped segment: creating one (identity written, READY published last)
-//! and attaching to one (waited for, copied, validated), and the typed views
-//! of its regions that the ring, zones and metrics use.
+//! A segment: creating one (written whole under no name, then named in
+//! one step), attaching to one (validated before a byte is trusted), or
+//! copying one for a report, and the typed views of its regions that the
+//! ring, zones and metrics use.
 //!
 //! This is where raw pointers into the mapping become references; every
 //! such place says why the bytes are inside the mapping, aligned and of the
@@ -9,6 +10,7 @@
 use std::fs::File;
 use std::io;
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use memmap2::MmapRaw;
@@ -16,17 +18,19 @@ use memmap2::MmapRaw;
 use crate::ring::protocol::Ring;
 use crate::segment::header::{
     HEADER_SIZE, IDENTITY_SIZE, INIT_CLOSED, INIT_EMPTY, INIT_INITIALIZING, INIT_READY,
-    INIT_STATE_OFFSET, Identity, Live, MAX_ZONES,
+    INIT_STATE_OFFSET, Identity, LAYOUT_VERSION, Live, MAGIC, MAX_ZONES,
 };
 use crate::segment::layout::{ConsumerEntry, SlotState};
-use crate::segment::os;
+use crate::segment::os::{self, FileFacts};
 use crate::segment::validate::{Blueprint, Corrupt, MAX_SEGMENT_SIZE, Regions, validate};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::{AtomicU32, AtomicU64};
 use crate::zone::lock::SpinLockState;
 
 /// How long a segment whose creator is not even named yet may stay
-/// unready before it counts as abandoned: creating one takes microseconds.
+/// unready before it counts as abandoned. DataHub names a segment only
+/// once it is complete, so only files of older builds (or of others) are
+/// ever seen unready.
 pub(crate) const CREATE_GRACE: Duration = Duration::from_secs(10);
 
 /// Where the producer's owner word is in the header.
@@ -40,7 +44,8 @@ const _: () = assert!(OWNER_OFFSET.is_multiple_of(8) && OWNER_OFFSET + 8 <= HEAD
 pub(crate) enum Leftover {
     /// Its producer closed it (and did not, or not yet, remove its name).
     Closed,
-    /// Its creator died before it was ready.
+    /// Its creator died before it was ready (a file of an older build:
+    /// this one names a segment only when it is complete).
     AbandonedUnready,
 }
 
@@ -52,6 +57,14 @@ pub(crate) enum SegmentError {
     NotFound { channel: String },
     #[error("channel `{channel}` already has a segment")]
     AlreadyExists { channel: String },
+    #[error("/dev/shm/datahub.{channel} is {found}, not a segment file")]
+    NotAFile { channel: String, found: String },
+    #[error("/dev/shm/datahub.{channel} belongs to {owner} (mode {mode:04o}), not to this user")]
+    Foreign {
+        channel: String,
+        owner: String,
+        mode: u32,
+    },
     #[error("channel `{channel}` is corrupt: {corrupt}")]
     Corrupt { channel: String, corrupt: Corrupt },
     #[error("channel `{channel}` was not ready after {waited:?} (init_state {state})")]
@@ -64,6 +77,12 @@ pub(crate) enum SegmentError {
     Closed { channel: String },
     #[error("a segment with these parameters would exceed {MAX_SEGMENT_SIZE} bytes")]
     TooLarge,
+    #[error("no room in /dev/shm for channel `{channel}`'s {needed} bytes")]
+    OutOfSpace {
+        channel: String,
+        needed: u64,
+        available: Option<u64>,
+    },
     #[error("channel `{channel}`: {source}")]
     Io {
         channel: String,
@@ -108,10 +127,35 @@ impl SchemaStrings {
     }
 }
 
-/// A mapped, validated segment.
+/// A cache line of a copied segment: the copy's buffer is a `Vec` of
+/// these, so it is 64-aligned like every region it holds.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+/// Where a segment's bytes are (held here for as long as `base` points
+/// into them).
+enum Memory {
+    #[allow(dead_code, reason = "owns the mapping `base` points into")]
+    /// The file, mapped shared.
+    Mapped(MmapRaw),
+    /// A private copy of the file's first bytes, up to the end of the
+    /// consumer table: the header, schema strings, slot states, checksums
+    /// and consumers, enough for a report ([`Segment::read_copy`]).
+    #[allow(dead_code, reason = "owns the copy `base` points into")]
+    Copied(Vec<Line>),
+}
+
+/// A validated segment: mapped, or copied for a report.
 pub(crate) struct Segment {
-    map: MmapRaw,
-    _file: File,
+    memory: Memory,
+    /// The first byte of `memory`: page-aligned (mapped) or 64-aligned
+    /// (copied).
+    base: *mut u8,
+    /// Bytes reachable from `base`.
+    len: usize,
+    file: File,
+    facts: FileFacts,
     channel: String,
     identity: Identity,
     regions: Regions,
@@ -124,15 +168,28 @@ pub(crate) struct Segment {
 
 // SAFETY: a Segment only hands out shared references to atomics and raw
 // pointers to payload bytes whose access the ring protocol coordinates; the
-// mapping itself may be used from any thread.
+// mapping (or copy) itself may be used from any thread.
 unsafe impl Send for Segment {}
 // SAFETY: as above: all shared state is reached through atomics.
 unsafe impl Sync for Segment {}
 
+/// How a segment is opened for a mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// A consumer: the control words read-write, the slots read-only.
+    Consume,
+    /// A producer taking it over, or a repair: read-write, and only a
+    /// file of this process's user.
+    Own,
+}
+
 impl Segment {
     /// Creates the segment `blueprint` describes, with `schema` stored
-    /// after the header, owned by `producer`. Fails with `AlreadyExists`
-    /// when the channel has one.
+    /// after the header, owned by `producer`. The file is written whole
+    /// while it has no name, with every page reserved (a full `/dev/shm`
+    /// is [`SegmentError::OutOfSpace`], never a SIGBUS later), then named
+    /// in one step: nobody ever sees it half made. Fails with
+    /// `AlreadyExists` when the channel has a segment (or any file).
     pub(crate) fn create(
         blueprint: &Blueprint<'_>,
         schema: &SchemaStrings,
@@ -140,33 +197,33 @@ impl Segment {
     ) -> Result<Self, SegmentError> {
         let channel = blueprint.channel.to_owned();
         let io_err = |source: io::Error| SegmentError::Io {
-            channel: channel.clone(),
+            channel: blueprint.channel.to_owned(),
             source,
         };
         let schema_bytes = schema.encode();
         let (identity, regions) =
             planned_identity(blueprint, &schema_bytes).ok_or(SegmentError::TooLarge)?;
-        let file = os::create_exclusive(&channel, blueprint.mode).map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => SegmentError::AlreadyExists {
-                channel: channel.clone(),
-            },
-            _ => io_err(e),
-        })?;
-        let built = (|| {
-            file.set_len(regions.total_size)?;
-            let len = usize::try_from(regions.total_size).map_err(io::Error::other)?;
-            os::map(&file, len, true)
-        })();
-        let map = match built {
-            Ok(map) => map,
-            Err(e) => {
-                let _ = os::unlink(&channel);
-                return Err(io_err(e));
-            }
-        };
+        let file =
+            os::create_unnamed(regions.total_size, blueprint.mode).map_err(|e| match e.kind() {
+                io::ErrorKind::StorageFull => SegmentError::OutOfSpace {
+                    channel: blueprint.channel.to_owned(),
+                    needed: regions.total_size,
+                    available: os::shm_free_bytes(),
+                },
+                _ => io_err(e),
+            })?;
+        let facts = os::file_facts(&file).map_err(io_err)?;
+        let len = usize::try_from(regions.total_size)
+            .map_err(io::Error::other)
+            .map_err(io_err)?;
+        let map = os::map(&file, len, true).map_err(io_err)?;
+        let base = map.as_mut_ptr();
         let segment = Self {
-            map,
-            _file: file,
+            memory: Memory::Mapped(map),
+            base,
+            len,
+            file,
+            facts,
             channel,
             identity,
             regions,
@@ -174,9 +231,6 @@ impl Segment {
             zone_busy: Default::default(),
         };
         segment.init_state().store(INIT_INITIALIZING, Relaxed);
-        // The creator first, so that a segment whose creator dies before
-        // READY names it (`Segment::unready`): at a fixed offset, before any
-        // other byte is written.
         let live = segment.live();
         live.producer.pid.store(producer.pid, Relaxed);
         live.producer.start_time.store(producer.start_time, Relaxed);
@@ -192,163 +246,183 @@ impl Segment {
             &bytes[INIT_STATE_OFFSET + 4..],
         );
         segment.write_bytes(segment.regions.schema.start, &schema_bytes);
+        if let Some(keying) = segment.keying(blueprint.secret) {
+            segment.write_seal(&keying, producer);
+        }
         live.producer
             .heartbeat_ns
             .store(os::monotonic_ns(), Relaxed);
         // Release: pairs with the Acquire load in `attach`: everything
-        // written above happens before an attacher reads it.
+        // written above happens before an attacher reads it. (Nobody can
+        // attach before `publish` names the file, which comes after.)
         segment.init_state().store(INIT_READY, Release);
+        os::publish(&segment.file, &segment.channel).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => SegmentError::AlreadyExists {
+                channel: segment.channel.clone(),
+            },
+            _ => io_err(e),
+        })?;
         Ok(segment)
     }
 
-    /// Whether channel `channel`'s segment is a leftover that may be
-    /// removed to create the channel afresh: CLOSED by its producer, or
-    /// abandoned while being created (not READY, and its creator, named at
-    /// a fixed offset before anything else was written, is dead; or, when
-    /// it names none because its creator died within microseconds of
-    /// making the file, unready for longer than [`CREATE_GRACE`]). Reads
-    /// the file only. Returns the file opened (for
-    /// [`os::unlink_if_same`]) and which leftover it is.
-    pub(crate) fn leftover(channel: &str) -> Option<(File, Leftover)> {
-        let file = os::open_existing(channel, false).ok()?;
-        let meta = file.metadata().ok()?;
-        let age = meta
-            .modified()
-            .ok()
-            .and_then(|at| at.elapsed().ok())
-            .unwrap_or_default();
-        let unnamed = age > CREATE_GRACE;
-        if meta.len() < HEADER_SIZE {
-            return unnamed.then_some((file, Leftover::AbandonedUnready));
+    /// Whether channel `channel`'s file is a leftover that may be removed
+    /// to create the channel afresh: a DataHub segment (magic and layout
+    /// version) of this user, either CLOSED by its producer, or abandoned
+    /// while being created (not READY, and its creator, named at a fixed
+    /// offset, is dead; or unnamed and older than [`CREATE_GRACE`]).
+    /// Reads the file only (`pread`, never mapped). Returns the file
+    /// opened (for [`os::unlink_if_same`]) and which leftover it is, or
+    /// why it is not one.
+    pub(crate) fn leftover(channel: &str) -> Result<(File, Leftover), String> {
+        let (file, facts) = match os::open_segment(channel, false) {
+            Ok(opened) => opened,
+            Err(os::OpenError::NotFound) => return Err("it is gone".into()),
+            Err(os::OpenError::NotRegular(kind)) => {
+                return Err(format!("it is {}, not a segment file", kind.describe()));
+            }
+            Err(os::OpenError::Io(e)) => return Err(format!("it cannot be read: {e}")),
+        };
+        if !facts.is_ours() {
+            return Err(format!(
+                "it belongs to {}, not to this user: only its owner may remove it",
+                facts.owner()
+            ));
         }
-        let map = os::map(&file, HEADER_SIZE as usize, false).ok()?;
-        // The mapping is HEADER_SIZE bytes and page-aligned; offset 24 is
-        // inside it and aligned for a u32, which an AtomicU32 is laid out as.
-        // SAFETY: in bounds, aligned, valid for any bits.
-        let init = unsafe {
-            &*map
-                .as_ptr()
-                .wrapping_add(INIT_STATE_OFFSET)
-                .cast::<AtomicU32>()
-        };
-        // As above, for the u64 at OWNER_OFFSET (inside the header, 8-aligned:
-        // asserted with the header layout).
-        // SAFETY: in bounds, aligned, valid for any bits.
-        let owner = unsafe { &*map.as_ptr().wrapping_add(OWNER_OFFSET).cast::<AtomicU64>() };
-        // Acquire: pairs with the Release stores of READY in `create` and
-        // of CLOSED when a producer drops.
-        let kind = match init.load(Acquire) {
-            INIT_CLOSED => Leftover::Closed,
-            // Relaxed: the creator's own store, ordered before its death.
-            INIT_EMPTY | INIT_INITIALIZING => match owner.load(Relaxed) {
-                0 if unnamed => Leftover::AbandonedUnready,
-                0 => return None,
+        let mut header = [0u8; HEADER_SIZE as usize];
+        if facts.len < HEADER_SIZE || file.read_exact_at(&mut header, 0).is_err() {
+            return Err(format!(
+                "it is {} bytes, too short for a DataHub segment (which this version never leaves \
+                 empty or short)",
+                facts.len
+            ));
+        }
+        let word = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().unwrap());
+        if header[..8] != MAGIC || word(8) != LAYOUT_VERSION {
+            return Err(format!(
+                "it does not start with DataHub's magic and layout version {LAYOUT_VERSION}: it is \
+                 not a segment this version made"
+            ));
+        }
+        let age = facts_age(&file);
+        let owner = u64::from_le_bytes(header[OWNER_OFFSET..OWNER_OFFSET + 8].try_into().unwrap());
+        match word(INIT_STATE_OFFSET) {
+            INIT_CLOSED => Ok((file, Leftover::Closed)),
+            INIT_EMPTY | INIT_INITIALIZING => match owner {
+                0 if age > CREATE_GRACE => Ok((file, Leftover::AbandonedUnready)),
+                0 => Err("it is being created".into()),
                 word if !os::is_alive(crate::zone::lock::decode_owner(word)) => {
-                    Leftover::AbandonedUnready
+                    Ok((file, Leftover::AbandonedUnready))
                 }
-                _ => return None,
+                _ => Err("it is being created by a live process".into()),
             },
-            _ => return None,
-        };
-        drop(map);
-        Some((file, kind))
+            INIT_READY => Err("it is in use (ready)".into()),
+            other => Err(format!("its init_state is {other}, which no segment has")),
+        }
     }
 
-    /// Attaches to channel `channel`'s segment, waiting up to `wait` for a
-    /// segment still being initialized, and validates it.
-    pub(crate) fn attach(
-        channel: &str,
-        writable: bool,
-        wait: Duration,
-    ) -> Result<Self, SegmentError> {
+    /// Attaches to channel `channel`'s segment as a consumer, waiting up to
+    /// `wait` for one that is not ready, and validates it. The slots are
+    /// mapped read-only: a consumer only reads them.
+    pub(crate) fn attach(channel: &str, wait: Duration) -> Result<Self, SegmentError> {
+        Self::attach_mapped(channel, Access::Consume, wait)
+    }
+
+    /// Attaches read-write to channel `channel`'s segment, for a producer
+    /// taking it over or a repair: refused ([`SegmentError::Foreign`])
+    /// unless the file is this user's.
+    pub(crate) fn attach_own(channel: &str, wait: Duration) -> Result<Self, SegmentError> {
+        Self::attach_mapped(channel, Access::Own, wait)
+    }
+
+    fn attach_mapped(channel: &str, access: Access, wait: Duration) -> Result<Self, SegmentError> {
         let io_err = |source: io::Error| SegmentError::Io {
             channel: channel.to_owned(),
             source,
         };
-        let corrupt = |corrupt: Corrupt| SegmentError::Corrupt {
-            channel: channel.to_owned(),
-            corrupt,
-        };
-        let file = os::open_existing(channel, writable).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => SegmentError::NotFound {
+        let (file, facts) = open_checked(channel, true)?;
+        if access == Access::Own && !facts.is_ours() {
+            return Err(SegmentError::Foreign {
                 channel: channel.to_owned(),
-            },
-            _ => io_err(e),
-        })?;
-        let file_len = file.metadata().map_err(io_err)?.len();
-        if !(HEADER_SIZE..=MAX_SEGMENT_SIZE).contains(&file_len) {
-            return Err(corrupt(Corrupt {
-                field: "file size",
-                expected: format!("{HEADER_SIZE} to {MAX_SEGMENT_SIZE} bytes"),
-                found: file_len.to_string(),
-            }));
+                owner: facts.owner(),
+                mode: facts.mode,
+            });
         }
-        let len = usize::try_from(file_len)
+        // Validated before anything is mapped: a hostile size is refused,
+        // never mapped.
+        let (identity, regions) = read_header(channel, &file, &facts, wait)?;
+        let len = usize::try_from(facts.len)
             .map_err(io::Error::other)
             .map_err(io_err)?;
-        let map = os::map(&file, len, writable).map_err(io_err)?;
-        let started = Instant::now();
-        loop {
-            // SAFETY: the mapping is at least HEADER_SIZE bytes and
-            // page-aligned, so offset 24 holds an aligned u32; an
-            // AtomicU32 has the layout of a u32.
-            let init = unsafe {
-                &*map
-                    .as_ptr()
-                    .wrapping_add(INIT_STATE_OFFSET)
-                    .cast::<AtomicU32>()
-            };
-            // Acquire: pairs with the Release store of READY in `create`.
-            match init.load(Acquire) {
-                INIT_READY => break,
-                INIT_CLOSED => {
-                    return Err(SegmentError::Closed {
-                        channel: channel.to_owned(),
-                    });
-                }
-                state @ (INIT_EMPTY | INIT_INITIALIZING) => {
-                    if started.elapsed() >= wait {
-                        return Err(SegmentError::NotReady {
-                            channel: channel.to_owned(),
-                            state,
-                            waited: started.elapsed(),
-                        });
-                    }
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                state => {
-                    return Err(corrupt(Corrupt {
-                        field: "init_state",
-                        expected: "0 to 3".into(),
-                        found: state.to_string(),
-                    }));
-                }
-            }
+        let map = os::map(&file, len, true).map_err(io_err)?;
+        let base = map.as_mut_ptr();
+        // The header as mapped must still be the one validated (a file
+        // rewritten in between is refused, not half-trusted).
+        // SAFETY: the mapping is at least HEADER_SIZE bytes and
+        // page-aligned, so offset 24 holds an aligned u32; an AtomicU32
+        // has the layout of a u32.
+        let init = unsafe { &*base.wrapping_add(INIT_STATE_OFFSET).cast::<AtomicU32>() };
+        // Acquire: pairs with the Release store of READY in `create`.
+        ready(channel, init.load(Acquire), Instant::now(), Duration::ZERO)?;
+        if copy_identity(base) != identity {
+            return Err(SegmentError::Corrupt {
+                channel: channel.to_owned(),
+                corrupt: Corrupt {
+                    field: "identity",
+                    expected: "the header validated a moment before".into(),
+                    found: "another: the file was rewritten while being attached".into(),
+                },
+            });
         }
-        let mut identity = Identity::from_bytes(&copy_identity(&map));
-        // The live `init_state` word is read atomically, not part of the copy.
-        identity.init_state_slot = 0;
-        let regions = validate(&identity, file_len).map_err(corrupt)?;
-        let name = crate::segment::validate::padded_name(&identity.channel_name).unwrap_or("");
-        if name != channel {
-            return Err(corrupt(Corrupt {
-                field: "channel_name",
-                expected: format!("{channel:?}"),
-                found: format!("{name:?}"),
-            }));
+        let schema = decode_schema(channel, base, &identity, &regions)?;
+        if access == Access::Consume {
+            let slots = &regions.slots;
+            os::protect_read_only(
+                &map,
+                slots.start as usize,
+                (slots.end - slots.start) as usize,
+            )
+            .map_err(io_err)?;
         }
-        let schema_bytes = copy_region(&map, &regions.schema);
-        let schema = SchemaStrings::decode(&schema_bytes, identity.zone_count as usize)
-            .ok_or_else(|| {
-                corrupt(Corrupt {
-                    field: "schema strings",
-                    expected: format!("{} length-prefixed UTF-8 strings", identity.zone_count + 1),
-                    found: "bytes that are not".into(),
-                })
-            })?;
         Ok(Self {
-            map,
-            _file: file,
+            memory: Memory::Mapped(map),
+            base,
+            len,
+            file,
+            facts,
+            channel: channel.to_owned(),
+            identity,
+            regions,
+            schema,
+            zone_busy: Default::default(),
+        })
+    }
+
+    /// Reads channel `channel`'s segment into a private copy, for a
+    /// report: the header, schema strings, slot states, checksums and
+    /// consumer table, up to the zones (`pread`, never mapped: a file
+    /// truncated meanwhile gives an error, not a SIGBUS, and no byte of
+    /// the file is written). Waits up to `wait` for a segment not ready.
+    /// The copy has no zones or slots: [`Segment::slot_ptr`] and the zone
+    /// handles are for mapped segments only.
+    pub(crate) fn read_copy(channel: &str, wait: Duration) -> Result<Self, SegmentError> {
+        let (file, facts) = open_checked(channel, false)?;
+        let (identity, regions) = read_header(channel, &file, &facts, wait)?;
+        // Validation bounded every region before the zones (the schema
+        // strings by MAX_SCHEMA_LEN, the tables by MAX_CAPACITY and
+        // MAX_CONSUMERS), so this copy is bounded too.
+        let copy_end = regions.consumers.end.next_multiple_of(64);
+        let mut lines = vec![Line([0; 64]); (copy_end / 64) as usize];
+        file.read_exact_at(lines_as_bytes(&mut lines), 0)
+            .map_err(|_| shrank(channel, &facts))?;
+        let base = lines.as_mut_ptr().cast::<u8>();
+        let len = lines.len() * 64;
+        let schema = decode_schema(channel, base, &identity, &regions)?;
+        Ok(Self {
+            memory: Memory::Copied(lines),
+            base,
+            len,
+            file,
+            facts,
             channel: channel.to_owned(),
             identity,
             regions,
@@ -358,13 +432,15 @@ impl Segment {
     }
 
     /// Whether this segment is the one `blueprint` and `schema` would
-    /// create (all but its creation time): a restarted producer may take
-    /// it over in place.
+    /// create (all but its creation time and nonce, which a takeover
+    /// keeps; the secret tag is compared under this segment's nonce): a
+    /// restarted producer may take it over in place.
     pub(crate) fn is_made_by(&self, blueprint: &Blueprint<'_>, schema: &SchemaStrings) -> bool {
-        planned_identity(blueprint, &schema.encode()).is_some_and(|(mut fresh, _)| {
-            fresh.created_ns = self.identity.created_ns;
-            fresh == self.identity
-        })
+        let mut blueprint = blueprint.clone();
+        blueprint.created_ns = self.identity.created_ns;
+        blueprint.nonce = self.identity.nonce;
+        planned_identity(&blueprint, &schema.encode())
+            .is_some_and(|(fresh, _)| fresh == self.identity)
     }
 
     /// The producer the segment names now (its owner word).
@@ -374,17 +450,48 @@ impl Segment {
         (word != 0).then(|| crate::zone::lock::decode_owner(word))
     }
 
+    /// The key with this incarnation's nonce, for a channel keyed by
+    /// `secret`.
+    pub(crate) fn keying(
+        &self,
+        secret: Option<crate::checksum::Key>,
+    ) -> Option<crate::checksum::Keying> {
+        secret.map(|key| crate::checksum::Keying {
+            key,
+            nonce: self.identity.nonce,
+        })
+    }
+
+    /// Seals the segment for `producer` (`SealLine`): by the creator
+    /// before it names the file, by a producer taking it over right after
+    /// its owner CAS.
+    pub(crate) fn write_seal(&self, keying: &crate::checksum::Keying, producer: os::ProcessId) {
+        let boot_id = os::boot_id().unwrap_or_default();
+        let seal =
+            crate::checksum::producer_seal(keying, &boot_id, producer.pid, producer.start_time);
+        for (word, bytes) in self.live().seal.mac.iter().zip(seal.chunks_exact(8)) {
+            // Release: pairs with the Acquire loads in `seal`: a consumer
+            // that reads the new seal also reads the owner word stored
+            // before it.
+            word.store(u64::from_le_bytes(bytes.try_into().unwrap()), Release);
+        }
+    }
+
+    /// The seal the segment holds now.
+    pub(crate) fn seal(&self) -> [u8; 32] {
+        let mut seal = [0; 32];
+        for (word, bytes) in self.live().seal.mac.iter().zip(seal.chunks_exact_mut(8)) {
+            // Acquire: pairs with the Release stores in `write_seal`.
+            bytes.copy_from_slice(&word.load(Acquire).to_le_bytes());
+        }
+        seal
+    }
+
     /// Whether the segment's name now leads to another file (this one was
     /// removed, or replaced by a new segment): `Some(true)` replaced,
     /// `Some(false)` removed, `None` still this segment.
     pub(crate) fn replaced(&self) -> Option<bool> {
-        use std::os::unix::fs::MetadataExt;
-        let ours = self._file.metadata().ok()?;
-        match std::fs::metadata(os::shm_path(&self.channel)) {
-            Ok(now) if now.ino() == ours.ino() && now.dev() == ours.dev() => None,
-            Ok(_) => Some(true),
-            Err(_) => Some(false),
-        }
+        os::name_moved(&self.channel, &self.file)
     }
 
     /// The channel's name.
@@ -394,7 +501,12 @@ impl Segment {
 
     /// The file the segment was opened from.
     pub(crate) fn file(&self) -> &File {
-        &self._file
+        &self.file
+    }
+
+    /// What `fstat` said of the file when it was opened.
+    pub(crate) fn file_facts(&self) -> &FileFacts {
+        &self.facts
     }
 
     /// The validated copy of the header's identity.
@@ -415,12 +527,12 @@ impl Segment {
 
     /// The `init_state` word.
     pub(crate) fn init_state(&self) -> &AtomicU32 {
-        // SAFETY: offset 24 of a mapping of at least HEADER_SIZE bytes,
-        // 4-aligned (the mapping is page-aligned); accessed only atomically.
+        // SAFETY: offset 24 of at least HEADER_SIZE bytes from `base`,
+        // 4-aligned (`base` is page- or 64-aligned); accessed only
+        // atomically.
         unsafe {
             &*self
-                .map
-                .as_ptr()
+                .base
                 .wrapping_add(INIT_STATE_OFFSET)
                 .cast::<AtomicU32>()
         }
@@ -428,11 +540,11 @@ impl Segment {
 
     /// The live part of the header.
     pub(crate) fn live(&self) -> &Live {
-        // Bytes 2048..4096 of the mapping (at least HEADER_SIZE long),
-        // 64-aligned since the mapping is page-aligned; `Live` is 2048 bytes
-        // (asserted in header.rs) of atomics and unwritten reserved words.
+        // Bytes 2048..4096 from `base` (at least HEADER_SIZE long),
+        // 64-aligned since `base` is; `Live` is 2048 bytes (asserted in
+        // header.rs) of atomics and unwritten reserved words.
         // SAFETY: in bounds and aligned (above), valid for any bytes.
-        unsafe { &*self.map.as_ptr().wrapping_add(IDENTITY_SIZE).cast::<Live>() }
+        unsafe { &*self.base.wrapping_add(IDENTITY_SIZE).cast::<Live>() }
     }
 
     /// The ring's shared words.
@@ -452,12 +564,17 @@ impl Segment {
     }
 
     /// The first byte of slot `index` (< capacity), for the ring's payload.
+    /// Mapped segments only (a copy holds no slots).
     pub(crate) fn slot_ptr(&self, index: usize) -> *mut u8 {
         debug_assert!((index as u64) < u64::from(self.identity.capacity));
+        assert!(
+            matches!(self.memory, Memory::Mapped(_)),
+            "slot_ptr on a copied segment"
+        );
         // In bounds: validation placed `capacity` x `slot_stride` bytes at
         // `slots.start`, inside the mapping.
         let offset = self.regions.slots.start + index as u64 * self.regions.slot_stride;
-        self.map.as_mut_ptr().wrapping_add(offset as usize)
+        self.base.wrapping_add(offset as usize)
     }
 
     /// The index of the zone named `name`.
@@ -478,12 +595,23 @@ impl Segment {
         self.identity.zones[index].locked != 0
     }
 
+    /// The length of zone `index` (< zone_count): its type's size.
+    pub(crate) fn zone_len(&self, index: usize) -> u64 {
+        let region = &self.regions.zones[index];
+        region.end - region.start
+    }
+
     /// The first byte of zone `index` (< zone_count) and its length (the
     /// zone type's size, validated to lie inside the mapping, 64-aligned).
+    /// Mapped segments only (a copy holds no zones).
     pub(crate) fn zone_bytes(&self, index: usize) -> (*mut u8, u64) {
+        assert!(
+            matches!(self.memory, Memory::Mapped(_)),
+            "zone_bytes on a copied segment"
+        );
         let region = &self.regions.zones[index];
-        let start = self.map.as_mut_ptr().wrapping_add(region.start as usize);
-        (start, region.end - region.start)
+        let start = self.base.wrapping_add(region.start as usize);
+        (start, self.zone_len(index))
     }
 
     /// The spin lock of zone `index` (< MAX_ZONES).
@@ -500,17 +628,15 @@ impl Segment {
     /// whose size divides the region's length.
     fn slice<T>(&self, region: &Range<u64>) -> &[T] {
         let len = ((region.end - region.start) / size_of::<T>() as u64) as usize;
-        // Validation placed the region inside the mapping, 64-aligned (enough
+        assert!(region.end <= self.len as u64, "a region past the memory");
+        // Validation placed the region inside the file, 64-aligned (enough
         // for SlotState and ConsumerEntry, align 64), with exactly `len`
-        // entries of types made of atomics, meant to be shared.
-        // SAFETY: in bounds, aligned, valid for any bytes; the mapping lives
-        // as long as `self`.
+        // entries of types made of atomics, meant to be shared; the mapping
+        // or copy covers it (asserted), and lives as long as `self`.
+        // SAFETY: in bounds, aligned, valid for any bytes.
         unsafe {
             std::slice::from_raw_parts(
-                self.map
-                    .as_ptr()
-                    .wrapping_add(region.start as usize)
-                    .cast::<T>(),
+                self.base.wrapping_add(region.start as usize).cast::<T>(),
                 len,
             )
         }
@@ -518,13 +644,13 @@ impl Segment {
 
     /// Writes bytes at `offset` during creation, before READY is published.
     fn write_bytes(&self, offset: u64, bytes: &[u8]) {
-        assert!(offset + bytes.len() as u64 <= self.regions.total_size);
+        assert!(offset + bytes.len() as u64 <= self.len as u64);
         // SAFETY: in bounds (asserted); nobody else reads these bytes before
-        // the Release store of READY, which orders this write before them.
+        // the file is named, after the Release store of READY.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 bytes.as_ptr(),
-                self.map.as_mut_ptr().wrapping_add(offset as usize),
+                self.base.wrapping_add(offset as usize),
                 bytes.len(),
             )
         };
@@ -539,31 +665,229 @@ fn planned_identity(blueprint: &Blueprint<'_>, schema_bytes: &[u8]) -> Option<(I
     blueprint.identity()
 }
 
+/// Opens channel `channel`'s file as a regular file
+/// ([`os::open_segment`]) whose size a segment may have.
+fn open_checked(channel: &str, writable: bool) -> Result<(File, FileFacts), SegmentError> {
+    let (file, facts) = os::open_segment(channel, writable).map_err(|e| match e {
+        os::OpenError::NotFound => SegmentError::NotFound {
+            channel: channel.to_owned(),
+        },
+        os::OpenError::NotRegular(kind) => SegmentError::NotAFile {
+            channel: channel.to_owned(),
+            found: kind.describe().into(),
+        },
+        os::OpenError::Io(source) => SegmentError::Io {
+            channel: channel.to_owned(),
+            source,
+        },
+    })?;
+    if facts.len < HEADER_SIZE {
+        // DataHub names a segment only once it is whole: a shorter file is
+        // not one of its segments, nor one being created.
+        return Err(SegmentError::NotAFile {
+            channel: channel.to_owned(),
+            found: format!(
+                "a file of {} bytes (of {}), shorter than any segment",
+                facts.len,
+                facts.owner()
+            ),
+        });
+    }
+    if facts.len > MAX_SEGMENT_SIZE {
+        return Err(SegmentError::Corrupt {
+            channel: channel.to_owned(),
+            corrupt: Corrupt {
+                field: "file size",
+                expected: format!("at most {MAX_SEGMENT_SIZE} bytes"),
+                found: facts.len.to_string(),
+            },
+        });
+    }
+    Ok((file, facts))
+}
+
+/// Reads and validates the header of `file` (channel `channel`, as
+/// `facts` describe it) with `pread`, waiting up to `wait` for a segment
+/// that is not ready: first the magic and layout version (a file without
+/// them is refused at once, never waited for), then `init_state`, then the
+/// whole identity against the file's size. Returns the identity and its
+/// regions.
+fn read_header(
+    channel: &str,
+    file: &File,
+    facts: &FileFacts,
+    wait: Duration,
+) -> Result<(Identity, Regions), SegmentError> {
+    let mut header = [0u8; HEADER_SIZE as usize];
+    let started = Instant::now();
+    loop {
+        file.read_exact_at(&mut header, 0)
+            .map_err(|_| shrank(channel, facts))?;
+        let word = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().unwrap());
+        let corrupt = |field, expected: String, found: String| SegmentError::Corrupt {
+            channel: channel.to_owned(),
+            corrupt: Corrupt {
+                field,
+                expected,
+                found,
+            },
+        };
+        if header[..8] != MAGIC {
+            return Err(corrupt(
+                "magic",
+                format!("{MAGIC:?}"),
+                format!("{:?}", &header[..8]),
+            ));
+        }
+        if word(8) != LAYOUT_VERSION {
+            return Err(corrupt(
+                "layout_version",
+                format!("{LAYOUT_VERSION} (this build's layout)"),
+                word(8).to_string(),
+            ));
+        }
+        if ready(channel, word(INIT_STATE_OFFSET), started, wait)? {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut identity = Identity::from_bytes(header[..IDENTITY_SIZE].try_into().unwrap());
+    identity.init_state_slot = 0;
+    let regions = checked_regions(channel, &identity, facts.len)?;
+    Ok((identity, regions))
+}
+
+/// The error for a file that became shorter while being read.
+fn shrank(channel: &str, facts: &FileFacts) -> SegmentError {
+    SegmentError::Corrupt {
+        channel: channel.to_owned(),
+        corrupt: Corrupt {
+            field: "file size",
+            expected: format!("{} bytes, as when it was opened", facts.len),
+            found: "fewer: the file shrank while being read".into(),
+        },
+    }
+}
+
+/// What an attacher does with `init_state` `state`, seen after waiting
+/// since `started`: go on (`true`), wait more (`false`), or give up.
+fn ready(
+    channel: &str,
+    state: u32,
+    started: Instant,
+    wait: Duration,
+) -> Result<bool, SegmentError> {
+    match state {
+        INIT_READY => Ok(true),
+        INIT_CLOSED => Err(SegmentError::Closed {
+            channel: channel.to_owned(),
+        }),
+        INIT_EMPTY | INIT_INITIALIZING if started.elapsed() < wait => Ok(false),
+        INIT_EMPTY | INIT_INITIALIZING => Err(SegmentError::NotReady {
+            channel: channel.to_owned(),
+            state,
+            waited: started.elapsed(),
+        }),
+        state => Err(SegmentError::Corrupt {
+            channel: channel.to_owned(),
+            corrupt: Corrupt {
+                field: "init_state",
+                expected: "0 to 3".into(),
+                found: state.to_string(),
+            },
+        }),
+    }
+}
+
+/// Validates `identity` against a file of `file_len` bytes named for
+/// `channel`, and returns its regions.
+fn checked_regions(
+    channel: &str,
+    identity: &Identity,
+    file_len: u64,
+) -> Result<Regions, SegmentError> {
+    let corrupt = |corrupt: Corrupt| SegmentError::Corrupt {
+        channel: channel.to_owned(),
+        corrupt,
+    };
+    let regions = validate(identity, file_len).map_err(corrupt)?;
+    let name = crate::segment::validate::padded_name(&identity.channel_name).unwrap_or("");
+    if name != channel {
+        return Err(corrupt(Corrupt {
+            field: "channel_name",
+            expected: format!("{channel:?}"),
+            found: format!("{name:?}"),
+        }));
+    }
+    Ok(regions)
+}
+
+/// Reads the schema strings region (validated, so bounded) at `base`.
+fn decode_schema(
+    channel: &str,
+    base: *const u8,
+    identity: &Identity,
+    regions: &Regions,
+) -> Result<SchemaStrings, SegmentError> {
+    let bytes = copy_region(base, &regions.schema);
+    SchemaStrings::decode(&bytes, identity.zone_count as usize).ok_or_else(|| {
+        SegmentError::Corrupt {
+            channel: channel.to_owned(),
+            corrupt: Corrupt {
+                field: "schema strings",
+                expected: format!("{} length-prefixed UTF-8 strings", identity.zone_count + 1),
+                found: "bytes that are not".into(),
+            },
+        }
+    })
+}
+
+/// How long ago `file` was last modified (zero when unknown).
+fn facts_age(file: &File) -> Duration {
+    file.metadata()
+        .ok()
+        .and_then(|m| m.modified().ok())
+        .and_then(|at| at.elapsed().ok())
+        .unwrap_or_default()
+}
+
+/// The copy's lines as bytes, to read the file into.
+fn lines_as_bytes(lines: &mut [Line]) -> &mut [u8] {
+    // SAFETY: `Line` is `repr(C)` around `[u8; 64]`: the slice's memory
+    // is `lines.len() * 64` initialized bytes, exclusively borrowed.
+    unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast::<u8>(), lines.len() * 64) }
+}
+
 /// Copies the identity with atomic loads: another process may (wrongly)
 /// write the header while we read it, and must not make this a data race.
-fn copy_identity(map: &MmapRaw) -> [u8; IDENTITY_SIZE] {
+/// The live `init_state` word is read atomically by the caller, and left
+/// zero in the copy.
+fn copy_identity(base: *const u8) -> Identity {
     let mut out = [0u8; IDENTITY_SIZE];
     for (i, chunk) in out.chunks_exact_mut(8).enumerate() {
         // SAFETY: 8-aligned offsets below IDENTITY_SIZE, inside a mapping of
         // at least HEADER_SIZE bytes; read as atomics, valid for any bytes.
-        let word = unsafe { &*map.as_ptr().wrapping_add(i * 8).cast::<AtomicU64>() };
+        let word = unsafe { &*base.wrapping_add(i * 8).cast::<AtomicU64>() };
         // Relaxed: ordered after the Acquire load of READY by the caller.
         chunk.copy_from_slice(&word.load(Relaxed).to_le_bytes());
     }
-    out
+    let mut identity = Identity::from_bytes(&out);
+    identity.init_state_slot = 0;
+    identity
 }
 
-/// Copies a validated region (64-aligned start, inside the mapping).
-fn copy_region(map: &MmapRaw, region: &Range<u64>) -> Vec<u8> {
+/// Copies a validated region (64-aligned start, inside the mapping or
+/// copy, which extends past it to the next 64-byte boundary at least).
+fn copy_region(base: *const u8, region: &Range<u64>) -> Vec<u8> {
     let len = (region.end - region.start) as usize;
     let words = len.div_ceil(8);
     let mut out = Vec::with_capacity(words * 8);
     for i in 0..words {
-        // SAFETY: the region starts 64-aligned inside the mapping and the
-        // mapping extends past it to the 4096-aligned slots, so whole words
-        // covering the region are mapped; read as atomics.
-        let at = map.as_ptr().wrapping_add(region.start as usize + i * 8);
-        // SAFETY: see above.
+        let at = base.wrapping_add(region.start as usize + i * 8);
+        // SAFETY: the region starts 64-aligned inside the memory, which
+        // extends past it to a 64-byte boundary (the next region, or the
+        // copy's last line), so whole words covering it are there; read
+        // as atomics.
         let word = unsafe { &*at.cast::<AtomicU64>() };
         out.extend_from_slice(&word.load(Relaxed).to_le_bytes());
     }

@@ -31,6 +31,12 @@ pub(crate) const MAX_CONSUMERS: u64 = datahub_schema::MAX_CONSUMERS;
 /// Largest segment DataHub creates or attaches (1 TiB): beyond, a header is
 /// taken to be corrupt.
 pub(crate) const MAX_SEGMENT_SIZE: u64 = 1 << 40;
+/// Most bytes of canonical strings a segment stores: the slot type's and
+/// each zone's, each at most the schema crate's longest canonical form,
+/// with its 4-byte length. Every reader copies this region, so a header
+/// claiming more is corrupt, however large its file (issue 14, defect 4).
+pub(crate) const MAX_SCHEMA_LEN: u64 =
+    (1 + MAX_ZONES as u64) * (4 + datahub_schema::MAX_CANONICAL_LEN as u64);
 
 /// What a header says that cannot be true: the field, what validation
 /// expected, and what it found.
@@ -102,6 +108,9 @@ fn place(at: &mut u64, len: u64, align: u64) -> Option<Range<u64>> {
 /// The regions of a segment with these parameters; `None` when they do not
 /// fit in [`MAX_SEGMENT_SIZE`] (or in u64 at all).
 pub(crate) fn plan(p: &Params) -> Option<Regions> {
+    if p.schema_len > MAX_SCHEMA_LEN {
+        return None;
+    }
     let slot_stride = round_up(p.slot_size, REGION_ALIGN)?;
     let mut at = HEADER_SIZE;
     let schema = place(&mut at, p.schema_len, REGION_ALIGN)?;
@@ -165,7 +174,10 @@ pub(crate) struct Blueprint<'a> {
     pub(crate) zones: Vec<(&'a str, bool, [u8; 32])>,
     pub(crate) channel_hash: [u8; 32],
     pub(crate) slot_hash: [u8; 32],
-    pub(crate) secret_tag: Option<[u8; 32]>,
+    /// The channel's secret; the header stores only its tag.
+    pub(crate) secret: Option<crate::checksum::Key>,
+    /// This incarnation's random nonce.
+    pub(crate) nonce: [u8; 32],
     pub(crate) mode: u32,
     pub(crate) created_ns: u64,
     pub(crate) stall_timeout_ns: u64,
@@ -189,8 +201,13 @@ impl Blueprint<'_> {
             .copy_from_slice(&name[..name.len().min(MAX_CHANNEL_NAME_LEN)]);
         id.channel_hash = self.channel_hash;
         id.slot_hash = self.slot_hash;
-        if let Some(tag) = self.secret_tag {
-            id.secret_tag = tag;
+        id.nonce = self.nonce;
+        if let Some(key) = self.secret {
+            let keying = crate::checksum::Keying {
+                key,
+                nonce: self.nonce,
+            };
+            id.secret_tag = crate::checksum::secret_tag(&keying, self.channel);
             id.has_secret = 1;
         }
         id.capacity = u32::try_from(self.params.capacity).ok()?;
@@ -331,6 +348,13 @@ pub(crate) fn validate(id: &Identity, file_len: u64) -> Result<Regions, Corrupt>
     }
     if id.slot_size == 0 {
         return Err(corrupt("slot_size", "at least 1", 0));
+    }
+    if id.schema_len > MAX_SCHEMA_LEN {
+        return Err(corrupt(
+            "schema_len",
+            format!("at most {MAX_SCHEMA_LEN} bytes of canonical strings"),
+            id.schema_len,
+        ));
     }
     let zone_count = id.zone_count as usize;
     if zone_count > MAX_ZONES {

@@ -6,7 +6,9 @@
 
 mod chaos;
 mod corrupt;
+mod hostile;
 mod spawn;
+mod stalls;
 
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
@@ -435,6 +437,13 @@ fn child() {
         }
         ["stream", channel] => chaos::stream(channel),
         ["chaos-reader", channel] => chaos::read_on(channel),
+        ["spin"] => stalls::spin(),
+        ["produce-mode", channel, mode, marker] => {
+            hostile::produce_with_mode(channel, mode, marker)
+        }
+        ["secret-producer", channel, marker] => hostile::produce_secretly(channel, marker),
+        ["scribble", channel] => hostile::scribble(channel),
+        ["small-shm"] => hostile::create_on_a_small_shm(),
         _ => panic!("unknown child role `{role}`"),
     };
     // On a line of its own: the test harness may have printed on this one.

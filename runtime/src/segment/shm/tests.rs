@@ -42,7 +42,8 @@ fn blueprint(channel: &str) -> Blueprint<'_> {
         zones: vec![("telemetry", false, [7; 32])],
         channel_hash: [1; 32],
         slot_hash: [2; 32],
-        secret_tag: None,
+        secret: None,
+        nonce: [3; 32],
         mode: 0o600,
         created_ns: 1,
         stall_timeout_ns: 1_000_000_000,
@@ -61,21 +62,28 @@ fn a_created_segment_is_attached_with_the_same_identity_regions_and_schema() {
     let ch = TestChannel::new("roundtrip");
     let me = os::current_process();
     let created = Segment::create(&blueprint(&ch.0), &schema(), me).unwrap();
-    let attached = Segment::attach(&ch.0, false, Duration::ZERO).unwrap();
-    assert_eq!(attached.identity(), created.identity());
-    assert_eq!(attached.regions(), created.regions());
-    assert_eq!(attached.schema(), &schema());
-    assert_eq!(attached.channel(), ch.0);
-    assert_eq!(attached.live().producer.pid.load(Relaxed), me.pid);
-    assert_eq!(attached.ring().slots.len(), 4);
-    assert_eq!(attached.ring().consumers.len(), 2);
+    for attached in [
+        Segment::attach(&ch.0, Duration::ZERO).unwrap(),
+        Segment::attach_own(&ch.0, Duration::ZERO).unwrap(),
+        Segment::read_copy(&ch.0, Duration::ZERO).unwrap(),
+    ] {
+        assert_eq!(attached.identity(), created.identity());
+        assert_eq!(attached.identity().nonce, [3; 32]);
+        assert_eq!(attached.regions(), created.regions());
+        assert_eq!(attached.schema(), &schema());
+        assert_eq!(attached.channel(), ch.0);
+        assert_eq!(attached.live().producer.pid.load(Relaxed), me.pid);
+        assert_eq!(attached.ring().slots.len(), 4);
+        assert_eq!(attached.ring().consumers.len(), 2);
+        assert_eq!(attached.zone_len(0), 16);
+    }
 }
 
 #[test]
 fn an_item_goes_through_the_ring_in_shared_memory() {
     let ch = TestChannel::new("ring");
     let producer = Segment::create(&blueprint(&ch.0), &schema(), os::current_process()).unwrap();
-    let consumer = Segment::attach(&ch.0, true, Duration::ZERO).unwrap();
+    let consumer = Segment::attach(&ch.0, Duration::ZERO).unwrap();
     let (me, _) = consumer.ring().join(1, 1, 0, Start::Oldest).unwrap();
 
     let ring = producer.ring();
@@ -101,7 +109,7 @@ fn an_item_goes_through_the_ring_in_shared_memory() {
 fn a_missing_or_duplicate_channel_is_a_typed_error() {
     let ch = TestChannel::new("exists");
     assert!(matches!(
-        Segment::attach(&ch.0, false, Duration::ZERO),
+        Segment::read_copy(&ch.0, Duration::ZERO),
         Err(SegmentError::NotFound { .. })
     ));
     let _first = Segment::create(&blueprint(&ch.0), &schema(), os::current_process()).unwrap();
@@ -111,9 +119,18 @@ fn a_missing_or_duplicate_channel_is_a_typed_error() {
     ));
 }
 
+/// The channel's file, opened read-write behind the segment's back.
+fn open_file(channel: &str) -> File {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(os::shm_path(channel))
+        .unwrap()
+}
+
 /// Rewrites bytes of the channel's file behind the segment's back.
 fn poke(channel: &str, offset: u64, bytes: &[u8]) {
-    let mut f = os::open_existing(channel, true).unwrap();
+    let mut f = open_file(channel);
     f.seek(SeekFrom::Start(offset)).unwrap();
     f.write_all(bytes).unwrap();
 }
@@ -135,36 +152,38 @@ fn truncated_and_repointed_segments_are_refused_never_mapped_out_of_bounds() {
     // Offsets past the end.
     poke(&ch.0, 392, &u64::MAX.to_le_bytes());
     assert_eq!(
-        corrupt_field(Segment::attach(&ch.0, false, Duration::ZERO)),
+        corrupt_field(Segment::read_copy(&ch.0, Duration::ZERO)),
         "slots_offset"
     );
     poke(&ch.0, 392, &seg.identity().slots_offset.to_le_bytes());
-    assert!(Segment::attach(&ch.0, false, Duration::ZERO).is_ok());
+    assert!(Segment::read_copy(&ch.0, Duration::ZERO).is_ok());
 
     // Schema strings that do not parse.
     poke(&ch.0, seg.regions().schema.start, &u32::MAX.to_le_bytes());
     assert_eq!(
-        corrupt_field(Segment::attach(&ch.0, false, Duration::ZERO)),
+        corrupt_field(Segment::read_copy(&ch.0, Duration::ZERO)),
         "schema strings"
     );
 
     // A truncated file.
-    os::open_existing(&ch.0, true)
-        .unwrap()
-        .set_len(total - 4096)
-        .unwrap();
+    open_file(&ch.0).set_len(total - 4096).unwrap();
     assert_eq!(
-        corrupt_field(Segment::attach(&ch.0, false, Duration::ZERO)),
+        corrupt_field(Segment::read_copy(&ch.0, Duration::ZERO)),
         "total_size"
     );
-    os::open_existing(&ch.0, true)
-        .unwrap()
-        .set_len(100)
-        .unwrap();
-    assert_eq!(
-        corrupt_field(Segment::attach(&ch.0, false, Duration::ZERO)),
-        "file size"
-    );
+    open_file(&ch.0).set_len(100).unwrap();
+    for short in [
+        Segment::read_copy(&ch.0, Duration::ZERO),
+        Segment::attach(&ch.0, Duration::ZERO),
+    ] {
+        match short {
+            Err(SegmentError::NotAFile { found, .. }) => {
+                assert!(found.contains("a file of 100 bytes"), "{found}")
+            }
+            Err(other) => panic!("expected NotAFile, got {other}"),
+            Ok(_) => panic!("a 100-byte file was accepted"),
+        }
+    }
 }
 
 #[test]
@@ -173,7 +192,7 @@ fn a_segment_still_initializing_is_waited_for_then_refused() {
     let seg = Segment::create(&blueprint(&ch.0), &schema(), os::current_process()).unwrap();
     seg.init_state().store(INIT_INITIALIZING, Relaxed);
     let started = Instant::now();
-    let err = Segment::attach(&ch.0, false, Duration::from_millis(30))
+    let err = Segment::attach(&ch.0, Duration::from_millis(30))
         .err()
         .unwrap();
     assert!(
@@ -189,12 +208,12 @@ fn a_segment_still_initializing_is_waited_for_then_refused() {
     assert!(started.elapsed() >= Duration::from_millis(30));
     seg.init_state().store(INIT_CLOSED, Relaxed);
     assert!(matches!(
-        Segment::attach(&ch.0, false, Duration::ZERO),
+        Segment::read_copy(&ch.0, Duration::ZERO),
         Err(SegmentError::Closed { .. })
     ));
     seg.init_state().store(77, Relaxed);
     assert_eq!(
-        corrupt_field(Segment::attach(&ch.0, false, Duration::ZERO)),
+        corrupt_field(Segment::read_copy(&ch.0, Duration::ZERO)),
         "init_state"
     );
 }
@@ -227,11 +246,8 @@ fn random_bytes_in_a_segment_file_give_errors_never_a_crash() {
                 poke(&ch.0, o as u64, &[*b]);
             }
         }
-        os::open_existing(&ch.0, true)
-            .unwrap()
-            .set_len(len as u64)
-            .unwrap();
-        if let Ok(seg) = Segment::attach(&ch.0, false, Duration::ZERO) {
+        open_file(&ch.0).set_len(len as u64).unwrap();
+        if let Ok(seg) = Segment::read_copy(&ch.0, Duration::ZERO) {
             assert!(seg.regions().slots.end <= len as u64);
         }
     }

@@ -185,7 +185,14 @@ fn chaos_random_kills_and_restarts_never_hang_tear_or_leave_stuck_slots() {
         "each restart took over"
     );
     assert!(counter("slots_recovered") <= producer_kills);
-    assert!(counter("consumers_attached") > reader_kills);
+    // Killed readers are replaced at once, and a replacement may itself be
+    // killed before it attaches: only some of them attach. At least the
+    // first readers and the witness did, and some later ones.
+    assert!(
+        counter("consumers_attached") > 1 + READERS as u64,
+        "{:?}",
+        s.counters
+    );
     // Reclaim the entries of the dead consumers: then the table is empty
     // and every attach is matched by a detach or a removal.
     let recovery = datahub::recover(&name.0, false).unwrap();

@@ -86,14 +86,15 @@ impl SplitMix64 {
 }
 
 /// What attaching to a header whose `init_state` word is `state` gives,
-/// when everything else in the identity is random.
+/// when everything in the identity but the magic and layout version is
+/// random.
 fn expect_for_random_identity(state: u32) -> Expect {
     match state {
         // Waited for up to the ready timeout: the creator may be alive.
         0 | 1 => Expect::Error("DH205", "still being created"),
         3 => Expect::Error("DH206", "closed"),
-        // Random magic, or an unknown state.
-        INIT_READY => Expect::Error("DH204", "header field `magic`"),
+        // Random fields: the first that validation checks is refused.
+        INIT_READY => Expect::Error("DH204", "header field `header_size`"),
         _ => Expect::Error("DH204", "header field `init_state`"),
     }
 }
@@ -123,7 +124,7 @@ pub(super) fn damages(image: &[u8]) -> Vec<Damage> {
     edit(
         "future layout version",
         corrupt("header field `layout_version`"),
-        &|b| put_u32(b, LAYOUT_VERSION, 2),
+        &|b| put_u32(b, LAYOUT_VERSION, 3),
     );
     edit(
         "total_size beyond the file",
@@ -162,7 +163,7 @@ pub(super) fn damages(image: &[u8]) -> Vec<Damage> {
     );
     edit(
         "schema_len of a petabyte",
-        corrupt("header field `sizes`"),
+        corrupt("header field `schema_len`"),
         &|b| put_u64(b, SCHEMA_LEN, 1 << 50),
     );
     edit(
@@ -209,9 +210,11 @@ pub(super) fn damages(image: &[u8]) -> Vec<Damage> {
             HEADER_SIZE as u64 - 1,
         ),
     ] {
-        edit(label, corrupt("file size"), &|b| {
-            b.truncate(new_len as usize)
-        });
+        edit(
+            label,
+            Expect::Error("DH223", "shorter than any segment"),
+            &|b| b.truncate(new_len as usize),
+        );
     }
     for (label, new_len) in [
         ("truncated after the header", HEADER_SIZE as u64),
@@ -227,6 +230,11 @@ pub(super) fn damages(image: &[u8]) -> Vec<Damage> {
         let mut rng = SplitMix64(seed);
         let mut bytes = image.to_vec();
         rng.fill(&mut bytes[..HEADER_SIZE]);
+        // Without the magic and version, the file is refused at once
+        // (`wrong magic` above); with them, the rest is validated.
+        bytes[MAGIC..MAGIC + 8].copy_from_slice(&image[MAGIC..MAGIC + 8]);
+        bytes[LAYOUT_VERSION..LAYOUT_VERSION + 4]
+            .copy_from_slice(&image[LAYOUT_VERSION..LAYOUT_VERSION + 4]);
         if seed % 2 == 0 {
             put_u32(&mut bytes, INIT_STATE, INIT_READY);
         }

@@ -31,18 +31,65 @@ pub(super) struct Finished {
     pub(super) stderr: String,
 }
 
+/// The arguments that run only the `processes::child` test.
+const CHILD_ARGS: [&str; 5] = [
+    "--exact",
+    "processes::child",
+    "--ignored",
+    "--nocapture",
+    "--test-threads=1",
+];
+
+/// How a child is started.
+pub(super) enum Launch<'a> {
+    /// As this process's user.
+    Plain,
+    /// As another user (`setpriv`), from a copy of the test binary that
+    /// user can run.
+    As(&'a SecondUser),
+    /// In a private mount namespace whose `/dev/shm` is a tmpfs of this
+    /// many KiB (`unshare --mount`).
+    SmallShm(u64),
+}
+
 impl ChildProcess {
     /// Starts the test binary as a child with role `parts.join(":")`.
     pub(super) fn spawn(parts: &[&str]) -> Self {
+        Self::launch(Launch::Plain, parts)
+    }
+
+    /// Starts the test binary as a child with role `parts.join(":")`, as
+    /// `launch` says.
+    pub(super) fn launch(launch: Launch<'_>, parts: &[&str]) -> Self {
         let role = parts.join(":");
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "processes::child",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        let exe = std::env::current_exe().unwrap();
+        let mut command = match launch {
+            Launch::Plain => {
+                let mut c = Command::new(&exe);
+                c.args(CHILD_ARGS);
+                c
+            }
+            Launch::As(user) => {
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={}", user.uid))
+                    .arg(format!("--regid={}", user.gid))
+                    .arg("--clear-groups")
+                    .arg(&user.exe)
+                    .args(CHILD_ARGS);
+                c
+            }
+            Launch::SmallShm(kib) => {
+                let mut c = Command::new("unshare");
+                c.args(["--mount", "--propagation", "private", "sh", "-c"])
+                    .arg(format!(
+                        "mount -t tmpfs -o size={kib}k datahub-test /dev/shm && exec \"$0\" \"$@\""
+                    ))
+                    .arg(&exe)
+                    .args(CHILD_ARGS);
+                c
+            }
+        };
+        let mut child = command
             .env(CHILD_ENV, &role)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -151,6 +198,98 @@ impl std::fmt::Display for Finished {
             "--- child `{}`: {}\n--- stdout:\n{}\n--- stderr:\n{}",
             self.role, self.status, self.stdout, self.stderr
         )
+    }
+}
+
+/// A second user of this machine, for the tests about other users' files:
+/// `dhtest2`, created when missing (CI runs as root), with a copy of the
+/// test binary that it may run (the build directory may be private).
+pub(super) struct SecondUser {
+    pub(super) name: String,
+    pub(super) uid: u32,
+    pub(super) gid: u32,
+    exe: std::path::PathBuf,
+}
+
+impl SecondUser {
+    /// The second user, or why there is none (printed by the caller's
+    /// skip): not root, or no `useradd`.
+    pub(super) fn get() -> Result<Self, String> {
+        const NAME: &str = "dhtest2";
+        let id = |flag: &str| -> Option<u32> {
+            let out = Command::new("id").args([flag, NAME]).output().ok()?;
+            String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+        };
+        if id("-u").is_none() {
+            let status = Command::new("useradd")
+                .args([
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    NAME,
+                ])
+                .status()
+                .map_err(|e| format!("cannot run useradd: {e}"))?;
+            if !status.success() {
+                return Err(format!("useradd {NAME} failed ({status}): not root?"));
+            }
+        }
+        let (uid, gid) = id("-u")
+            .zip(id("-g"))
+            .ok_or_else(|| format!("no user {NAME}"))?;
+        if uid == current_uid() {
+            return Err("the tests already run as the second user".into());
+        }
+        let dir = std::env::temp_dir().join(format!("datahub-second-user-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let exe = dir.join("runtime-tests");
+        if !exe.exists() {
+            // A hard link costs nothing; a copy when /tmp is elsewhere.
+            let own = std::env::current_exe().unwrap();
+            std::fs::hard_link(&own, &exe)
+                .or_else(|_| std::fs::copy(&own, &exe).map(drop))
+                .map_err(|e| e.to_string())?;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        for (path, mode) in [(&dir, 0o755), (&exe, 0o755)] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(Self {
+            name: NAME.into(),
+            uid,
+            gid,
+            exe,
+        })
+    }
+}
+
+/// This process's uid (`id -u`: the tests need no libc).
+fn current_uid() -> u32 {
+    let out = Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Whether this process may make mount namespaces (`unshare --mount`), for
+/// the tests on a small private `/dev/shm`; why not, otherwise.
+pub(super) fn can_unshare_mounts() -> Result<(), String> {
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t tmpfs -o size=64k datahub-probe /dev/shm")
+        .output()
+        .map_err(|e| format!("cannot run unshare: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "unshare --mount with a tmpfs /dev/shm failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 

@@ -6,6 +6,7 @@ use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_BORDERS_ONLY};
 use serde::Serialize;
 
 use crate::Outcome;
+use crate::out::out;
 
 /// One channel, as `list` shows it.
 #[derive(Debug, Serialize)]
@@ -43,7 +44,7 @@ pub(crate) fn run(json: bool, interval: Duration) -> Result<Outcome, datahub::Er
     if json {
         crate::print_json(&entries);
     } else {
-        print!("{}", render(&entries));
+        out!("{}", render(&entries));
     }
     Ok(Outcome::Ok)
 }

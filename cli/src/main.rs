@@ -16,6 +16,7 @@
 mod broker;
 mod layout;
 mod list;
+mod out;
 mod repair;
 mod show;
 
@@ -23,6 +24,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+use crate::out::outln;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -137,6 +140,7 @@ pub(crate) enum Outcome {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    out::exit_on_truncated_segment();
     let result = match cli.command {
         Command::List {
             json,
@@ -200,7 +204,7 @@ fn main() -> ExitCode {
 /// Prints `value` as one line of JSON.
 pub(crate) fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string(value) {
-        Ok(line) => println!("{line}"),
+        Ok(line) => outln!("{line}"),
         // The snapshot types serialize infallibly (strings, numbers, maps
         // with string keys); this would be a bug, said plainly.
         Err(e) => eprintln!("error: cannot write JSON: {e}"),

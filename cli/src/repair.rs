@@ -6,15 +6,16 @@ use std::fmt::Write as _;
 use datahub::{CleanupVerdict, Finding, RecoveryAction, Severity};
 
 use crate::Outcome;
+use crate::out::{out, outln};
 
 pub(crate) fn diagnose(channel: &str, json: bool) -> Result<Outcome, datahub::Error> {
     let findings = datahub::inspect(channel)?.diagnose();
     if json {
         crate::print_json(&findings);
     } else if findings.is_empty() {
-        println!("channel `{channel}` is healthy");
+        outln!("channel `{channel}` is healthy");
     } else {
-        print!("{}", render_findings(&findings));
+        out!("{}", render_findings(&findings));
     }
     Ok(
         if findings.iter().any(|f| f.severity >= Severity::Warning) {
@@ -47,28 +48,28 @@ pub(crate) fn recover(channel: &str, dry_run: bool, json: bool) -> Result<Outcom
     }
     let verb = |done: &'static str, would: &'static str| if dry_run { would } else { done };
     if recovery.actions.is_empty() {
-        println!("nothing held by a dead process in channel `{channel}`");
+        outln!("nothing held by a dead process in channel `{channel}`");
     }
     for action in &recovery.actions {
         match action {
-            RecoveryAction::RemovedConsumer { index, pid } => println!(
+            RecoveryAction::RemovedConsumer { index, pid } => outln!(
                 "{} consumer {index} (pid {pid}, dead)",
                 verb("removed", "would remove")
             ),
-            RecoveryAction::ReleasedLock { zone, pid } => println!(
+            RecoveryAction::ReleasedLock { zone, pid } => outln!(
                 "{} the lock of zone `{zone}` (held by pid {pid}, dead); its next holder is told the zone \
                  may be half-written",
                 verb("released", "would release")
             ),
-            other => println!("{other:?}"),
+            other => outln!("{other:?}"),
         }
     }
     if !recovery.remaining.is_empty() {
-        println!(
+        outln!(
             "\n{}:",
             verb("still wrong", "wrong now (a dry run changes nothing)")
         );
-        print!("{}", render_findings(&recovery.remaining));
+        out!("{}", render_findings(&recovery.remaining));
     }
     Ok(Outcome::Ok)
 }
@@ -82,7 +83,7 @@ pub(crate) fn cleanup(
     if json {
         crate::print_json(&verdicts);
     } else if verdicts.is_empty() {
-        println!("no DataHub channels on this machine");
+        outln!("no DataHub channels on this machine");
     } else {
         for v in &verdicts {
             let verdict = match v.verdict {
@@ -91,7 +92,7 @@ pub(crate) fn cleanup(
                 CleanupVerdict::Kept => "kept",
                 _ => "skipped",
             };
-            println!("{verdict:>12}  {}: {}", v.channel, v.reason);
+            outln!("{verdict:>12}  {}: {}", v.channel, v.reason);
         }
     }
     Ok(

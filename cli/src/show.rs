@@ -9,6 +9,7 @@ use datahub::ChannelSnapshot;
 
 use crate::Outcome;
 use crate::layout;
+use crate::out::{out, outln};
 
 pub(crate) struct Options {
     pub(crate) json: bool,
@@ -36,7 +37,7 @@ pub(crate) fn run(channel: &str, options: &Options) -> Result<Outcome, datahub::
                 // Home the cursor and clear the screen, as `watch` does.
                 text.insert_str(0, "\x1b[H\x1b[2J");
             }
-            print!("{text}");
+            out!("{text}");
         }
         let _ = std::io::stdout().flush();
         shown += 1;
@@ -46,7 +47,7 @@ pub(crate) fn run(channel: &str, options: &Options) -> Result<Outcome, datahub::
         previous = Some((taken, snapshot));
         std::thread::sleep(options.interval);
         if !options.json && !clear {
-            println!();
+            outln!();
         }
     }
 }

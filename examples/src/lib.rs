@@ -13,6 +13,57 @@
 //! # Ok::<(), datahub::Error>(())
 //! ```
 
+/// What the example programs print, and how they end: a reader that goes
+/// away (`sensor-producer | head -1`) stops a program quietly, through its
+/// normal return (so a producer closes its channel on the way out), where
+/// `println!` would panic on the closed pipe.
+pub mod output {
+    use std::io::Write;
+    use std::process::ExitCode;
+
+    /// Standard output's reader has gone away.
+    #[derive(Debug)]
+    pub struct ClosedPipe;
+
+    impl std::fmt::Display for ClosedPipe {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("standard output was closed by its reader")
+        }
+    }
+
+    impl std::error::Error for ClosedPipe {}
+
+    /// Writes `text` and a newline to standard output, flushed.
+    pub fn line(text: std::fmt::Arguments<'_>) -> Result<(), ClosedPipe> {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{text}")
+            .and_then(|()| stdout.flush())
+            .map_err(|_| ClosedPipe)
+    }
+
+    /// How a program's `run` ended, as its exit status: success, also
+    /// when its reader went away; otherwise the error on stderr, failure.
+    pub fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.is::<ClosedPipe>() => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// `println!` for the example programs: `Err(ClosedPipe)` when the reader
+/// has gone away ([`output::line`]).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output::line(format_args!($($arg)*))
+    };
+}
+
 /// `schemas/sensor.toml`: typed frames, a lock-free telemetry zone, a
 /// locked calibration zone.
 pub mod sensor {

@@ -167,13 +167,17 @@ fn dead_producers_are_diagnosed_and_cleanup_removes_only_abandoned_segments() {
     assert_eq!(removed[0]["verdict"], "removed");
 }
 
-/// Writes a segment file as a creator that died before READY leaves it:
-/// `len` bytes, `init_state` INITIALIZING, and `owner` (0: none yet) in
-/// the producer's owner word (docs/layout.md: header offset 2048 + 128 +
-/// 32), modified `age` ago.
+/// Writes a segment file as a creator of an older build that died before
+/// READY leaves it (this build names a segment only once it is ready):
+/// `len` bytes, the magic and layout version, `init_state` INITIALIZING,
+/// and `owner` (0: none yet) in the producer's owner word (docs/layout.md:
+/// header offset 2048 + 128 + 32), modified `age` ago. A `len` below 4096
+/// writes that many zero bytes (no magic).
 fn unready_segment(channel: &str, len: usize, owner: u64, age: std::time::Duration) {
     let mut bytes = vec![0u8; len];
     if len >= 4096 {
+        bytes[..8].copy_from_slice(b"DATAHUB\0");
+        bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
         bytes[24..28].copy_from_slice(&1u32.to_le_bytes());
         bytes[2208..2216].copy_from_slice(&owner.to_le_bytes());
     }
@@ -208,51 +212,72 @@ fn segments_abandoned_while_being_created_are_replaced_or_removed_and_others_are
         .unwrap()
         .parse()
         .unwrap();
-    // Named dead creator; nameless and old; nameless and new; live creator.
-    let (dead, old, new, live) = (
+    // Named dead creator; nameless and old; nameless and new; live creator;
+    // an empty file (no creator to judge: never a leftover).
+    let (dead, old, new, live, empty) = (
         unique("unready-dead"),
         unique("unready-old"),
         unique("unready-new"),
         unique("unready-live"),
+        unique("unready-empty"),
     );
     unready_segment(&dead, 8192, owner_word(exited, 1), Duration::ZERO);
-    unready_segment(&old, 0, 0, Duration::from_secs(60));
-    unready_segment(&new, 0, 0, Duration::ZERO);
+    unready_segment(&old, 8192, 0, Duration::from_secs(60));
+    unready_segment(&new, 8192, 0, Duration::ZERO);
     unready_segment(
         &live,
         8192,
         owner_word(me, my_start),
         Duration::from_secs(60),
     );
+    unready_segment(&empty, 0, 0, Duration::from_secs(60));
 
     let out = crate::datahub(&["inspect", &dead]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error[DH205]"));
-    let verdicts = datahub_json(&["cleanup", &dead, &old, &new, &live, "--dry-run"], 1);
+    let verdicts = datahub_json(
+        &["cleanup", &dead, &old, &new, &live, &empty, "--dry-run"],
+        1,
+    );
     let verdict = |i: usize| verdicts[i]["verdict"].as_str().unwrap().to_owned();
     assert_eq!(
-        (verdict(0), verdict(1), verdict(2), verdict(3)),
+        (verdict(0), verdict(1), verdict(2), verdict(3), verdict(4)),
         (
             "would_remove".into(),
             "would_remove".into(),
+            "skipped".into(),
             "skipped".into(),
             "skipped".into()
         ),
         "{verdicts}"
     );
-    // A producer replaces what a dead creator abandoned, refuses what a live
-    // one is creating, and does not delete a file that may be new.
+    assert!(
+        verdicts[4]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("0 bytes, too short for a DataHub segment"),
+        "{verdicts}"
+    );
+    // A producer replaces what a dead creator abandoned, and refuses what a
+    // live one is creating or what may be new (being created), and what is
+    // not a segment.
     let mut replaced = Producer::<Frame>::create(&config(&dead)).unwrap();
     assert_eq!(replaced.write_with(SECOND, |f| f.seq = 7).unwrap(), 0);
     let err = Producer::<Frame>::create(&config(&live)).err().unwrap();
     assert_eq!(err.code(), "DH202", "{err}");
     let err = Producer::<Frame>::create(&config(&new)).err().unwrap();
-    assert_eq!(err.code(), "DH204", "{err}");
+    assert_eq!(err.code(), "DH202", "{err}");
+    let err = Producer::<Frame>::create(&config(&empty)).err().unwrap();
+    assert_eq!(err.code(), "DH223", "{err}");
+    assert!(err.to_string().contains("a file of 0 bytes"), "{err}");
 
-    let verdicts = datahub_json(&["cleanup", &old, &new, &live], 1);
+    let verdicts = datahub_json(&["cleanup", &old, &new, &live, &empty], 1);
     assert_eq!(verdicts[0]["verdict"], "removed", "{verdicts}");
     assert!(!segment_path(&old).exists());
-    assert!(segment_path(&new).exists() && segment_path(&live).exists());
+    for kept in [&new, &live, &empty] {
+        assert!(segment_path(kept).exists(), "{kept}: {verdicts}");
+    }
     std::fs::remove_file(segment_path(&new)).unwrap();
+    std::fs::remove_file(segment_path(&empty)).unwrap();
     std::fs::remove_file(segment_path(&live)).unwrap();
 }

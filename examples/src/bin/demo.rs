@@ -20,6 +20,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use datahub::{AttachOptions, Error};
+use datahub_examples::say;
 use datahub_examples::sensor::{Calib, SensorFrame, sensor};
 
 const REPORT_EVERY: Duration = Duration::from_millis(500);
@@ -37,13 +38,7 @@ fn main() -> ExitCode {
             produce(Duration::from_secs_f64(seconds), consumers)
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    datahub_examples::output::exit_code(result)
 }
 
 /// The samples of frame `seq`: derived from it, so a torn frame shows.
@@ -56,11 +51,11 @@ fn produce(duration: Duration, consumers: usize) -> Result<(), Box<dyn std::erro
     let channel = format!("demo-{}", std::process::id());
     let config = sensor::config_named(&channel).max_consumers(consumers.max(8) as u32);
     let mut producer = sensor::create_with(&config)?;
-    println!(
+    say!(
         "producer: channel `{channel}` from schemas/sensor.toml: slot SensorFrame ({} bytes), channel hash {}",
         size_of::<SensorFrame>(),
         sensor::CHANNEL_HASH
-    );
+    )?;
     let mut label = [0u8; 64];
     label[..13].copy_from_slice(b"demo-detector");
     producer.calibration().write(
@@ -89,9 +84,9 @@ fn produce(duration: Duration, consumers: usize) -> Result<(), Box<dyn std::erro
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    println!(
+    say!(
         "producer: {consumers} consumers attached; streaming for {duration:?} (lossless ring, enforced checksums, as the schema says)"
-    );
+    )?;
     let telemetry = producer.telemetry();
     telemetry.state.store(STREAMING, Ordering::Relaxed);
     let started = Instant::now();
@@ -110,10 +105,10 @@ fn produce(duration: Duration, consumers: usize) -> Result<(), Box<dyn std::erro
             let telemetry = producer.telemetry();
             telemetry.frame_count.store(sent, Ordering::Relaxed);
             telemetry.fps.store(rate as f32, Ordering::Relaxed);
-            println!(
+            say!(
                 "producer: {sent:>9} frames  {rate:>9.0} frames/s  {:>7.1} MB/s written in place",
                 rate * size_of::<SensorFrame>() as f64 / 1e6
-            );
+            )?;
             (last_report, sent_at_report) = (Instant::now(), sent);
         }
     }
@@ -123,11 +118,11 @@ fn produce(duration: Duration, consumers: usize) -> Result<(), Box<dyn std::erro
     // closed: they compare their count with this.
     telemetry.frame_count.store(sent, Ordering::Release);
     telemetry.state.store(DONE, Ordering::Release);
-    println!(
+    say!(
         "producer: done, {sent} frames in {elapsed:.2} s ({:.0} frames/s, {:.1} MB/s)",
         sent as f64 / elapsed,
         sent as f64 * size_of::<SensorFrame>() as f64 / elapsed / 1e6
-    );
+    )?;
     // Closing the channel: consumers read what is left, then see it closed.
     drop(producer);
     let mut failed = 0;
@@ -140,7 +135,7 @@ fn produce(duration: Duration, consumers: usize) -> Result<(), Box<dyn std::erro
     if failed > 0 {
         return Err(format!("{failed} consumer(s) failed").into());
     }
-    println!("demo: every consumer read all {sent} frames in order, checksums verified, none torn");
+    say!("demo: every consumer read all {sent} frames in order, checksums verified, none torn")?;
     Ok(())
 }
 
@@ -155,12 +150,12 @@ fn consume(channel: &str, id: &str) -> Result<(), Box<dyn std::error::Error>> {
     let mut consumer = sensor::attach_with(channel, &AttachOptions::default())?;
     let calib = consumer.calibration().read(Duration::from_secs(1))?;
     let label = String::from_utf8_lossy(&calib.label);
-    println!(
+    say!(
         "consumer {id}: attached to `{channel}` (pid {}), channel hash checked; calibration `{}`, gain {}",
         std::process::id(),
         label.trim_end_matches('\0'),
         calib.gain[0]
-    );
+    )?;
     let (mut expected, mut last_report, mut at_report) = (0u64, Instant::now(), 0u64);
     loop {
         let frame = match consumer.next(Duration::from_secs(10)) {
@@ -183,10 +178,10 @@ fn consume(channel: &str, id: &str) -> Result<(), Box<dyn std::error::Error>> {
         expected += 1;
         if last_report.elapsed() >= REPORT_EVERY {
             let rate = (expected - at_report) as f64 / last_report.elapsed().as_secs_f64();
-            println!(
+            say!(
                 "consumer {id}: {expected:>9} frames  {rate:>9.0} frames/s  (producer reports {:.0} frames/s)",
                 consumer.telemetry().fps.load(Ordering::Relaxed)
-            );
+            )?;
             (last_report, at_report) = (Instant::now(), expected);
         }
     }
@@ -198,9 +193,9 @@ fn consume(channel: &str, id: &str) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    println!(
+    say!(
         "consumer {id}: done, {expected} frames in order, checksums verified, lost {}",
         consumer.lost()
-    );
+    )?;
     Ok(())
 }

@@ -12,19 +12,24 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use datahub::Error;
+use datahub_examples::say;
 use datahub_examples::sensor::sensor;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    datahub_examples::output::exit_code(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut consumer = match std::env::var("DATAHUB_BROKER") {
         Ok(endpoint) => sensor::discover(&datahub::broker::MessageHub::connect(&endpoint)?)?,
         Err(_) => sensor::attach()?,
     };
     let calib = consumer.calibration().read(Duration::from_secs(1))?;
-    println!(
+    say!(
         "sensor-consumer: attached to `{}` (channel hash checked); calibration `{}`",
         sensor::NAME,
         String::from_utf8_lossy(&calib.label).trim_end_matches('\0')
-    );
+    )?;
     let (mut frames, mut since) = (0u64, Instant::now());
     loop {
         // Copy out what is shown: the frame borrows the consumer, and is
@@ -37,18 +42,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         frames += 1;
         if since.elapsed() >= Duration::from_secs(1) {
             let telemetry = consumer.telemetry();
-            println!(
+            say!(
                 "sensor-consumer: frame {seq} at {:.3} s, samples[0] = {first:+.3}; producer: {} frames, {:.0} fps",
                 at as f64 / 1e9,
                 telemetry.frame_count.load(Ordering::Relaxed),
                 telemetry.fps.load(Ordering::Relaxed),
-            );
+            )?;
             since = Instant::now();
         }
     }
-    println!(
+    say!(
         "sensor-consumer: the producer closed the channel; {frames} frames read, {} lost",
         consumer.lost()
-    );
+    )?;
     Ok(())
 }

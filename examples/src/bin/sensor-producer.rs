@@ -11,9 +11,14 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use datahub_examples::say;
 use datahub_examples::sensor::{Calib, sensor};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    datahub_examples::output::exit_code(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let seconds: f64 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
@@ -25,16 +30,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(endpoint) => {
             let hub = datahub::broker::MessageHub::connect(&endpoint)?;
             producer.register(&hub)?;
-            println!("sensor-producer: registered with the broker at {endpoint}");
+            say!("sensor-producer: registered with the broker at {endpoint}")?;
             Some(hub)
         }
         Err(_) => None,
     };
-    println!(
+    say!(
         "sensor-producer: channel `{}`, channel hash {}",
         sensor::NAME,
         sensor::CHANNEL_HASH
-    );
+    )?;
     let mut calib = Calib {
         gain: [1.0; 8],
         offset: [0.0; 8],
@@ -64,14 +69,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ordering::Relaxed,
         );
         if seq.is_multiple_of(1000) {
-            println!(
+            say!(
                 "sensor-producer: {seq} frames, {} consumers",
                 producer.consumer_count()
-            );
+            )?;
         }
         let next = started + period * seq as u32;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
-    println!("sensor-producer: done, {seq} frames; closing the channel");
+    say!("sensor-producer: done, {seq} frames; closing the channel")?;
     Ok(())
 }

@@ -4,8 +4,11 @@
 //! `datahub list --broker ENDPOINT` lists what a broker knows.
 //!
 //! Read-only commands (`list`, `inspect`, `diagnose`, `recover --dry-run`,
-//! `cleanup --dry-run`) map segments without write access: they work on
-//! channels they did not create and never change a byte.
+//! `cleanup --dry-run`) read a private copy of a segment, never mapping it:
+//! they work on channels they did not create, never change a byte, and a
+//! segment truncated meanwhile is an error, not a crash. `recover` and
+//! `cleanup` change only their own user's segments. A reader that goes
+//! away ends a command quietly (status 0).
 //!
 //! Exit status: 0 on success (`diagnose`: the channel is healthy, or has
 //! only `info` findings); 1 when `diagnose` finds a warning or an error, or

@@ -5,7 +5,9 @@ use std::io::{Seek, SeekFrom, Write};
 
 use super::*;
 use crate::ring::protocol::{ReadAttempt, Start};
+use crate::segment::header::{INIT_CLOSED, INIT_INITIALIZING};
 use crate::segment::validate::Params;
+use std::time::Instant;
 
 /// A channel name unique to this test process and `tag`; removed on drop.
 struct TestChannel(String);

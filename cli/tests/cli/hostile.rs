@@ -358,6 +358,15 @@ fn a_segment_truncated_while_commands_run_never_crashes_them() {
                 std::thread::sleep(Duration::from_micros(200));
             }
         });
+        // Stops the truncating thread however this one ends (a failed
+        // check unwinds through here).
+        struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(3) {
             for args in [
@@ -376,7 +385,6 @@ fn a_segment_truncated_while_commands_run_never_crashes_them() {
                     .or_default() += 1;
             }
         }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     eprintln!("outcomes while truncating (command, status, SIGBUS caught): {codes:?}");
     let _ = std::fs::remove_file(segment_path(&channel));

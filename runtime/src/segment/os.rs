@@ -448,14 +448,9 @@ pub(crate) fn current_process() -> ProcessId {
 /// /proc entry): then only the pid's existence is checked, which errs
 /// toward alive. A reused pid may keep a dead owner's resources, but a live
 /// process is never declared dead, which could let two processes into one
-/// lock.
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "for the zone handles and the `datahub` command, next steps"
-    )
-)]
+/// lock or make a producer drop a healthy consumer. So is a /proc entry
+/// that exists but cannot be read now (no file descriptor left, no memory):
+/// alive, until it can be told.
 pub(crate) fn is_alive(id: ProcessId) -> bool {
     if id.pid == 0 {
         return false;
@@ -463,18 +458,15 @@ pub(crate) fn is_alive(id: ProcessId) -> bool {
     if id.start_time == 0 {
         return pid_exists(id.pid);
     }
-    process_start_time(id.pid) == Some(id.start_time)
+    match read_start_time(id.pid) {
+        Ok(Some(start)) => start == id.start_time,
+        Ok(None) => false,
+        Err(_) => true,
+    }
 }
 
 /// Whether some process has this pid (`kill(pid, 0)`: EPERM means it
 /// exists but belongs to another user).
-#[cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "for the zone handles and the `datahub` command, next steps"
-    )
-)]
 fn pid_exists(pid: u32) -> bool {
     let Some(pid) = i32::try_from(pid)
         .ok()
@@ -489,10 +481,22 @@ fn pid_exists(pid: u32) -> bool {
 }
 
 /// The start time of process `pid`, or `None` if there is none (or it is
-/// a zombie: it has exited and only awaits its parent).
+/// a zombie: it has exited and only awaits its parent), or if its entry
+/// cannot be read.
 pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat_start_time(&stat)
+    read_start_time(pid).ok().flatten()
+}
+
+/// The start time of process `pid`: `Ok(None)` when there is no such
+/// process (or a zombie), `Err` when its /proc entry could not be read for
+/// another reason (then nothing is known).
+fn read_start_time(pid: u32) -> io::Result<Option<u64>> {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => Ok(parse_stat_start_time(&stat)),
+        // ESRCH: the process exited while its entry was read.
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(3) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Field 22 (`starttime`) of `/proc/<pid>/stat`; `None` for a zombie.

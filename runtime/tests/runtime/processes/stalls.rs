@@ -69,23 +69,36 @@ fn idle_then_burst(
         producers.push(producer);
         children.extend(consumers);
     }
-    std::thread::scope(|s| {
-        for mut producer in producers {
-            s.spawn(move || {
-                let mut next = 0;
-                for _ in 0..rounds {
-                    std::thread::sleep(pause);
-                    next = write_burst(&mut producer, next, burst);
-                }
-            });
-        }
+    // Each channel's counters as its producer ends: on a failure they say
+    // whether a consumer was passed over as stalled or removed as dead.
+    let counters: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = producers
+            .into_iter()
+            .map(|mut producer| {
+                s.spawn(move || {
+                    let mut next = 0;
+                    for _ in 0..rounds {
+                        std::thread::sleep(pause);
+                        next = write_burst(&mut producer, next, burst);
+                    }
+                    datahub::inspect(producer.channel()).unwrap().counters
+                })
+            })
+            .collect();
+        runs.into_iter().map(|run| run.join().unwrap()).collect()
     });
     for child in children {
-        let result = child.finish(deadline()).result();
+        let finished = child.finish(deadline());
+        assert!(
+            finished.status.success(),
+            "a consumer that waited through each pause lost items; the channels' counters: \
+             {counters:?}\n{finished}"
+        );
+        let result = finished.result();
         assert_eq!(
             (&result["count"], &result["lost"], &result["end"]),
             (&json!(rounds * burst), &json!(0), &json!("DH206")),
-            "a consumer that waited through each pause lost items: {result}"
+            "{result}"
         );
     }
 }

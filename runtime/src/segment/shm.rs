@@ -134,13 +134,11 @@ struct Line([u8; 64]);
 /// Where a segment's bytes are (held here for as long as `base` points
 /// into them).
 enum Memory {
-    #[allow(dead_code, reason = "owns the mapping `base` points into")]
     /// The file, mapped shared.
     Mapped(MmapRaw),
     /// A private copy of the file's first bytes, up to the end of the
     /// consumer table: the header, schema strings, slot states, checksums
     /// and consumers, enough for a report ([`Segment::read_copy`]).
-    #[allow(dead_code, reason = "owns the copy `base` points into")]
     Copied(Vec<Line>),
 }
 

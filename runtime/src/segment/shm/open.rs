@@ -69,19 +69,14 @@ impl Segment {
             .map_err(io::Error::other)
             .map_err(io_err)?;
         let map = os::map(&file, len, true).map_err(io_err)?;
-        let base = map.as_mut_ptr();
-        let segment = Self {
-            memory: Memory::Mapped(map),
-            base,
-            len,
-            file,
-            facts,
-            channel,
+        let segment = Self::assemble(
+            Memory::Mapped(map),
+            (file, facts),
+            &channel,
             identity,
             regions,
-            schema: schema.clone(),
-            zone_busy: Default::default(),
-        };
+            schema.clone(),
+        );
         segment.init_state().store(INIT_INITIALIZING, Relaxed);
         let live = segment.live();
         live.producer.pid.store(producer.pid, Relaxed);
@@ -235,8 +230,33 @@ impl Segment {
             )
             .map_err(io_err)?;
         }
-        Ok(Self {
-            memory: Memory::Mapped(map),
+        Ok(Self::assemble(
+            Memory::Mapped(map),
+            (file, facts),
+            channel,
+            identity,
+            regions,
+            schema,
+        ))
+    }
+
+    /// The segment held in `memory`, opened from `file`.
+    fn assemble(
+        mut memory: Memory,
+        (file, facts): (File, FileFacts),
+        channel: &str,
+        identity: Identity,
+        regions: Regions,
+        schema: SchemaStrings,
+    ) -> Self {
+        // The mapping's address, or the copy's heap buffer's (which stays
+        // where it is when the `Vec` moves into `self`).
+        let (base, len) = match &mut memory {
+            Memory::Mapped(map) => (map.as_mut_ptr(), map.len()),
+            Memory::Copied(lines) => (lines.as_mut_ptr().cast::<u8>(), lines.len() * 64),
+        };
+        Self {
+            memory,
             base,
             len,
             file,
@@ -246,7 +266,7 @@ impl Segment {
             regions,
             schema,
             zone_busy: Default::default(),
-        })
+        }
     }
 
     /// Reads channel `channel`'s segment into a private copy, for a
@@ -266,21 +286,15 @@ impl Segment {
         let mut lines = vec![Line([0; 64]); (copy_end / 64) as usize];
         file.read_exact_at(lines_as_bytes(&mut lines), 0)
             .map_err(|_| shrank(channel, &facts))?;
-        let base = lines.as_mut_ptr().cast::<u8>();
-        let len = lines.len() * 64;
-        let schema = decode_schema(channel, base, &identity, &regions)?;
-        Ok(Self {
-            memory: Memory::Copied(lines),
-            base,
-            len,
-            file,
-            facts,
-            channel: channel.to_owned(),
+        let schema = decode_schema(channel, lines.as_ptr().cast(), &identity, &regions)?;
+        Ok(Self::assemble(
+            Memory::Copied(lines),
+            (file, facts),
+            channel,
             identity,
             regions,
             schema,
-            zone_busy: Default::default(),
-        })
+        ))
     }
 }
 

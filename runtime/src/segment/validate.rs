@@ -30,7 +30,7 @@ pub(crate) const MAX_CAPACITY: u64 = datahub_schema::MAX_CAPACITY;
 pub(crate) const MAX_CONSUMERS: u64 = datahub_schema::MAX_CONSUMERS;
 /// Largest segment DataHub creates or attaches (1 TiB): beyond, a header is
 /// taken to be corrupt.
-pub(crate) const MAX_SEGMENT_SIZE: u64 = 1 << 40;
+pub(crate) const MAX_SEGMENT_SIZE: u64 = datahub_schema::MAX_SEGMENT_SIZE;
 
 /// What a header says that cannot be true: the field, what validation
 /// expected, and what it found.

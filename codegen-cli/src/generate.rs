@@ -4,52 +4,32 @@
 //! consumer handles (DESIGN.md §2, issue 5).
 //!
 //! The output is a token stream printed by prettyplease, so it is
-//! deterministic: the same schema gives the same bytes.
+//! deterministic: the same schema gives the same bytes. Each item (a struct,
+//! a channel's module) is built, printed and dropped before the next, so
+//! time and memory are linear in the schema and peak memory is one item's.
+//!
+//! Every string that reaches the output is either a name the schema checker
+//! limited to ASCII identifiers (and mapped, for channels and zones, with
+//! the same functions the checker used to refuse clashes), a `doc` it
+//! limited to plain lines of text, a number, a hash, or the schema's path,
+//! which is escaped (`{:?}`-style) when it holds anything but plain text,
+//! and whose braces are doubled where it lands in a format string.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use datahub_schema::{
     Channel, ChecksumPolicy, Overflow, Schema, SlotType, StructDef, StructKind, TypeRef,
+    channel_module_name, zone_accessor_name,
 };
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote};
-
-/// Methods of the runtime's `Producer`/`Consumer` (and of the generated
-/// handles) that a zone accessor must not shadow: a zone with one of these
-/// names gets the accessor `<name>_zone`.
-const RESERVED_METHODS: &[&str] = &[
-    "acquire",
-    "deref",
-    "deref_mut",
-    "new",
-    "attach",
-    "attach_with",
-    "channel",
-    "channel_hash",
-    "consumer_count",
-    "create",
-    "discover",
-    "discover_with",
-    "heartbeat",
-    "inner",
-    "into_inner",
-    "latest",
-    "locked_zone",
-    "lost",
-    "next",
-    "next_seq",
-    "position",
-    "register",
-    "register_with",
-    "set_wait_strategy",
-    "slot_size",
-    "try_next",
-    "write_bytes",
-    "write_with",
-    "zone",
-];
+use quote::quote;
 
 /// Why code could not be generated from a valid schema.
+///
+/// The schema checker refuses every schema that would give one of these
+/// (DH122, DH124), so `generate` returns them only if the two disagreed:
+/// they are the generator's own check of what it is about to write.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum GenerateError {
@@ -81,16 +61,41 @@ pub enum GenerateError {
 /// gave it, shown in the `@generated` header).
 pub fn generate(schema: &Schema, source: &str) -> Result<String, GenerateError> {
     check_names(schema)?;
-    let mut items = Vec::new();
+    let source = shown_path(source);
+    let mut out = header(schema, &source);
+    // Printing items one by one gives the bytes of printing them as one
+    // file (prettyplease puts no blank line between items).
+    let mut print = |item: TokenStream| {
+        let file: syn::File = syn::parse2(item)
+            .expect("the generator emits valid Rust (a bug of datahub-codegen otherwise)");
+        out.push_str(&prettyplease::unparse(&file));
+    };
     for s in schema.structs() {
-        items.push(struct_item(s, source)?);
+        print(struct_item(s, &source)?);
     }
     for c in schema.channels() {
-        items.push(channel_module(schema, c));
+        print(channel_module(c));
     }
-    let file: syn::File = syn::parse2(quote! { #(#items)* })
-        .expect("the generator emits valid Rust (a bug of datahub-codegen otherwise)");
-    Ok(header(schema, source) + &prettyplease::unparse(&file))
+    Ok(out)
+}
+
+/// The schema's path as generated code shows it (in comments, docs and
+/// messages): as given when it is plain text, else quoted with Rust's
+/// escapes (`"a\nb.toml"`), so that a line break in a file name cannot end
+/// the `//` comment it is in, and no control or text-direction character
+/// reaches the output.
+fn shown_path(source: &str) -> String {
+    let quoted = format!("{source:?}");
+    if quoted[1..quoted.len() - 1] == *source && !source.contains(['\u{2028}', '\u{2029}']) {
+        source.to_owned()
+    } else {
+        quoted
+    }
+}
+
+/// `text` as a format string that prints `text` (for `assert!` messages).
+fn format_literal(text: &str) -> String {
+    text.replace('{', "{{").replace('}', "}}")
 }
 
 /// The `// @generated` header: the tool, its version, the source, and every
@@ -111,43 +116,53 @@ fn header(schema: &Schema, source: &str) -> String {
     out
 }
 
-/// Structs and channel modules share Rust's type namespace.
+/// The names the output defines in one namespace must differ: structs and
+/// channel modules (Rust's type namespace), and each channel's zone
+/// accessors (the fields and methods of its handles). Also refuses a struct
+/// that neither derive can lay out. Linear in the schema.
 fn check_names(schema: &Schema) -> Result<(), GenerateError> {
-    let mut seen: Vec<(String, String)> = Vec::new();
-    let items = schema
-        .structs()
-        .iter()
-        .map(|s| (s.name.clone(), format!("struct `{}`", s.name)))
-        .chain(
-            schema
-                .channels()
-                .iter()
-                .map(|c| (module_name(&c.name), format!("channel `{}`", c.name))),
-        );
-    for (name, what) in items {
-        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
-            return Err(GenerateError::NameClash {
-                name,
-                first: first.clone(),
-                second: what,
+    let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut define = |name: String, what: String| match seen.get(&name) {
+        Some(first) => Err(GenerateError::NameClash {
+            name,
+            first: first.clone(),
+            second: what,
+        }),
+        None => {
+            seen.insert(name, what);
+            Ok(())
+        }
+    };
+    for s in schema.structs() {
+        if !matches!(s.kind, StructKind::Plain | StructKind::Atomic) {
+            return Err(GenerateError::MixedStruct {
+                name: s.name.clone(),
             });
         }
-        seen.push((name, what));
+        define(s.name.clone(), format!("struct `{}`", s.name))?;
+    }
+    for c in schema.channels() {
+        define(module_name(&c.name), format!("channel `{}`", c.name))?;
+        let mut accessors = HashSet::new();
+        for z in &c.zones {
+            let accessor = zone_accessor_name(&z.name);
+            if !accessors.insert(accessor.clone()) {
+                return Err(GenerateError::NameClash {
+                    name: accessor,
+                    first: format!("a zone of channel `{}`", c.name),
+                    second: format!("zone `{}`", z.name),
+                });
+            }
+        }
     }
     Ok(())
 }
 
 /// The module of channel `name`: `-` becomes `_`; a leading digit gets
-/// `ch_` before it; a keyword gets `_` after it.
+/// `ch_` before it; a keyword gets `_` after it (the schema crate's
+/// [`channel_module_name`], with which the checker refuses clashes).
 pub fn module_name(channel: &str) -> String {
-    let mut name = channel.replace('-', "_");
-    if name.starts_with(|c: char| c.is_ascii_digit()) {
-        name.insert_str(0, "ch_");
-    }
-    if datahub_schema::is_rust_keyword(&name) || name == "_" {
-        name.push('_');
-    }
-    name
+    channel_module_name(channel)
 }
 
 fn ident(name: &str) -> Ident {
@@ -222,36 +237,48 @@ fn struct_item(s: &StructDef, source: &str) -> Result<TokenStream, GenerateError
         proc_macro2::Literal::u64_unsuffixed(s.layout.size),
         proc_macro2::Literal::u64_unsuffixed(s.layout.align),
     );
-    let size_msg = format!(
+    // `assert!` takes its message as a format string.
+    let size_msg = format_literal(&format!(
         "`{}` is not {size} bytes as {source} says: the struct was edited by hand or the schema changed; \
          regenerate it",
         s.name
-    );
-    let align_msg = format!(
+    ));
+    let align_msg = format_literal(&format!(
         "`{}` is not {align}-byte aligned as {source} says: regenerate it",
         s.name
-    );
+    ));
     let offsets = s.fields.iter().map(|f| {
         let fname = ident(&f.name);
         let offset = proc_macro2::Literal::u64_unsuffixed(f.offset);
-        let msg = format!(
+        let msg = format_literal(&format!(
             "field `{}.{}` is not at offset {offset} as {source} says: regenerate it",
             s.name, f.name
-        );
+        ));
         quote! {
             let offset = ::core::mem::offset_of!(#name, #fname);
             assert!(offset == #offset, #msg);
         }
     });
     let hash = s.type_hash().to_string();
-    let hash_msg = format!(
+    let hash_msg = format_literal(&format!(
         "the layout of `{}` does not have the schema hash {hash} that {source} computed: regenerate it",
         s.name
-    );
+    ));
+    // Names the schema allows but Rust's style lints do not (`my_frame`,
+    // a field `Gain`), so that a crate built with `-D warnings` compiles.
+    let camel = s.name.starts_with(|c: char| c.is_ascii_uppercase()) && !s.name.contains('_');
+    let allow_camel = (!camel).then(|| quote! { #[allow(non_camel_case_types)] });
+    let snake = s
+        .fields
+        .iter()
+        .all(|f| !f.name.contains(|c: char| c.is_ascii_uppercase()));
+    let allow_snake = (!snake).then(|| quote! { #[allow(non_snake_case)] });
     Ok(quote! {
         #doc
         #derive
         #[repr(C)]
+        #allow_camel
+        #allow_snake
         pub struct #name { #(#fields)* }
 
         const _: () = {
@@ -278,7 +305,7 @@ struct ZoneGen {
     doc: TokenStream,
 }
 
-fn channel_module(schema: &Schema, c: &Channel) -> TokenStream {
+fn channel_module(c: &Channel) -> TokenStream {
     let module = ident(&module_name(&c.name));
     let doc = docs(c.doc.as_deref());
     let name = &c.name;
@@ -316,31 +343,24 @@ fn channel_module(schema: &Schema, c: &Channel) -> TokenStream {
         .zones
         .iter()
         .map(|z| {
-            let accessor = if RESERVED_METHODS.contains(&z.name.as_str()) {
-                format_ident!("{}_zone", z.name)
-            } else {
-                ident(&z.name)
-            };
-            let ty_doc = schema
-                .struct_def(&z.ty)
-                .and_then(|s| s.doc.clone())
-                .map(|d| format!(" ({d})"))
-                .unwrap_or_default();
+            let accessor = ident(&zone_accessor_name(&z.name));
+            // The zone's type is named, not its doc copied: a struct's doc
+            // is on the struct, once, however many zones use it.
             let line = if z.locked {
                 format!(
-                    " The locked zone `{}`, type `{}`{ty_doc}: lock it to read or write.",
+                    " The locked zone `{}`, type `{}`: lock it to read or write.",
                     z.name, z.ty
                 )
             } else {
-                format!(" The lock-free zone `{}`, type `{}`{ty_doc}.", z.name, z.ty)
+                format!(" The lock-free zone `{}`, type `{}`.", z.name, z.ty)
             };
-            let extra: Vec<String> = z.doc.iter().map(|d| format!(" {d}")).collect();
+            let extra = z.doc.as_deref().map(|d| docs(Some(d))).into_iter();
             ZoneGen {
                 name: z.name.clone(),
                 accessor,
                 ty: ident(&z.ty),
                 locked: z.locked,
-                doc: quote! { #[doc = #line] #(#[doc = ""] #[doc = #extra])* },
+                doc: quote! { #[doc = #line] #(#[doc = ""] #extra)* },
             }
         })
         .collect();
@@ -504,13 +524,21 @@ fn handle(zones: &[ZoneGen], inner: &TokenStream, name: &str, doc: &str) -> Toke
             }
         }
     });
+    let snake = zones.iter().all(|z| {
+        !z.accessor
+            .to_string()
+            .contains(|c: char| c.is_ascii_uppercase())
+    });
+    let allow_snake = (!snake).then(|| quote! { #[allow(non_snake_case)] });
     quote! {
         #[doc = #doc]
+        #allow_snake
         pub struct #handle {
             inner: #inner,
             #(#fields)*
         }
 
+        #allow_snake
         impl #handle {
             fn new(inner: #inner) -> ::core::result::Result<Self, ::datahub::Error> {
                 #(#opens)*

@@ -1,9 +1,13 @@
 //! Entry point of checking: parse, then resolve; collect every diagnostic.
 
 use crate::diag::{Error, ErrorKind, Sink};
+use crate::limits::MAX_FILE_SIZE;
 use crate::model::Schema;
 
 pub(crate) fn check(source: &str, file: &str) -> Result<Schema, Error> {
+    if source.len() > MAX_FILE_SIZE {
+        return Err(too_large(source.len(), file));
+    }
     let mut sink = Sink::new(file, source);
     let schema = crate::parse::parse(source, &mut sink)
         .and_then(|raw| crate::resolve::resolve(raw, &mut sink));
@@ -31,6 +35,29 @@ pub(crate) fn not_utf8(bytes: &[u8], valid_up_to: usize, file: &str) -> Error {
         valid_up_to..valid_up_to,
     )
     .with_help("save the schema file as UTF-8");
+    match sink.finish() {
+        Some(d) => Error::Invalid(d),
+        None => unreachable!("one error was recorded"),
+    }
+}
+
+/// A file of more than [`MAX_FILE_SIZE`] bytes (`size` is what was read: at
+/// least one byte more), refused before it is parsed.
+pub(crate) fn too_large(size: usize, file: &str) -> Error {
+    let mut sink = Sink::new(file, "");
+    sink.error(
+        ErrorKind::TooLarge {
+            what: "the schema file".into(),
+            found: if size > MAX_FILE_SIZE + 1 {
+                format!("{size} bytes")
+            } else {
+                format!("more than {MAX_FILE_SIZE} bytes")
+            },
+            limit: format!("{MAX_FILE_SIZE} bytes"),
+        },
+        0..0,
+    )
+    .with_help("split the schema into several files");
     match sink.finish() {
         Some(d) => Error::Invalid(d),
         None => unreachable!("one error was recorded"),

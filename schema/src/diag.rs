@@ -221,6 +221,50 @@ pub enum ErrorKind {
         /// The limit.
         limit: String,
     },
+    /// Two names of the schema that generated Rust would spell the same in
+    /// one namespace (two channel modules, a channel module and a struct,
+    /// two zone accessors of a handle).
+    #[error("{what} and {other} would both be {rust} in the generated Rust")]
+    NameClash {
+        /// The later of the two, e.g. ``channel `a_b` ``.
+        what: String,
+        /// The earlier one, with its line, e.g. ``channel `a-b` (line 3)``.
+        other: String,
+        /// The Rust item both would be, e.g. ``the module `a_b` ``.
+        rust: String,
+    },
+    /// A control or text-direction character in a string that generated
+    /// code carries (a `doc`): it could make the code read differently
+    /// than it compiles, or not compile.
+    #[error(
+        "`{key}` contains {character} at character {position}: control and text-direction characters are not allowed in text that reaches generated code"
+    )]
+    ForbiddenCharacter {
+        /// The key of the string, e.g. `doc`.
+        key: String,
+        /// The character, named: `U+202E (RIGHT-TO-LEFT OVERRIDE)`.
+        character: String,
+        /// Its 1-based position among the string's characters.
+        position: usize,
+    },
+    /// A struct with both atomic and plain fields that no channel uses: no
+    /// derive can lay it out, so no code can be generated for it.
+    #[error(
+        "struct `{name}` mixes atomic field `{atomic_field}` ({atomic_ty}) and plain field `{plain_field}` ({plain_ty}): \
+         a slot or a locked zone holds only plain data and a lock-free zone only atomics, so nothing can use it"
+    )]
+    MixedStruct {
+        /// The struct.
+        name: String,
+        /// Its first atomic field.
+        atomic_field: String,
+        /// That field's type.
+        atomic_ty: String,
+        /// Its first plain field.
+        plain_field: String,
+        /// That field's type.
+        plain_ty: String,
+    },
 }
 
 impl ErrorKind {
@@ -250,6 +294,9 @@ impl ErrorKind {
             Self::AtomicInLockedZone { .. } => "DH119",
             Self::TooManyZones { .. } => "DH120",
             Self::TooLarge { .. } => "DH121",
+            Self::NameClash { .. } => "DH122",
+            Self::ForbiddenCharacter { .. } => "DH123",
+            Self::MixedStruct { .. } => "DH124",
         }
     }
 }
@@ -334,16 +381,36 @@ impl Diagnostics {
             Renderer::plain()
         };
         let mut out = String::new();
+        let lines = LineIndex::new(&self.source);
         for d in &self.items {
             out.push_str(&d.to_string());
             out.push('\n');
+            // Show only the lines of the span (and at most EXCERPT_CONTEXT
+            // bytes either side of it on those lines): handing the whole
+            // source to the renderer for each problem would make a file
+            // with many problems cost quadratic time.
             let span = clamp_span(&self.source, &d.span);
-            let mut annotation = AnnotationKind::Primary.span(span);
+            let (first, last) = (lines.line(span.start), lines.line(span.end));
+            let from = floor_char_boundary(
+                &self.source,
+                lines
+                    .start(first)
+                    .max(span.start.saturating_sub(EXCERPT_CONTEXT)),
+            );
+            let to = ceil_char_boundary(
+                &self.source,
+                lines
+                    .end(last, &self.source)
+                    .min(span.end.saturating_add(EXCERPT_CONTEXT)),
+            );
+            let excerpt = &self.source[from..to];
+            let mut annotation = AnnotationKind::Primary.span(span.start - from..span.end - from);
             if let Some(label) = &d.label {
                 annotation = annotation.label(label.as_str());
             }
             let mut group = Group::with_level(Level::ERROR).element(
-                Snippet::source(self.source.as_str())
+                Snippet::source(excerpt)
+                    .line_start(first + 1)
                     .path(self.file.as_str())
                     .fold(true)
                     .annotation(annotation),
@@ -425,11 +492,54 @@ impl Error {
     }
 }
 
+/// Bytes of a long line shown on either side of a problem's span (the
+/// renderer trims lines to 140 columns anyway).
+const EXCERPT_CONTEXT: usize = 512;
+
+/// Where each line of a source starts, to find lines in logarithmic time.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(source: &str) -> Self {
+        let newlines = source.bytes().enumerate().filter(|&(_, b)| b == b'\n');
+        Self {
+            starts: std::iter::once(0)
+                .chain(newlines.map(|(i, _)| i + 1))
+                .collect(),
+        }
+    }
+
+    /// The 0-based line of a byte offset.
+    fn line(&self, offset: usize) -> usize {
+        self.starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1)
+    }
+
+    fn start(&self, line: usize) -> usize {
+        self.starts[line]
+    }
+
+    /// The offset of the end of `line`, before its `\n`.
+    fn end(&self, line: usize, source: &str) -> usize {
+        self.starts
+            .get(line + 1)
+            .map_or(source.len(), |&next| next - 1)
+    }
+}
+
 /// Collects diagnostics while one file is checked.
 pub(crate) struct Sink<'s> {
     file: &'s str,
     source: &'s str,
     items: Vec<Diagnostic>,
+    lines: LineIndex,
+    /// The offset, 0-based line and 1-based column of the last problem, so
+    /// that the columns of problems recorded in source order (as most are)
+    /// are counted from there, not from the start of a long line each time.
+    last: (usize, usize, usize),
 }
 
 impl<'s> Sink<'s> {
@@ -438,13 +548,30 @@ impl<'s> Sink<'s> {
             file,
             source,
             items: Vec::new(),
+            lines: LineIndex::new(source),
+            last: (0, 0, 1),
         }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset on a
+    /// character boundary.
+    fn locate(&mut self, offset: usize) -> (usize, usize) {
+        let line = self.lines.line(offset);
+        let (last_offset, last_line, last_column) = self.last;
+        let (from, column) = if line == last_line && offset >= last_offset {
+            (last_offset, last_column)
+        } else {
+            (self.lines.start(line), 1)
+        };
+        let column = column + self.source[from..offset].chars().count();
+        self.last = (offset, line, column);
+        (line + 1, column)
     }
 
     /// Records a problem at `span`; returns it so a label and help can be added.
     pub(crate) fn error(&mut self, kind: ErrorKind, span: Range<usize>) -> &mut Diagnostic {
         let span = clamp_span(self.source, &span);
-        let (line, column) = line_column(self.source, span.start);
+        let (line, column) = self.locate(span.start);
         self.items.push(Diagnostic {
             kind,
             file: self.file.to_owned(),
@@ -459,6 +586,11 @@ impl<'s> Sink<'s> {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// The 1-based line of a byte offset of the source.
+    pub(crate) fn line_of(&self, offset: usize) -> usize {
+        self.lines.line(offset) + 1
     }
 
     pub(crate) fn finish(self) -> Option<Diagnostics> {
@@ -483,19 +615,32 @@ impl Diagnostic {
 
 /// A span inside `source`, on character boundaries.
 fn clamp_span(source: &str, span: &Range<usize>) -> Range<usize> {
-    let mut start = span.start.min(source.len());
-    while !source.is_char_boundary(start) {
-        start -= 1;
-    }
-    let mut end = span.end.clamp(start, source.len());
-    while !source.is_char_boundary(end) {
-        end += 1;
-    }
+    let start = floor_char_boundary(source, span.start);
+    let end = ceil_char_boundary(source, span.end.max(start));
     start..end
 }
 
+/// The largest character boundary of `source` at or before `offset`.
+fn floor_char_boundary(source: &str, offset: usize) -> usize {
+    let mut at = offset.min(source.len());
+    while !source.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// The smallest character boundary of `source` at or after `offset`.
+fn ceil_char_boundary(source: &str, offset: usize) -> usize {
+    let mut at = offset.min(source.len());
+    while !source.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
 /// 1-based line and column (in characters) of a byte offset.
-pub(crate) fn line_column(source: &str, offset: usize) -> (usize, usize) {
+#[cfg(test)]
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let before = &source[..offset.min(source.len())];
     let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -513,6 +658,16 @@ mod tests {
         assert_eq!(line_column(src, 6), (2, 1));
         assert_eq!(line_column(src, 9), (2, 3)); // after the two-byte é
         assert_eq!(line_column(src, 1000), (3, 1));
+    }
+
+    #[test]
+    fn the_sink_locates_problems_like_a_full_count_in_any_order() {
+        let src = "a = 1\nbé = 2 # é é\n\nlast";
+        let mut sink = Sink::new("t.toml", src);
+        for offset in [0, 9, 3, 14, 12, 6, 16, 20, 17, 1, src.len()] {
+            let offset = floor_char_boundary(src, offset);
+            assert_eq!(sink.locate(offset), line_column(src, offset), "{offset}");
+        }
     }
 
     #[test]

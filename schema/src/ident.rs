@@ -39,6 +39,82 @@ pub fn is_channel_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// The module that generated Rust gives channel `channel`: `-` becomes `_`,
+/// a leading digit gets `ch_` before it, and a keyword (or `_`) gets `_`
+/// after it. Two channels whose modules would be spelled the same are
+/// refused by the checker (DH122).
+///
+/// ```
+/// use datahub_schema::channel_module_name;
+///
+/// assert_eq!(channel_module_name("raw-camera"), "raw_camera");
+/// assert_eq!(channel_module_name("3d"), "ch_3d");
+/// assert_eq!(channel_module_name("type"), "type_");
+/// assert_eq!(channel_module_name("-"), "__");
+/// ```
+pub fn channel_module_name(channel: &str) -> String {
+    let mut name = channel.replace('-', "_");
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        name.insert_str(0, "ch_");
+    }
+    if is_rust_keyword(&name) || name == "_" {
+        name.push('_');
+    }
+    name
+}
+
+/// Methods of the runtime's `Producer` and `Consumer` (and of the generated
+/// handles that deref to them) that a zone accessor must not shadow: a zone
+/// with one of these names gets the accessor `NAME_zone` instead.
+pub const RESERVED_ZONE_ACCESSORS: &[&str] = &[
+    "acquire",
+    "deref",
+    "deref_mut",
+    "new",
+    "attach",
+    "attach_with",
+    "channel",
+    "channel_hash",
+    "consumer_count",
+    "create",
+    "discover",
+    "discover_with",
+    "heartbeat",
+    "inner",
+    "into_inner",
+    "latest",
+    "locked_zone",
+    "lost",
+    "next",
+    "next_seq",
+    "position",
+    "register",
+    "register_with",
+    "set_wait_strategy",
+    "slot_size",
+    "try_next",
+    "write_bytes",
+    "write_with",
+    "zone",
+];
+
+/// The accessor (method and field) that generated handles give zone
+/// `zone`: its name, or `NAME_zone` for a name in
+/// [`RESERVED_ZONE_ACCESSORS`]. Two zones of a channel whose accessors would
+/// be spelled the same are refused by the checker (DH122).
+///
+/// ```
+/// assert_eq!(datahub_schema::zone_accessor_name("telemetry"), "telemetry");
+/// assert_eq!(datahub_schema::zone_accessor_name("next"), "next_zone");
+/// ```
+pub fn zone_accessor_name(zone: &str) -> String {
+    if RESERVED_ZONE_ACCESSORS.contains(&zone) {
+        format!("{zone}_zone")
+    } else {
+        zone.to_owned()
+    }
+}
+
 /// The candidates closest to `name` by edit distance, when close enough to
 /// be a likely typo, phrased for a help line: `` `u16` or `u32` ``.
 pub(crate) fn did_you_mean<'a>(
@@ -46,8 +122,12 @@ pub(crate) fn did_you_mean<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
     let limit = (name.chars().count() / 3).max(1);
+    let len = name.chars().count();
     let scored: Vec<(usize, &str)> = candidates
         .into_iter()
+        // The distance is at least the difference of the lengths: skip the
+        // quadratic computation for names that cannot be close.
+        .filter(|c| c.chars().count().abs_diff(len) <= limit)
         .map(|c| (edit_distance(name, c), c))
         .filter(|&(d, _)| d <= limit)
         .collect();
@@ -95,6 +175,22 @@ mod tests {
             assert!(!is_ascii_identifier(bad), "{bad}");
         }
         assert!(is_rust_keyword("type") && is_rust_keyword("gen") && !is_rust_keyword("union"));
+    }
+
+    #[test]
+    fn channel_modules_and_zone_accessors_are_rust_identifiers() {
+        for channel in [
+            "-", "_", "--", "a-b", "1", "9-9", "self", "Self", "crate", "u8", "A",
+        ] {
+            let module = channel_module_name(channel);
+            assert!(
+                is_ascii_identifier(&module) && !is_rust_keyword(&module),
+                "{channel} -> {module}"
+            );
+        }
+        assert_eq!(channel_module_name("a-b"), channel_module_name("a_b"));
+        assert_eq!(zone_accessor_name("inner"), "inner_zone");
+        assert_eq!(zone_accessor_name("inner_zone"), "inner_zone");
     }
 
     #[test]

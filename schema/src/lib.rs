@@ -30,20 +30,28 @@ mod check;
 mod diag;
 mod hash;
 mod ident;
+mod limits;
 mod model;
 mod parse;
 mod resolve;
+mod segment;
+mod text;
 mod types;
 
 pub use diag::{Diagnostic, Diagnostics, Error, ErrorKind};
 pub use hash::{CHANNEL_HASH_DOMAIN, ParseHashError, SchemaHash, TEXT_PREFIX, TYPE_HASH_DOMAIN};
-pub use ident::{MAX_CHANNEL_NAME_LEN, is_ascii_identifier, is_channel_name, is_rust_keyword};
+pub use ident::{
+    MAX_CHANNEL_NAME_LEN, RESERVED_ZONE_ACCESSORS, channel_module_name, is_ascii_identifier,
+    is_channel_name, is_rust_keyword, zone_accessor_name,
+};
+pub use limits::{
+    MAX_CANONICAL_LEN, MAX_CAPACITY, MAX_CHANNELS, MAX_CONSUMERS, MAX_DOC_LEN, MAX_FIELDS,
+    MAX_FILE_SIZE, MAX_NAME_LEN, MAX_NESTING_DEPTH, MAX_SEGMENT_SIZE, MAX_STRUCTS,
+    MAX_TOTAL_CANONICAL_LEN, MAX_TYPE_SIZE, MAX_ZONE_NAME_LEN, MAX_ZONES,
+};
 pub use model::{
     Channel, ChecksumPolicy, Field, Layout, Overflow, Policy, Schema, SlotType, StructDef,
     StructKind, Zone, channel_canonical,
 };
-pub use resolve::{
-    DEFAULT_CAPACITY, DEFAULT_MAX_CONSUMERS, MAX_CANONICAL_LEN, MAX_CAPACITY, MAX_CONSUMERS,
-    MAX_TOTAL_CANONICAL_LEN, MAX_TYPE_SIZE, MAX_ZONES,
-};
+pub use resolve::{DEFAULT_CAPACITY, DEFAULT_MAX_CONSUMERS};
 pub use types::{MAX_ARRAY_DEPTH, Primitive, TypeRef};

@@ -187,6 +187,7 @@ pub struct Channel {
     pub max_consumers: u32,
     /// Zones in declaration order (at most 16).
     pub zones: Vec<Zone>,
+    pub(crate) segment_size: u64,
     pub(crate) slot_canonical: String,
     pub(crate) zone_canonicals: Vec<String>,
     pub(crate) canonical: String,
@@ -218,6 +219,21 @@ impl Channel {
     /// The channel hash: BLAKE2b-256 of [`Self::canonical`].
     pub fn hash(&self) -> SchemaHash {
         self.hash
+    }
+
+    /// The size in bytes of the channel's shared-memory segment as the
+    /// runtime lays it out (DESIGN.md §5): header, stored canonical strings,
+    /// slot states, checksums, consumer table, zones and slots. At most
+    /// [`crate::MAX_SEGMENT_SIZE`].
+    ///
+    /// ```
+    /// let schema = datahub_schema::Schema::load("../schemas/camera.toml")?;
+    /// // Two slots of 4 MiB, and the header and tables before them.
+    /// assert_eq!(schema.channel("raw-camera").unwrap().segment_size(), 8 << 20 | 8192);
+    /// # Ok::<(), datahub_schema::Error>(())
+    /// ```
+    pub fn segment_size(&self) -> u64 {
+        self.segment_size
     }
 }
 
@@ -261,12 +277,27 @@ impl Schema {
     /// # Ok::<(), datahub_schema::Error>(())
     /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
+        use std::io::Read as _;
+
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        let read_error = |source| Error::Read {
             path: path.to_owned(),
             source,
-        })?;
-        Self::parse_bytes(&bytes, &path.display().to_string())
+        };
+        // Read one byte more than a schema may have, never the whole of a
+        // huge file (or of an endless one, such as /dev/zero).
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                f.take(crate::limits::MAX_FILE_SIZE as u64 + 1)
+                    .read_to_end(&mut bytes)
+            })
+            .map_err(read_error)?;
+        let file = path.display().to_string();
+        if bytes.len() > crate::limits::MAX_FILE_SIZE {
+            return Err(crate::check::too_large(bytes.len(), &file));
+        }
+        Self::parse_bytes(&bytes, &file)
     }
 
     /// Checks schema text; `file` names it in diagnostics.
@@ -285,6 +316,9 @@ impl Schema {
 
     /// Checks schema bytes, refusing what is not UTF-8 with a located error.
     pub fn parse_bytes(bytes: &[u8], file: &str) -> Result<Self, Error> {
+        if bytes.len() > crate::limits::MAX_FILE_SIZE {
+            return Err(crate::check::too_large(bytes.len(), file));
+        }
         match std::str::from_utf8(bytes) {
             Ok(source) => Self::parse(source, file),
             Err(e) => Err(crate::check::not_utf8(bytes, e.valid_up_to(), file)),

@@ -14,7 +14,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::diag::{ErrorKind, Sink};
+use crate::limits::{MAX_CHANNELS, MAX_DOC_LEN, MAX_FIELDS, MAX_STRUCTS};
 use crate::model::{ChecksumPolicy, Overflow, Policy};
+use crate::text::{describe_char, forbidden_in_doc};
 use crate::types::{TypeRef, TypeSyntaxError, parse_type};
 
 pub(crate) type Span = Range<usize>;
@@ -181,8 +183,10 @@ pub(crate) fn parse(source: &str, sink: &mut Sink<'_>) -> Option<RawSchema> {
             "a table of structs, as in `[structs.Frame]`",
         )
     {
+        w.too_many(table, "structs", MAX_STRUCTS);
         schema.structs = table
             .iter()
+            .take(MAX_STRUCTS)
             .filter_map(|(name, def)| w.structure(name, def))
             .collect();
     }
@@ -193,8 +197,10 @@ pub(crate) fn parse(source: &str, sink: &mut Sink<'_>) -> Option<RawSchema> {
             "a table of channels, as in `[channels.sensor]`",
         )
     {
+        w.too_many(table, "channels", MAX_CHANNELS);
         schema.channels = table
             .iter()
+            .take(MAX_CHANNELS)
             .filter_map(|(name, def)| w.channel(name, def))
             .collect();
     }
@@ -231,6 +237,24 @@ impl Walker<'_, '_> {
             }
         }
         clean
+    }
+
+    /// Reports a table of structs or channels with more than `max` entries,
+    /// at the first one too many (only the first `max` are checked).
+    fn too_many(&mut self, table: &DeTable<'_>, what: &str, max: usize) {
+        if let Some((key, _)) = table.iter().nth(max) {
+            self.sink
+                .error(
+                    ErrorKind::TooLarge {
+                        what: format!("the number of {what} in the file"),
+                        found: format!("{} {what}", table.len()),
+                        limit: format!("{max} {what}"),
+                    },
+                    key.span(),
+                )
+                .with_label(format!("the {} is here", ordinal(max + 1)))
+                .with_help("split the schema into several files");
+        }
     }
 
     fn wrong_type(&mut self, key: &str, expected: &'static str, value: &Spanned<DeValue<'_>>) {
@@ -280,11 +304,44 @@ impl Walker<'_, '_> {
         }
     }
 
+    /// A `doc` string: generated code carries it, so it is bounded and
+    /// holds only plain lines of text (see [`forbidden_in_doc`]).
     fn doc(&mut self, table: &DeTable<'_>) -> Option<String> {
-        self.string(table, "doc", "a string")
-            .ok()
-            .flatten()
-            .map(|d| d.value)
+        let doc = self.string(table, "doc", "a string").ok().flatten()?;
+        if doc.value.len() > MAX_DOC_LEN {
+            self.sink
+                .error(
+                    ErrorKind::TooLarge {
+                        what: "`doc`".into(),
+                        found: format!("{} bytes", doc.value.len()),
+                        limit: format!("{MAX_DOC_LEN} bytes"),
+                    },
+                    doc.span,
+                )
+                .with_help(
+                    "shorten it: a doc is a summary, longer prose belongs in your documentation",
+                );
+            return None;
+        }
+        if let Some((position, c)) = forbidden_in_doc(&doc.value) {
+            let help = match c {
+                '\r' => "remove it: write line breaks as `\\n`".to_owned(),
+                _ => "remove it: a doc is lines of plain text (line breaks and tabs are fine)"
+                    .to_owned(),
+            };
+            self.sink
+                .error(
+                    ErrorKind::ForbiddenCharacter {
+                        key: "doc".into(),
+                        character: describe_char(c),
+                        position,
+                    },
+                    doc.span,
+                )
+                .with_help(help);
+            return None;
+        }
+        Some(doc.value)
     }
 
     fn unsigned(&mut self, table: &DeTable<'_>, key: &str) -> Result<Option<At<u64>>, ()> {
@@ -402,13 +459,30 @@ impl Walker<'_, '_> {
                 DeValue::Array(items) => {
                     let fields = items
                         .iter()
+                        .take(MAX_FIELDS)
                         .enumerate()
                         .filter_map(|(i, item)| self.field(&within, i, item))
                         .collect();
-                    Some(At {
-                        value: fields,
-                        span: v.span(),
-                    })
+                    if let Some(extra) = items.get(MAX_FIELDS) {
+                        self.sink
+                            .error(
+                                ErrorKind::TooLarge {
+                                    what: format!("the number of fields of {within}"),
+                                    found: format!("{} fields", items.len()),
+                                    limit: format!("{MAX_FIELDS} fields"),
+                                },
+                                extra.span(),
+                            )
+                            .with_label(format!("the {} is here", ordinal(MAX_FIELDS + 1)))
+                            .with_help("group fields into arrays or nested structs");
+                        // Refused: resolve stays quiet about the struct.
+                        None
+                    } else {
+                        Some(At {
+                            value: fields,
+                            span: v.span(),
+                        })
+                    }
                 }
                 _ => {
                     self.wrong_type(
@@ -591,4 +665,16 @@ impl Walker<'_, '_> {
             span: item.span(),
         })
     }
+}
+
+/// `1025th`, for labels.
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }

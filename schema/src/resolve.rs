@@ -11,28 +11,22 @@ use std::collections::{HashMap, HashSet};
 
 use crate::diag::{ErrorKind, Sink};
 use crate::hash::SchemaHash;
-use crate::ident::{did_you_mean, is_ascii_identifier, is_channel_name, is_rust_keyword};
+use crate::ident::{
+    channel_module_name, did_you_mean, is_ascii_identifier, is_channel_name, is_rust_keyword,
+    zone_accessor_name,
+};
+use crate::limits::{
+    MAX_CANONICAL_LEN, MAX_CAPACITY, MAX_CONSUMERS, MAX_NAME_LEN, MAX_NESTING_DEPTH,
+    MAX_SEGMENT_SIZE, MAX_TOTAL_CANONICAL_LEN, MAX_TYPE_SIZE, MAX_ZONE_NAME_LEN, MAX_ZONES,
+};
 use crate::model::{
     Channel, ChecksumPolicy, Field, Layout, Overflow, Policy, Schema, SlotType, StructDef,
     StructKind, Zone, channel_canonical,
 };
 use crate::parse::{At, RawChannel, RawField, RawSchema, RawStruct, Span};
+use crate::segment::{SegmentParams, segment_size};
 use crate::types::{Primitive, TypeRef, forbidden_type_reason};
 
-/// Largest size of any type: rustc's limit for an object on a 64-bit target.
-pub const MAX_TYPE_SIZE: u64 = i64::MAX as u64;
-/// Longest canonical string of one type (nested structs are written inline).
-pub const MAX_CANONICAL_LEN: usize = 1 << 20;
-/// Most bytes of canonical strings built for one file, all types together:
-/// nested structs are written inline, so a chain of structs would otherwise
-/// cost memory quadratic in the file's length.
-pub const MAX_TOTAL_CANONICAL_LEN: usize = 64 << 20;
-/// Most slots in one ring.
-pub const MAX_CAPACITY: u64 = 1 << 20;
-/// Most consumers of one channel.
-pub const MAX_CONSUMERS: u64 = 64;
-/// Most zones in one channel.
-pub const MAX_ZONES: usize = 16;
 /// Ring depth when `policy = "ring"` and `capacity` is absent.
 pub const DEFAULT_CAPACITY: u64 = 8;
 /// `max_consumers` when absent.
@@ -47,6 +41,12 @@ struct Resolved {
     first_atomic: Option<usize>,
     /// Index of the first field that is (or contains) a plain number.
     first_plain: Option<usize>,
+    /// A field's type mixes atomics and plain data (so the mix is that
+    /// type's problem, not this struct's).
+    mixed_inside: bool,
+    /// Levels of structs and arrays, this struct included (see
+    /// [`MAX_NESTING_DEPTH`]).
+    depth: usize,
 }
 
 /// What is left of [`MAX_TOTAL_CANONICAL_LEN`] for this file.
@@ -69,6 +69,66 @@ struct TypeInfo {
     canonical: String,
     has_atomic: bool,
     has_plain: bool,
+    /// Levels of structs and arrays (0 for a primitive).
+    depth: usize,
+}
+
+/// The struct names a type name could have meant, for "unknown type"
+/// errors: sorted once per file, and suggestions computed once per name,
+/// for a bounded number of names and edit-distance cells, so that a file
+/// full of unknown types cannot make the checker spend quadratic time.
+struct KnownTypes<'a> {
+    sorted: Vec<&'a str>,
+    suggestions: HashMap<String, Option<String>>,
+    /// Bytes of all candidate names together.
+    candidates_len: u64,
+    work_left: u64,
+}
+
+impl<'a> KnownTypes<'a> {
+    const MAX_SUGGESTIONS: usize = 256;
+    /// Edit-distance cells computed for one file, at most.
+    const MAX_WORK: u64 = 20_000_000;
+    /// Struct names listed in an "expected" message.
+    const MAX_LISTED: usize = 16;
+
+    fn new(index: &HashMap<&'a str, usize>) -> Self {
+        let mut sorted: Vec<&str> = index.keys().copied().collect();
+        sorted.sort_unstable();
+        let primitives = Primitive::ALL.iter().map(|p| p.name().len());
+        let candidates_len = sorted
+            .iter()
+            .map(|s| s.len())
+            .chain(primitives)
+            .sum::<usize>() as u64;
+        Self {
+            sorted,
+            suggestions: HashMap::new(),
+            candidates_len,
+            work_left: Self::MAX_WORK,
+        }
+    }
+
+    fn suggestion(&mut self, name: &str) -> Option<String> {
+        if let Some(s) = self.suggestions.get(name) {
+            return s.clone();
+        }
+        // Edit distances cost the product of the lengths compared: bound
+        // the cells computed for the whole file (far more than a file of
+        // typos needs), and the number of names looked up.
+        let cost = (name.len() as u64).saturating_mul(self.candidates_len);
+        if self.suggestions.len() >= Self::MAX_SUGGESTIONS || cost > self.work_left {
+            return None;
+        }
+        self.work_left -= cost;
+        let candidates = Primitive::ALL
+            .iter()
+            .map(|p| p.name())
+            .chain(self.sorted.iter().copied());
+        let s = did_you_mean(name, candidates);
+        self.suggestions.insert(name.to_owned(), s.clone());
+        s
+    }
 }
 
 pub(crate) fn resolve(raw: RawSchema, sink: &mut Sink<'_>) -> Option<Schema> {
@@ -79,10 +139,12 @@ pub(crate) fn resolve(raw: RawSchema, sink: &mut Sink<'_>) -> Option<Schema> {
         .map(|(i, s)| (s.name.value.as_str(), i))
         .collect();
 
+    let mut known = KnownTypes::new(&index);
+
     // Own problems of each struct (names, fields, unknown types).
     let mut invalid: Vec<bool> = structs
         .iter()
-        .map(|s| !check_struct_shape(s, &index, sink))
+        .map(|s| !check_struct_shape(s, &index, &mut known, sink))
         .collect();
 
     // Dependency edges: struct -> struct, with the field type that makes it.
@@ -122,8 +184,22 @@ pub(crate) fn resolve(raw: RawSchema, sink: &mut Sink<'_>) -> Option<Schema> {
     let channels: Vec<Channel> = raw
         .channels
         .iter()
-        .filter_map(|c| check_channel(c, &index, structs, &resolved, sink))
+        .filter_map(|c| {
+            check_channel(
+                c,
+                &Context {
+                    index: &index,
+                    structs,
+                    resolved: &resolved,
+                },
+                &mut budget,
+                &mut known,
+                sink,
+            )
+        })
         .collect();
+    check_mixed_structs(structs, &raw.channels, &index, &edges, &resolved, sink);
+    check_item_names(structs, &raw.channels, sink);
 
     if !sink.is_empty() {
         return None;
@@ -158,7 +234,12 @@ fn fields_of(s: &RawStruct) -> &[RawField] {
 
 /// Checks a struct's name, its field names and that every type it names
 /// exists; true when all is well.
-fn check_struct_shape(s: &RawStruct, index: &HashMap<&str, usize>, sink: &mut Sink<'_>) -> bool {
+fn check_struct_shape(
+    s: &RawStruct,
+    index: &HashMap<&str, usize>,
+    known: &mut KnownTypes<'_>,
+    sink: &mut Sink<'_>,
+) -> bool {
     let mut ok = check_name("struct", &s.name, sink);
     let name = &s.name.value;
     if Primitive::from_name(name).is_some()
@@ -207,7 +288,7 @@ fn check_struct_shape(s: &RawStruct, index: &HashMap<&str, usize>, sink: &mut Si
                 if let TypeRef::Struct(target) = ty.value.innermost()
                     && !index.contains_key(target.as_str())
                 {
-                    unknown_type(target, &ty.span, index.keys().copied(), sink);
+                    unknown_type(target, &ty.span, known, sink);
                     ok = false;
                 }
             }
@@ -217,12 +298,7 @@ fn check_struct_shape(s: &RawStruct, index: &HashMap<&str, usize>, sink: &mut Si
     ok
 }
 
-fn unknown_type<'a>(
-    name: &str,
-    span: &Span,
-    structs: impl Iterator<Item = &'a str>,
-    sink: &mut Sink<'_>,
-) {
+fn unknown_type(name: &str, span: &Span, known: &mut KnownTypes<'_>, sink: &mut Sink<'_>) {
     if let Some(reason) = forbidden_type_reason(name) {
         sink.error(
             ErrorKind::ForbiddenType {
@@ -233,20 +309,19 @@ fn unknown_type<'a>(
         );
         return;
     }
-    let mut known: Vec<&str> = structs.collect();
-    known.sort_unstable();
-    let candidates = Primitive::ALL
-        .iter()
-        .map(|p| p.name())
-        .chain(known.iter().copied());
-    let suggestion = did_you_mean(name, candidates);
-    let expected = if known.is_empty() {
+    let suggestion = known.suggestion(name);
+    let listed = &known.sorted[..known.sorted.len().min(KnownTypes::MAX_LISTED)];
+    let more = match known.sorted.len() - listed.len() {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    let expected = if listed.is_empty() {
         "a primitive (u8..u64, i8..i64, f32, f64, atomic_*) or a struct declared in [structs]"
             .to_owned()
     } else {
         format!(
-            "a primitive (u8..u64, i8..i64, f32, f64, atomic_*) or one of the structs {}",
-            known
+            "a primitive (u8..u64, i8..i64, f32, f64, atomic_*) or one of the structs {}{more}",
+            listed
                 .iter()
                 .map(|k| format!("`{k}`"))
                 .collect::<Vec<_>>()
@@ -294,8 +369,30 @@ fn check_unique_name<'a>(
     ok
 }
 
-/// Checks that a struct, field or zone name is an ASCII identifier and no keyword.
+/// Checks that a struct, field or zone name is an ASCII identifier, no
+/// keyword, and not too long ([`MAX_NAME_LEN`], [`MAX_ZONE_NAME_LEN`] for a zone).
 fn check_name(what: &'static str, name: &At<String>, sink: &mut Sink<'_>) -> bool {
+    let (max, rule) = if what == "zone" {
+        (
+            MAX_ZONE_NAME_LEN,
+            "at most 31 bytes long (the segment's zone table holds 31)",
+        )
+    } else {
+        (MAX_NAME_LEN, "at most 128 bytes long")
+    };
+    if name.value.len() > max {
+        sink.error(
+            ErrorKind::InvalidName {
+                what,
+                name: name.value.clone(),
+                rule,
+            },
+            name.span.clone(),
+        )
+        .with_label(format!("{} bytes", name.value.len()))
+        .with_help("shorten it");
+        return false;
+    }
     if !is_ascii_identifier(&name.value) {
         sink.error(
             ErrorKind::InvalidName {
@@ -420,6 +517,7 @@ fn type_info(
             canonical: p.name().to_owned(),
             has_atomic: p.is_atomic(),
             has_plain: !p.is_atomic(),
+            depth: 0,
         },
         TypeRef::Struct(name) => {
             let r = index
@@ -432,6 +530,7 @@ fn type_info(
                 canonical: r.canonical.clone(),
                 has_atomic: r.first_atomic.is_some(),
                 has_plain: r.first_plain.is_some(),
+                depth: r.depth,
             }
         }
         TypeRef::Array { .. } => unreachable!("arrays were peeled above"),
@@ -449,6 +548,7 @@ fn type_info(
             ));
         }
         info.canonical = format!("[{};{}]", info.canonical, len);
+        info.depth += 1;
         budget.charge(info.canonical.len())?;
     }
     Ok(info)
@@ -475,6 +575,8 @@ fn layout_struct(
     let mut align: u64 = 1;
     let mut first_atomic = None;
     let mut first_plain = None;
+    let mut mixed_inside = false;
+    let mut depth = 1;
     let mut ok = true;
     for (i, f) in raw_fields.iter().enumerate() {
         let (Some(name), Some(ty)) = (&f.name, &f.ty) else {
@@ -496,6 +598,26 @@ fn layout_struct(
                 return None;
             }
         };
+        if info.depth + 1 > MAX_NESTING_DEPTH {
+            sink.error(
+                ErrorKind::TooLarge {
+                    what: format!("the nesting of struct `{}`", s.name.value),
+                    found: format!(
+                        "{} levels of structs and arrays through field `{}`",
+                        info.depth + 1,
+                        name.value
+                    ),
+                    limit: format!(
+                        "{MAX_NESTING_DEPTH} (rustc's recursion limit, 128, bounds how deep it lays out and hashes types)"
+                    ),
+                },
+                ty.span.clone(),
+            )
+            .with_help("flatten the nesting: inline a level of structs, or use one longer array instead of nested ones");
+            return None;
+        }
+        depth = depth.max(info.depth + 1);
+        mixed_inside |= info.has_atomic && info.has_plain;
         let field_offset = round_up(offset, info.layout.align)?;
         if field_offset > offset {
             let prev = fields
@@ -539,7 +661,7 @@ fn layout_struct(
                     ErrorKind::TooLarge {
                         what: format!("struct `{}`", s.name.value),
                         found: format!("more than {MAX_TYPE_SIZE} bytes at field `{}`", name.value),
-                        limit: format!("{MAX_TYPE_SIZE} bytes"),
+                        limit: format!("{MAX_TYPE_SIZE} bytes (rustc's limit for a type)"),
                     },
                     ty.span.clone(),
                 );
@@ -555,7 +677,19 @@ fn layout_struct(
             canonical_type: info.canonical,
         });
     }
-    let size = round_up(offset, align).filter(|&s| s <= MAX_TYPE_SIZE)?;
+    let Some(size) = round_up(offset, align).filter(|&s| s <= MAX_TYPE_SIZE) else {
+        sink.error(
+            ErrorKind::TooLarge {
+                what: format!("struct `{}`", s.name.value),
+                found: format!(
+                    "{offset} bytes of fields, rounded up to its alignment {align}: more than {MAX_TYPE_SIZE} bytes"
+                ),
+                limit: format!("{MAX_TYPE_SIZE} bytes (rustc's limit for a type)"),
+            },
+            s.name.span.clone(),
+        );
+        return None;
+    };
     if size > offset
         && let (Some(last), Some(raw_last)) = (fields.last(), raw_fields.last())
     {
@@ -619,6 +753,8 @@ fn layout_struct(
         canonical,
         first_atomic,
         first_plain,
+        mixed_inside,
+        depth,
     })
 }
 
@@ -648,13 +784,21 @@ fn first_leaf(
     }
 }
 
+/// What the channel checks read of the structs.
+struct Context<'r, 'a> {
+    index: &'r HashMap<&'a str, usize>,
+    structs: &'r [RawStruct],
+    resolved: &'r [Option<Resolved>],
+}
+
 fn check_channel(
     c: &RawChannel,
-    index: &HashMap<&str, usize>,
-    structs: &[RawStruct],
-    resolved: &[Option<Resolved>],
+    cx: &Context<'_, '_>,
+    budget: &mut Budget,
+    known: &mut KnownTypes<'_>,
     sink: &mut Sink<'_>,
 ) -> Option<Channel> {
+    let (index, structs, resolved) = (cx.index, cx.structs, cx.resolved);
     let name = &c.name.value;
     let mut ok = c.complete;
     if !is_channel_name(name) {
@@ -730,7 +874,7 @@ fn check_channel(
                     ok = false;
                 }
                 None => {
-                    unknown_type(&s.value, &s.span, index.keys().copied(), sink);
+                    unknown_type(&s.value, &s.span, known, sink);
                     ok = false;
                 }
                 Some(&i) => match &resolved[i] {
@@ -840,12 +984,15 @@ fn check_channel(
             ok = false;
         }
         let mut seen = HashSet::new();
+        // Accessor -> the zone that has it (generated handles have one
+        // method and one field per zone).
+        let mut accessors: HashMap<String, &At<String>> = HashMap::new();
         for z in &raw_zones.value {
             let (Some(zname), Some(zty)) = (&z.name, &z.ty) else {
                 ok = false;
                 continue;
             };
-            ok &= check_unique_name(
+            let unique = check_unique_name(
                 "zone",
                 zname,
                 &mut seen,
@@ -853,6 +1000,36 @@ fn check_channel(
                 "rename one of them: zones are found by name",
                 sink,
             );
+            ok &= unique;
+            if unique {
+                let accessor = zone_accessor_name(&zname.value);
+                if let Some(other) = accessors.get(&accessor) {
+                    // One of the two is a method name, whose accessor takes `_zone`.
+                    let reserved = if other.value == accessor {
+                        &zname.value
+                    } else {
+                        &other.value
+                    };
+                    sink.error(
+                        ErrorKind::NameClash {
+                            what: format!("zone `{}`", zname.value),
+                            other: format!(
+                                "zone `{}` (line {})",
+                                other.value,
+                                sink.line_of(other.span.start)
+                            ),
+                            rust: format!("the accessor `{accessor}()` of the channel's handles"),
+                        },
+                        zname.span.clone(),
+                    )
+                    .with_help(format!(
+                        "rename one of them: `{reserved}` is a method of the handles, so zone `{reserved}` gets the accessor `{accessor}()`"
+                    ));
+                    ok = false;
+                } else {
+                    accessors.insert(accessor, zname);
+                }
+            }
             let Some(&i) = index.get(zty.value.as_str()) else {
                 if Primitive::from_name(&zty.value).is_some() || zty.value.starts_with('[') {
                     sink.error(
@@ -867,7 +1044,7 @@ fn check_channel(
                     )
                     .with_help("wrap the value in a struct and name that struct here");
                 } else {
-                    unknown_type(&zty.value, &zty.span, index.keys().copied(), sink);
+                    unknown_type(&zty.value, &zty.span, known, sink);
                 }
                 ok = false;
                 continue;
@@ -920,6 +1097,68 @@ fn check_channel(
     if !ok {
         return None;
     }
+    // The channel keeps the strings of its slot and zones, and its own
+    // string holds them all again.
+    let strings = slot_canonical.len() + zone_canonicals.iter().map(String::len).sum::<usize>();
+    if let Err(found) = budget.charge(strings.saturating_mul(2)) {
+        sink.error(
+            ErrorKind::TooLarge {
+                what: format!("the schema, at channel `{name}`,"),
+                found,
+                limit: format!("{MAX_TOTAL_CANONICAL_LEN} bytes"),
+            },
+            c.name.span.clone(),
+        );
+        return None;
+    }
+    let slot_size = match &slot {
+        SlotType::Struct(s) => index
+            .get(s.as_str())
+            .and_then(|&i| resolved[i].as_ref())
+            .map_or(0, |r| r.layout.size),
+        SlotType::Bytes { size } => *size,
+    };
+    let zone_sizes: Vec<u64> = zones
+        .iter()
+        .filter_map(|z| index.get(z.ty.as_str()))
+        .filter_map(|&i| resolved[i].as_ref())
+        .map(|r| r.layout.size)
+        .collect();
+    let checksum = c
+        .checksum
+        .as_ref()
+        .map_or(ChecksumPolicy::None, |o| o.value);
+    let strings_len = std::iter::once(&slot_canonical)
+        .chain(&zone_canonicals)
+        .map(|s| 4 + s.len() as u64)
+        .sum();
+    let segment = SegmentParams {
+        capacity,
+        max_consumers,
+        slot_size,
+        checksums: checksum != ChecksumPolicy::None,
+        strings_len,
+        zone_sizes: &zone_sizes,
+    };
+    let segment_size = match segment_size(&segment).filter(|&s| s <= MAX_SEGMENT_SIZE) {
+        Some(size) => size,
+        None => {
+            let at = c.capacity.as_ref().map_or(&c.name.span, |n| &n.span);
+            sink.error(
+                ErrorKind::TooLarge {
+                    what: format!("the shared-memory segment of channel `{name}`"),
+                    found: format!(
+                        "more than {MAX_SEGMENT_SIZE} bytes for {capacity} slots of {slot_size} bytes{}",
+                        if zone_sizes.is_empty() { "" } else { " and its zones" }
+                    ),
+                    limit: format!("{MAX_SEGMENT_SIZE} bytes (1 TiB), the largest segment the runtime creates"),
+                },
+                at.clone(),
+            )
+            .with_help("lower `capacity`, or make the slot type smaller");
+            return None;
+        }
+    };
     let zone_refs: Vec<(&str, &str, bool)> = zones
         .iter()
         .zip(&zone_canonicals)
@@ -933,15 +1172,145 @@ fn check_channel(
         policy,
         capacity: u32::try_from(capacity).ok()?,
         overflow: c.overflow.as_ref().map_or(Overflow::Block, |o| o.value),
-        checksum: c
-            .checksum
-            .as_ref()
-            .map_or(ChecksumPolicy::None, |o| o.value),
+        checksum,
         max_consumers: u32::try_from(max_consumers).ok()?,
+        segment_size,
         zones,
         hash: SchemaHash::of_channel_canon(&canonical),
         slot_canonical,
         zone_canonicals,
         canonical,
     })
+}
+
+/// DH124: a struct whose own fields mix atomics and plain data (none of them
+/// mixed itself) and that no channel uses. No derive lays such a struct
+/// out, so no code could be generated for it; when a channel does use it,
+/// directly or inside another struct, the slot or zone check of that
+/// channel (DH117 to DH119) already says what is wrong.
+fn check_mixed_structs(
+    structs: &[RawStruct],
+    channels: &[RawChannel],
+    index: &HashMap<&str, usize>,
+    edges: &[Vec<(usize, Span)>],
+    resolved: &[Option<Resolved>],
+    sink: &mut Sink<'_>,
+) {
+    let mut used = vec![false; structs.len()];
+    let mut stack: Vec<usize> = channels
+        .iter()
+        .flat_map(|c| {
+            let zones = c.zones.iter().flat_map(|z| &z.value);
+            c.slot
+                .iter()
+                .chain(zones.filter_map(|z| z.ty.as_ref()))
+                .filter_map(|name| index.get(name.value.as_str()).copied())
+        })
+        .collect();
+    while let Some(i) = stack.pop() {
+        if !used[i] {
+            used[i] = true;
+            stack.extend(edges[i].iter().map(|&(j, _)| j));
+        }
+    }
+    for (i, s) in structs.iter().enumerate() {
+        let Some(r) = &resolved[i] else { continue };
+        let (Some(atomic), Some(plain)) = (r.first_atomic, r.first_plain) else {
+            continue;
+        };
+        if used[i] || r.mixed_inside {
+            continue;
+        }
+        let (atomic, plain) = (&r.fields[atomic], &r.fields[plain]);
+        sink.error(
+            ErrorKind::MixedStruct {
+                name: s.name.value.clone(),
+                atomic_field: atomic.name.clone(),
+                atomic_ty: atomic.ty.to_string(),
+                plain_field: plain.name.clone(),
+                plain_ty: plain.ty.to_string(),
+            },
+            s.name.span.clone(),
+        )
+        .with_help("split it: the atomics into a struct for a lock-free zone, the plain fields into one for a slot or a locked zone");
+    }
+}
+
+/// DH122: structs and channel modules share Rust's type namespace, so no
+/// two of them may be spelled the same once channel names are mapped to
+/// modules ([`channel_module_name`]). Each clash is reported at the later
+/// of the two names. Names already refused (DH107, DH108) are left out.
+fn check_item_names(structs: &[RawStruct], channels: &[RawChannel], sink: &mut Sink<'_>) {
+    struct Item<'a> {
+        span: &'a Span,
+        /// The name in the schema.
+        name: &'a str,
+        /// Its spelling in Rust.
+        rust: String,
+        channel: bool,
+    }
+    let valid_struct =
+        |n: &str| is_ascii_identifier(n) && !is_rust_keyword(n) && n.len() <= MAX_NAME_LEN;
+    let mut items: Vec<Item<'_>> = structs
+        .iter()
+        .filter(|s| valid_struct(&s.name.value))
+        .map(|s| Item {
+            span: &s.name.span,
+            name: &s.name.value,
+            rust: s.name.value.clone(),
+            channel: false,
+        })
+        .chain(
+            channels
+                .iter()
+                .filter(|c| is_channel_name(&c.name.value))
+                .map(|c| Item {
+                    span: &c.name.span,
+                    name: &c.name.value,
+                    rust: channel_module_name(&c.name.value),
+                    channel: true,
+                }),
+        )
+        .collect();
+    items.sort_by_key(|item| item.span.start);
+    let describe = |item: &Item<'_>| {
+        format!(
+            "{} `{}`",
+            if item.channel { "channel" } else { "struct" },
+            item.name
+        )
+    };
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Some(&first) = seen.get(item.rust.as_str()) else {
+            seen.insert(&item.rust, i);
+            continue;
+        };
+        let other = &items[first];
+        let rust = match (other.channel, item.channel) {
+            (true, true) => format!("the module `{}`", item.rust),
+            _ => format!("`{}`", item.rust),
+        };
+        let help = match (other.channel, item.channel) {
+            (true, true) => format!(
+                "rename one of the channels: the module of a channel is its name with `-` as `_`, \
+                 `ch_` before a leading digit and `_` after a keyword, so `{}` and `{}` meet",
+                other.name, item.name
+            ),
+            _ => "rename the struct or the channel: a struct and a channel's module share Rust's type namespace".to_owned(),
+        };
+        sink.error(
+            ErrorKind::NameClash {
+                what: describe(item),
+                other: format!(
+                    "{} (line {})",
+                    describe(other),
+                    sink.line_of(other.span.start)
+                ),
+                rust,
+            },
+            item.span.clone(),
+        )
+        .with_help(help);
+    }
 }

@@ -57,14 +57,137 @@ fn the_code_of_every_schema_is_as_snapshotted_and_deterministic() {
     }
 }
 
+/// A schema at every limit of docs/schema.md that rustc imposes: a struct
+/// of 1,024 fields whose canonical form is just under 32 KiB (rustc hashes
+/// it at compile time), a type of `(1 << 61) - 1` bytes, and 64 levels of
+/// nesting, of structs alone and of structs and arrays.
+fn edge_limits() -> String {
+    let mut name_len = 128;
+    let canonical_len = |name_len: usize| {
+        (0..1024usize)
+            .map(|i| name_len + ":u8@".len() + i.to_string().len() + 1)
+            .sum::<usize>()
+            + "{1024/1:".len()
+    };
+    while canonical_len(name_len) > datahub_schema::MAX_CANONICAL_LEN {
+        name_len -= 1;
+    }
+    let fields: Vec<String> = (0..1024)
+        .map(|i| {
+            format!(
+                "{{ name = \"f{i:0>w$}\", type = \"u8\" }}",
+                w = name_len - 1
+            )
+        })
+        .collect();
+    let mut toml = format!(
+        "format = 1\n[structs.Wide]\nfields = [\n{}\n]\n[structs.Huge]\nfields = [{{ name = \"v\", type = \"[u8; {}]\" }}]\n",
+        fields.join(",\n"),
+        datahub_schema::MAX_TYPE_SIZE
+    );
+    toml.push_str("[structs.D0]\nfields = [{ name = \"v\", type = \"u8\" }]\n");
+    for i in 1..datahub_schema::MAX_NESTING_DEPTH {
+        toml.push_str(&format!(
+            "[structs.D{i}]\nfields = [{{ name = \"v\", type = \"D{}\" }}]\n",
+            i - 1
+        ));
+    }
+    toml.push_str("[structs.A0]\nfields = [{ name = \"v\", type = \"u8\" }]\n");
+    for i in 1..datahub_schema::MAX_NESTING_DEPTH / 2 {
+        toml.push_str(&format!(
+            "[structs.A{i}]\nfields = [{{ name = \"v\", type = \"[A{}; 1]\" }}]\n",
+            i - 1
+        ));
+    }
+    toml.push_str("[channels.wide]\nslot = \"Wide\"\n[channels.deep]\nslot = \"D63\"\n[channels.arrays]\nslot = \"A31\"\n");
+    toml
+}
+
+#[test]
+fn the_edge_limits_schema_is_at_each_limit() {
+    let schema = Schema::parse(&edge_limits(), "edge_limits.toml").unwrap();
+    let wide = schema.struct_def("Wide").unwrap();
+    assert_eq!(wide.fields.len(), datahub_schema::MAX_FIELDS);
+    assert!(wide.canonical().len() > datahub_schema::MAX_CANONICAL_LEN - 1024);
+    assert_eq!(
+        schema.struct_def("Huge").unwrap().layout.size,
+        datahub_schema::MAX_TYPE_SIZE
+    );
+    // One more field, one more byte or one more level is refused.
+    let wider = edge_limits().replacen("\n]\n", ",\n{ name = \"g\", type = \"u8\" }\n]\n", 1);
+    assert_eq!(
+        Schema::parse(&wider, "t.toml").err().map(|e| e.code()),
+        Some("DH121")
+    );
+    let huger = edge_limits().replace("2305843009213693951", "2305843009213693952");
+    assert_eq!(
+        Schema::parse(&huger, "t.toml").err().map(|e| e.code()),
+        Some("DH121")
+    );
+    let deeper = edge_limits() + "[structs.D64]\nfields = [{ name = \"v\", type = \"D63\" }]\n";
+    assert_eq!(
+        Schema::parse(&deeper, "t.toml").err().map(|e| e.code()),
+        Some("DH121")
+    );
+}
+
+/// Generated code that rustc must compile, beyond the example schemas: the
+/// edge schemas, a hostile schema path, and a sample of the corpus of
+/// `agree.rs` that `check` accepts: (label, code).
+fn edge_cases() -> Vec<(String, String)> {
+    let edge_names = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/edge_names.toml");
+    let mut out = vec![
+        (
+            "edge_names".to_owned(),
+            generated("tests/schemas/edge_names.toml", &edge_names),
+        ),
+        (
+            "edge_limits".to_owned(),
+            datahub_codegen::generate(
+                &Schema::parse(&edge_limits(), "edge_limits.toml").unwrap(),
+                "edge_limits.toml",
+            )
+            .unwrap(),
+        ),
+        (
+            "hostile_path".to_owned(),
+            generated(
+                crate::agree::HOSTILE_PATH,
+                &root().join("schemas/sensor.toml"),
+            ),
+        ),
+    ];
+    let accepted = crate::agree::corpus(200)
+        .into_iter()
+        .filter_map(|doc| Schema::parse(&doc, "corpus.toml").ok())
+        .filter(|schema| !schema.channels().is_empty());
+    for (i, schema) in accepted.take(4).enumerate() {
+        out.push((
+            format!("corpus_{i}"),
+            datahub_codegen::generate(&schema, "corpus.toml").unwrap(),
+        ));
+    }
+    assert_eq!(out.len(), 7, "four corpus schemas with channels");
+    out
+}
+
 #[test]
 fn the_code_of_every_schema_compiles_and_a_hand_edited_struct_does_not() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("generated");
     std::fs::create_dir_all(&dir).unwrap();
     let t = trybuild::TestCases::new();
-    for (label, shown, file) in schemas() {
+    let examples = schemas()
+        .into_iter()
+        .map(|(label, shown, file)| (label, generated(&shown, &file)));
+    for (label, code) in examples.chain(edge_cases()) {
         let path = dir.join(format!("{label}.rs"));
-        std::fs::write(&path, generated(&shown, &file) + "\nfn main() {}\n").unwrap();
+        // `-D warnings` for the generated code: a crate that denies
+        // warnings must compile it.
+        std::fs::write(
+            &path,
+            format!("#![deny(warnings)]\n{code}\nfn main() {{}}\n"),
+        )
+        .unwrap();
         t.pass(path);
     }
     t.compile_fail("tests/ui/edited_struct.rs");

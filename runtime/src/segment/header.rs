@@ -29,7 +29,7 @@ pub(crate) const SLOTS_ALIGN: u64 = 4096;
 /// Most zones in a channel.
 pub(crate) const MAX_ZONES: usize = datahub_schema::MAX_ZONES;
 /// Longest zone name, in bytes (the table stores it NUL-padded in 32).
-pub(crate) const MAX_ZONE_NAME_LEN: usize = 31;
+pub(crate) const MAX_ZONE_NAME_LEN: usize = datahub_schema::MAX_ZONE_NAME_LEN;
 /// Longest channel name, in bytes.
 pub(crate) const MAX_CHANNEL_NAME_LEN: usize = 63;
 

@@ -30,13 +30,13 @@ pub(crate) const MAX_CAPACITY: u64 = datahub_schema::MAX_CAPACITY;
 pub(crate) const MAX_CONSUMERS: u64 = datahub_schema::MAX_CONSUMERS;
 /// Largest segment DataHub creates or attaches (1 TiB): beyond, a header is
 /// taken to be corrupt.
-pub(crate) const MAX_SEGMENT_SIZE: u64 = 1 << 40;
+pub(crate) const MAX_SEGMENT_SIZE: u64 = datahub_schema::MAX_SEGMENT_SIZE;
 /// Most bytes of canonical strings a segment stores: the slot type's and
-/// each zone's, each at most the schema crate's longest canonical form,
+/// each zone's, each at most 1 MiB (far above the schema crate's 32 KiB
+/// limit: a derived type is bounded only by what rustc hashes in const),
 /// with its 4-byte length. Every reader copies this region, so a header
 /// claiming more is corrupt, however large its file (issue 14, defect 4).
-pub(crate) const MAX_SCHEMA_LEN: u64 =
-    (1 + MAX_ZONES as u64) * (4 + datahub_schema::MAX_CANONICAL_LEN as u64);
+pub(crate) const MAX_SCHEMA_LEN: u64 = (1 + MAX_ZONES as u64) * (4 + (1 << 20));
 
 /// What a header says that cannot be true: the field, what validation
 /// expected, and what it found.

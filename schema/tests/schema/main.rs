@@ -2,6 +2,8 @@
 
 mod examples;
 mod fuzz;
+mod generated;
+mod limits;
 mod rules;
 mod vectors;
 

@@ -98,6 +98,61 @@ fn the_sensor_channel_is_laid_out_as_documented() {
     assert_eq!(Identity::from_bytes(&id.to_bytes()), id);
 }
 
+/// The schema checker refuses a channel whose segment would exceed
+/// [`MAX_SEGMENT_SIZE`] with its own copy of this plan's arithmetic
+/// (`datahub_schema::Channel::segment_size`): the two agree.
+#[test]
+fn the_schema_crate_computes_the_segment_size_of_this_plan() {
+    let schemas = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    let mut sources: Vec<String> = std::fs::read_dir(&schemas)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    // Odd sizes, every checksum policy, several zones, the largest ring.
+    sources.push(
+        "format = 1\n[structs.Z]\nfields = [{ name = \"n\", type = \"[atomic_u8; 3]\" }]\n\
+         [structs.L]\nfields = [{ name = \"v\", type = \"[u8; 65]\" }]\n\
+         [channels.a]\nslot = \"bytes\"\nslot_size = 4097\ncapacity = 1048576\nmax_consumers = 3\nchecksum = \"enforced\"\n\
+         zones = [{ name = \"z\", type = \"Z\" }, { name = \"l\", type = \"L\", locked = true }, { name = \"m\", type = \"Z\" }]\n\
+         [channels.b]\nslot = \"L\"\npolicy = \"single\"\nmax_consumers = 64\nchecksum = \"manual\"\n"
+            .to_owned(),
+    );
+    let mut channels = 0;
+    for source in &sources {
+        let schema = datahub_schema::Schema::parse(source, "t.toml").unwrap();
+        for c in schema.channels() {
+            let slot_size = match &c.slot {
+                datahub_schema::SlotType::Bytes { size } => *size,
+                datahub_schema::SlotType::Struct(s) => schema.struct_def(s).unwrap().layout.size,
+                other => panic!("{other:?}"),
+            };
+            let params = Params {
+                capacity: u64::from(c.capacity),
+                max_consumers: u64::from(c.max_consumers),
+                slot_size,
+                checksums: c.checksum != datahub_schema::ChecksumPolicy::None,
+                schema_len: std::iter::once(c.slot_canonical())
+                    .chain(c.zone_canonicals().iter().map(String::as_str))
+                    .map(|s| 4 + s.len() as u64)
+                    .sum(),
+                zone_sizes: c
+                    .zones
+                    .iter()
+                    .map(|z| schema.struct_def(&z.ty).unwrap().layout.size)
+                    .collect(),
+            };
+            assert_eq!(
+                plan(&params).unwrap().total_size,
+                c.segment_size(),
+                "{}",
+                c.name
+            );
+            channels += 1;
+        }
+    }
+    assert!(channels >= 5);
+}
+
 #[test]
 fn a_header_is_refused_with_the_field_expected_and_found() {
     let (id, r) = sensor();

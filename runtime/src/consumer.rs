@@ -804,6 +804,13 @@ enum Stop {
 fn while_waiting<R>(segment: &Segment, me: &ConsumerEntry) -> Option<Result<R, Stop>> {
     // Relaxed: a figure for liveness reports, not a synchronization.
     me.heartbeat_ns.store(os::coarse_ns(), Relaxed);
+    // A live producer is the common answer, and one /proc read: the name's
+    // checks (two stats) are made only once it is dead. (A segment is
+    // replaced or removed only once its producer is dead or has closed it,
+    // and a close wakes this wait at once.)
+    if segment.producer().is_some_and(os::is_alive) {
+        return None;
+    }
     why_gone(segment).map(|gone| Err(Stop::Gone(gone)))
 }
 

@@ -178,7 +178,17 @@ fn chaos_random_kills_and_restarts_never_hang_tear_or_leave_stuck_slots() {
         committed,
         "the witness read or was told of every item: {seen}"
     );
-    assert_eq!(counter("items_committed"), committed, "{:?}", s.counters);
+    // Every successor recounted what its predecessor committed but did not
+    // count; the last producer has no successor, and may have been killed
+    // between its last commit and counting it (a futex wake lies between).
+    let uncounted = committed
+        .checked_sub(counter("items_committed"))
+        .unwrap_or_else(|| panic!("more counted than committed: {:?}", s.counters));
+    assert!(
+        uncounted <= 1,
+        "{uncounted} commits uncounted: {:?}",
+        s.counters
+    );
     assert_eq!(
         counter("producer_takeovers"),
         producer_kills,

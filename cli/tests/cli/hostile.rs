@@ -120,7 +120,10 @@ fn seen(channel: &str) -> Seen {
 /// The bytes of a valid segment, closed by its producer, named `channel`:
 /// made by a real producer under another name, then renamed in the header.
 fn segment_bytes(channel: &str) -> Vec<u8> {
-    let scratch = unique(&format!("image-{}", channel.len()));
+    // A scratch name of its own: tests run side by side.
+    static SCRATCH: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let scratch = unique(&format!("image-{n}"));
     let mut producer = Producer::<Frame>::create(&config(&scratch)).unwrap();
     producer.write_with(SECOND, |f| f.seq = 1).unwrap();
     let mut bytes = std::fs::read(segment_path(&scratch)).unwrap();
@@ -159,12 +162,27 @@ fn second_uid() -> Result<u32, String> {
     uid().ok_or_else(|| "no user dhtest2".into())
 }
 
-/// Every kind of file the probe put under a `datahub.` name, made here.
-/// Returns (channel, what it is).
-fn hostile_files() -> Vec<(String, &'static str)> {
+/// Names under /dev/shm (and link targets under /tmp) that a test made:
+/// removed when it ends, passed or failed.
+struct Made(Vec<String>);
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        for channel in &self.0 {
+            let path = segment_path(channel);
+            let _ = std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir(&path));
+            let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{channel}.target")));
+        }
+    }
+}
+
+/// Every kind of file the probe put under a `datahub.` name, made here,
+/// named after `test` (tests run side by side). Returns (channel, what it
+/// is).
+fn hostile_files(test: &str) -> Vec<(String, &'static str)> {
     let mut files = Vec::new();
     let mut add = |tag: &str, what: &'static str, make: &dyn Fn(&str)| {
-        let channel = unique(&format!("hostile-{tag}"));
+        let channel = unique(&format!("{test}-{tag}"));
         let _ = std::fs::remove_file(segment_path(&channel));
         let _ = std::fs::remove_dir(segment_path(&channel));
         make(&channel);
@@ -238,7 +256,8 @@ fn hostile_files() -> Vec<(String, &'static str)> {
 
 #[test]
 fn every_command_on_a_file_that_is_not_a_segment_ends_with_a_typed_error_and_touches_nothing() {
-    let files = hostile_files();
+    let files = hostile_files("every");
+    let _made = Made(files.iter().map(|(c, _)| c.clone()).collect());
     let commands: [&[&str]; 8] = [
         &["inspect"],
         &["inspect", "--json"],
@@ -283,10 +302,6 @@ fn every_command_on_a_file_that_is_not_a_segment_ends_with_a_typed_error_and_tou
             .unwrap_or_else(|| panic!("{what} not listed: {listed}"));
         assert!(entry["error"].is_string(), "{what}: {entry}");
     }
-    for (channel, _) in &files {
-        let path = segment_path(channel);
-        let _ = std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir(&path));
-    }
 }
 
 #[test]
@@ -299,12 +314,14 @@ fn cleanup_removes_only_abandoned_segments_of_its_own_user() {
     // An abandoned own segment (the magic, being created, its creator
     // dead): removed.
     let abandoned = unique("own-abandoned");
+    let mut made = Made(vec![abandoned.clone()]);
     let mut bytes = segment_bytes(&abandoned);
     bytes[24..28].copy_from_slice(&1u32.to_le_bytes());
     put_u64(&mut bytes, 2208, u64::from(exited) | 1 << 22);
     std::fs::write(segment_path(&abandoned), &bytes).unwrap();
     let mut keep = vec![];
-    for (channel, what) in hostile_files() {
+    for (channel, what) in hostile_files("cleanup") {
+        made.0.push(channel.clone());
         if matches!(
             what,
             "a FIFO" | "a directory" | "a socket" | "a symbolic link"
@@ -329,13 +346,13 @@ fn cleanup_removes_only_abandoned_segments_of_its_own_user() {
     for (channel, verdict) in keep.iter().zip(verdicts) {
         assert_eq!(verdict["verdict"], "skipped", "{channel}: {verdict}");
         assert!(segment_path(channel).exists(), "{channel} removed");
-        std::fs::remove_file(segment_path(channel)).unwrap();
     }
 }
 
 #[test]
 fn a_segment_truncated_while_commands_run_never_crashes_them() {
     let channel = unique("truncated");
+    let _made = Made(vec![channel.clone()]);
     let bytes = segment_bytes(&channel);
     std::fs::write(segment_path(&channel), &bytes).unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -387,7 +404,6 @@ fn a_segment_truncated_while_commands_run_never_crashes_them() {
         }
     });
     eprintln!("outcomes while truncating (command, status, SIGBUS caught): {codes:?}");
-    let _ = std::fs::remove_file(segment_path(&channel));
 }
 
 /// Defect 14: `datahub inspect --watch | head -2` ended with a panic on the

@@ -49,6 +49,15 @@ impl Name {
     }
 }
 
+/// Whatever the test left under the name (a segment, or the FIFO or
+/// directory a hostile-input test made) goes with it, passed or failed.
+impl Drop for Name {
+    fn drop(&mut self) {
+        let path = format!("/dev/shm/datahub.{}", self.0);
+        let _ = std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir(&path));
+    }
+}
+
 impl Name {
     /// The u64 at `offset` of the channel's segment file (a header word,
     /// docs/layout.md).
@@ -67,12 +76,6 @@ impl Name {
             .unwrap()
             .write_all_at(bytes, offset)
             .unwrap();
-    }
-}
-
-impl Drop for Name {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(format!("/dev/shm/datahub.{}", self.0));
     }
 }
 

@@ -17,6 +17,10 @@
 //! - The hub re-registers what it registered every `refresh_interval`, so
 //!   a restarted broker learns the channels again, and remote leases stay
 //!   renewed.
+//!
+//! Its registrations carry a secret owner token (128 random bits, never
+//! shown by the broker), so only this hub (or the producer process itself)
+//! can renew, change or withdraw them.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{Read, Write};
@@ -132,6 +136,8 @@ struct Handle {
 struct Shared {
     endpoint: String,
     options: HubOptions,
+    /// The secret that makes this hub the owner of what it registers.
+    owner_token: String,
     nonce: String,
     next_id: AtomicU64,
     state: Mutex<State>,
@@ -198,6 +204,7 @@ impl MessageHub {
             endpoint: endpoint.to_owned(),
             source,
         };
+        let owner_token = owner_token().map_err(io)?;
         let context = zmq::Context::new();
         let socket = context.socket(zmq::DEALER).map_err(|e| io(e.into()))?;
         let setup = || -> Result<(), zmq::Error> {
@@ -217,6 +224,7 @@ impl MessageHub {
         let shared = Arc::new(Shared {
             endpoint: endpoint.to_owned(),
             options,
+            owner_token,
             nonce: format!("{:x}.{:x}.{:x}", me.pid, me.start_time, os::monotonic_ns()),
             next_id: AtomicU64::new(0),
             state: Mutex::new(State::default()),
@@ -251,7 +259,7 @@ impl MessageHub {
     /// [`deregister`](Self::deregister). Refused with
     /// [`Error::ChannelExists`] when another live producer holds it.
     pub fn register(&self, registration: &Registration) -> Result<(), Error> {
-        let body = register_body(registration);
+        let body = register_body(registration, &self.handle.shared.owner_token);
         // A deregistration of this channel still being re-sent must not
         // land after this registration.
         self.handle
@@ -302,15 +310,18 @@ impl MessageHub {
     /// not an error.
     pub fn deregister(&self, channel: &str, producer_pid: u32) -> Result<(), Error> {
         self.handle.shared.lock().stop_renewing(channel);
-        self.call("DEREG_REQ", deregister_body(channel, producer_pid))
-            .map(drop)
+        let body = deregister_body(channel, producer_pid, &self.handle.shared.owner_token);
+        self.call("DEREG_REQ", body).map(drop)
     }
 
     /// Deregisters without waiting for the reply (for `Drop`): the I/O
     /// thread sends it, even if this is the hub's last handle.
     pub(crate) fn deregister_detached(&self, channel: &str, producer_pid: u32) {
         let shared = &self.handle.shared;
-        let request = shared.request("DEREG_REQ", deregister_body(channel, producer_pid));
+        let request = shared.request(
+            "DEREG_REQ",
+            deregister_body(channel, producer_pid, &shared.owner_token),
+        );
         let mut state = shared.lock();
         state.stop_renewing(channel);
         state.enqueue(
@@ -502,7 +513,7 @@ impl State {
     }
 }
 
-fn register_body(registration: &Registration) -> Map<String, Value> {
+fn register_body(registration: &Registration, owner_token: &str) -> Map<String, Value> {
     let mut body = Map::new();
     body.insert("channel".into(), registration.channel.clone().into());
     body.insert("shm_name".into(), registration.shm_name.clone().into());
@@ -527,14 +538,23 @@ fn register_body(registration: &Registration) -> Map<String, Value> {
             .clone()
             .map_or(Value::Null, Value::from),
     );
+    body.insert("owner_token".into(), owner_token.into());
     body
 }
 
-fn deregister_body(channel: &str, producer_pid: u32) -> Map<String, Value> {
+fn deregister_body(channel: &str, producer_pid: u32, owner_token: &str) -> Map<String, Value> {
     let mut body = Map::new();
     body.insert("channel".into(), channel.into());
     body.insert("producer_pid".into(), producer_pid.into());
+    body.insert("owner_token".into(), owner_token.into());
     body
+}
+
+/// A fresh secret: 128 bits from the OS's random source, in hex.
+fn owner_token() -> std::io::Result<String> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The [`Error`] an `ERROR` reply to a request about `channel` stands for.

@@ -32,6 +32,7 @@
 //! ```
 
 mod hub;
+mod peer;
 mod registry;
 mod server;
 mod wire;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use super::peer::{self, Peer};
 use super::registry::{MAX_CHANNELS, OsProcesses, Registry};
 use super::wire::{self, Code, Request};
 use crate::error::Error;
@@ -45,6 +46,8 @@ const BATCH: usize = 1024;
 pub struct Broker {
     socket: zmq::Socket,
     endpoint: String,
+    /// `ipc`, `tcp`, ...: what a peer's identity can be learned from.
+    transport: String,
     ipc_path: Option<PathBuf>,
     registry: Registry<OsProcesses>,
     next_sweep: Instant,
@@ -102,9 +105,11 @@ impl Broker {
             _ => endpoint.to_owned(),
         };
         tracing::info!(endpoint = %bound, "broker listening");
+        let transport = bound.split("://").next().unwrap_or_default().to_owned();
         Ok(Self {
             socket,
             endpoint: bound,
+            transport,
             ipc_path,
             registry: Registry::new(OsProcesses, os::boot_id(), MAX_CHANNELS),
             next_sweep: Instant::now() + SWEEP_INTERVAL,
@@ -178,9 +183,9 @@ impl Broker {
             Err(e) => return Err(io(e)),
         }
         while answered < BATCH {
-            match self.socket.recv_multipart(zmq::DONTWAIT) {
-                Ok(frames) => {
-                    self.answer(frames);
+            match self.receive() {
+                Ok((frames, peer)) => {
+                    self.answer(frames, &peer);
                     answered += 1;
                 }
                 Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
@@ -202,18 +207,38 @@ impl Broker {
         self.next_sweep = now + SWEEP_INTERVAL;
     }
 
+    /// The next message's frames (the first is the routing id ROUTER
+    /// puts there), and who sent it.
+    fn receive(&self) -> Result<(Vec<Vec<u8>>, Peer), zmq::Error> {
+        let first = self.socket.recv_msg(zmq::DONTWAIT)?;
+        let mut more = first.get_more();
+        let mut frames = vec![first.to_vec()];
+        let mut last = first;
+        while more {
+            // The parts of a message arrive together: this does not wait.
+            last = self.socket.recv_msg(0)?;
+            more = last.get_more();
+            frames.push(last.to_vec());
+        }
+        // The properties are read from a part the client sent: the routing
+        // id part lacks them when ROUTER made it while zmq_poll looked
+        // ahead (router.cpp, xhas_in).
+        let peer = peer::identify(frames[0].clone(), &mut last, &self.transport);
+        Ok((frames, peer))
+    }
+
     /// Answers one message: `[identity, payload]` from a DEALER, or
     /// `[identity, "", payload]` from a REQ socket; the reply has the same
     /// shape. Anything else is answered with an error.
-    fn answer(&mut self, mut frames: Vec<Vec<u8>>) {
+    fn answer(&mut self, mut frames: Vec<Vec<u8>>, peer: &Peer) {
         self.stats.requests += 1;
         if frames.is_empty() {
             return;
         }
         let identity = frames.remove(0);
         let (delimited, reply) = match frames.as_slice() {
-            [payload] => (false, self.reply_to(payload)),
-            [empty, payload] if empty.is_empty() => (true, self.reply_to(payload)),
+            [payload] => (false, self.reply_to(payload, peer)),
+            [empty, payload] if empty.is_empty() => (true, self.reply_to(payload, peer)),
             _ => (
                 false,
                 wire::error_reply(
@@ -243,7 +268,7 @@ impl Broker {
         }
     }
 
-    fn reply_to(&mut self, payload: &[u8]) -> Value {
+    fn reply_to(&mut self, payload: &[u8], peer: &Peer) -> Value {
         let envelope = match wire::parse_request(payload) {
             Ok(envelope) => envelope,
             Err(refusal) => {
@@ -261,7 +286,7 @@ impl Broker {
         let result = match envelope.request {
             Request::Register(req) => {
                 let (channel, pid) = (req.channel.clone(), req.producer_pid);
-                self.registry.register(req, now).map(|()| {
+                self.registry.register(req, peer, now).map(|()| {
                     tracing::info!(%channel, pid, "registered");
                     Map::new()
                 })
@@ -278,9 +303,10 @@ impl Broker {
             Request::Deregister {
                 channel,
                 producer_pid,
+                owner_token,
             } => self
                 .registry
-                .deregister(&channel, producer_pid)
+                .deregister(&channel, producer_pid, owner_token.as_deref(), peer, now)
                 .map(|removed| {
                     if removed {
                         tracing::info!(%channel, pid = producer_pid, "deregistered");
@@ -304,6 +330,7 @@ impl Broker {
         match result {
             Ok(fields) => wire::ok_reply(id, fields),
             Err(failure) => {
+                tracing::debug!(code = failure.code.as_str(), message = %failure.message, "request refused");
                 wire::error_reply(Some(id), failure.code, &failure.message, failure.fields)
             }
         }

@@ -17,6 +17,8 @@ const CHILD_ENV: &str = "DATAHUB_CLI_CHILD";
 const READY: &str = "DATAHUB-CLI-CHILD-READY";
 /// Before each reply a `wire` child prints.
 pub(crate) const REPLY: &str = "DATAHUB-CLI-REPLY";
+/// Before the tally a `flood` child prints.
+pub(crate) const TALLY: &str = "DATAHUB-CLI-TALLY";
 
 /// A child process in its role; killed with SIGKILL on drop.
 pub(crate) struct Holder {
@@ -170,6 +172,37 @@ fn child() {
                 let reply = socket.recv_bytes(0).expect("a reply within 10 s");
                 println!("{REPLY} {}", String::from_utf8_lossy(&reply));
             }
+            ready();
+        }
+        "flood" => {
+            // Registers $DATAHUB_CLI_COUNT channels named `CHANNEL-i` for
+            // this process (or, with $DATAHUB_CLI_BOOT_ID, for a process of
+            // that host) as fast as the broker takes them, and prints how
+            // many got each reply code.
+            let socket = wire_socket();
+            let count: usize = std::env::var("DATAHUB_CLI_COUNT").unwrap().parse().unwrap();
+            let boot_id = std::env::var("DATAHUB_CLI_BOOT_ID").ok();
+            let hash = datahub::SchemaHash::digest(b"flood").to_string();
+            for i in 0..count {
+                let request = serde_json::json!({"type": "REG_REQ", "request_id": i.to_string(),
+                    "channel": format!("{channel}-{i}"), "shm_name": format!("/datahub.{channel}-{i}"),
+                    "channel_hash": hash, "producer_pid": std::process::id(), "boot_id": boot_id});
+                socket.send(request.to_string().as_bytes(), 0).unwrap();
+            }
+            let mut tally = serde_json::Map::new();
+            for _ in 0..count {
+                let reply: serde_json::Value =
+                    serde_json::from_slice(&socket.recv_bytes(0).expect("a reply within 10 s"))
+                        .unwrap();
+                let code = reply["code"].as_str().unwrap_or("OK").to_owned();
+                let entry = tally.entry(code).or_insert(serde_json::json!({"count": 0}));
+                entry["count"] = (entry["count"].as_u64().unwrap() + 1).into();
+                if entry.get("message").is_none() {
+                    entry["message"] = reply["message"].clone();
+                    entry["quota"] = reply["quota"].clone();
+                }
+            }
+            println!("{TALLY} {}", serde_json::Value::Object(tally));
             ready();
         }
         "registered" => {

@@ -39,7 +39,7 @@ mod wire;
 
 pub use crate::discovery::ChannelRecord;
 pub use hub::{HubOptions, MessageHub};
-pub use server::{Broker, BrokerStats, BrokerThread};
+pub use server::{Broker, BrokerOptions, BrokerStats, BrokerThread};
 
 use crate::types::SchemaHash;
 

@@ -6,6 +6,8 @@
 //! (`docs/broker.md`, "Security"). The Linux-specific calls of the broker
 //! live here, not in `segment/os.rs`.
 
+use std::fmt;
+
 /// A peer's credentials, as the kernel gave them when it connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Credentials {
@@ -37,6 +39,46 @@ pub(crate) struct Peer {
     pub(crate) connection: Vec<u8>,
     /// What the OS says of it.
     pub(crate) identity: Identity,
+}
+
+/// What a quota counts registrations by: something a client cannot
+/// multiply at will (its user on `ipc://`, its address on `tcp://`), or,
+/// where nothing better is known, its connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Client {
+    /// Every process of this user.
+    User(u32),
+    /// Every connection from this address.
+    Address(String),
+    /// One connection.
+    Connection(Vec<u8>),
+}
+
+impl Peer {
+    /// The client its registrations count against.
+    pub(crate) fn client(&self) -> Client {
+        match &self.identity {
+            Identity::Local(creds) => Client::User(creds.uid),
+            Identity::Address(address) => Client::Address(address.clone()),
+            Identity::Unverified(_) | Identity::Anonymous => {
+                Client::Connection(self.connection.clone())
+            }
+        }
+    }
+}
+
+impl fmt::Display for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // No name: this is written for every registration logged.
+            Self::User(uid) => write!(f, "user uid {uid}"),
+            Self::Address(address) => write!(f, "address {address}"),
+            Self::Connection(id) => {
+                write!(f, "connection ")?;
+                id.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+        }
+    }
 }
 
 /// What the broker knows of the peer whose connection has routing id
@@ -143,5 +185,10 @@ mod tests {
         assert_eq!(effective, rustix::process::geteuid().as_raw());
         let _ = real;
         assert!(user_label(0).contains("uid 0"));
+        assert_eq!(Client::User(0).to_string(), "user uid 0");
+        assert_eq!(
+            Client::Connection(vec![0, 0xab]).to_string(),
+            "connection 00ab"
+        );
     }
 }

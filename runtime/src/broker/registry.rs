@@ -9,17 +9,19 @@
 //! owner (or the producer process itself, known by its `ipc://`
 //! credentials) may renew, rewrite or deregister it while its producer
 //! lives. A client may register only processes of its own user (root: any)
-//! when the broker knows its user. Pure logic over a [`Processes`] oracle and the
+//! when the broker knows its user, and holds at most a quota of
+//! registrations. Pure logic over a [`Processes`] oracle and the
 //! [`Peer`] a request came from, so it is tested without processes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use blake2::{Blake2b256, Digest};
 use serde_json::{Map, Value};
 
-use super::peer::{Identity, Peer, user_label};
+use super::peer::{Client, Identity, Peer, user_label};
 use super::wire::{Code, RegisterRequest};
+use crate::discovery::ChannelRecord;
 use crate::types::SchemaHash;
 
 /// How long a registration from another host lasts without renewal.
@@ -28,6 +30,15 @@ pub(crate) const REMOTE_LEASE: Duration = Duration::from_secs(10);
 /// How many channels one broker holds, so registrations cannot exhaust
 /// its memory.
 pub(crate) const MAX_CHANNELS: usize = 4096;
+
+/// How many registrations one client holds by default: a quarter of the
+/// registry, so no one client can fill it.
+pub(crate) const DEFAULT_QUOTA: usize = 1024;
+
+/// The least time between two sweeps made to find room for a client at
+/// its quota or a full registry, so that a flood of refused registrations
+/// does not become a flood of sweeps.
+const ROOM_SWEEP_GAP: Duration = Duration::from_millis(50);
 
 /// The broker host's processes.
 pub(crate) trait Processes {
@@ -61,6 +72,8 @@ pub(crate) struct Entry {
     life: Life,
     /// Who may renew, rewrite or deregister it.
     owner: Owner,
+    /// Whose quota it counts against.
+    client: Client,
     /// When it was first registered.
     since: Instant,
 }
@@ -133,21 +146,36 @@ impl Failure {
 /// Every registration of one broker.
 pub(crate) struct Registry<P> {
     entries: BTreeMap<String, Entry>,
+    /// Registrations held, by client.
+    held: HashMap<Client, usize>,
     processes: P,
     boot_id: Option<String>,
     max_channels: usize,
+    quota: usize,
+    /// Changes whenever what `LIST_REQ` shows changes (but for ages).
+    generation: u64,
+    last_sweep: Option<Instant>,
 }
 
 impl<P: Processes> Registry<P> {
     /// An empty registry on the host with `boot_id` (`None`: unknown, so
     /// every producer is taken to be local), holding at most
-    /// `max_channels` registrations.
-    pub(crate) fn new(processes: P, boot_id: Option<String>, max_channels: usize) -> Self {
+    /// `max_channels` registrations, at most `quota` of them per client.
+    pub(crate) fn new(
+        processes: P,
+        boot_id: Option<String>,
+        max_channels: usize,
+        quota: usize,
+    ) -> Self {
         Self {
             entries: BTreeMap::new(),
+            held: HashMap::new(),
             processes,
             boot_id,
             max_channels,
+            quota,
+            generation: 0,
+            last_sweep: None,
         }
     }
 
@@ -156,12 +184,20 @@ impl<P: Processes> Registry<P> {
         self.entries.len()
     }
 
+    /// A number that changes whenever a registration is added, removed or
+    /// changed (renewals that change nothing leave it): a `LIST_REQ` reply
+    /// built at one generation holds for as long as it lasts.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// `REG_REQ` from `peer`: registers (or renews) `req`. Refused when
     /// another live producer holds the channel (`CHANNEL_EXISTS`), when
     /// another client owns this producer's registration (only its owner
     /// renews or changes it) or the client may not speak for the process
     /// (`NOT_OWNER`), when a local producer does not exist
-    /// (`PRODUCER_DEAD`) or when the registry is full.
+    /// (`PRODUCER_DEAD`), at the client's quota (`QUOTA_EXCEEDED`) or when
+    /// the registry is full.
     pub(crate) fn register(
         &mut self,
         mut req: RegisterRequest,
@@ -172,6 +208,7 @@ impl<P: Processes> Registry<P> {
         let life = self.life_of(&req, now)?;
         self.may_speak_for(&req, &life, peer)?;
         let owner = Owner::of(token.as_deref(), peer);
+        let client = peer.client();
         if let Some(existing) = self.entries.get(&req.channel) {
             if self.is_alive(existing, now) {
                 let same_process = existing.reg.producer_pid == req.producer_pid
@@ -194,13 +231,24 @@ impl<P: Processes> Registry<P> {
                     return Err(self.not_owner(existing));
                 }
                 // The owner renews or rewrites its registration.
+                if existing.client != client && self.held_by(&client) >= self.quota {
+                    return Err(self.over_quota(&client));
+                }
                 let since = existing.since;
+                let changed = existing.reg != req;
+                let old_client = existing.client.clone();
+                self.release(&old_client);
+                *self.held.entry(client.clone()).or_default() += 1;
+                if changed {
+                    self.generation += 1;
+                }
                 self.entries.insert(
                     req.channel.clone(),
                     Entry {
                         reg: req,
                         life,
                         owner,
+                        client,
                         since,
                     },
                 );
@@ -208,10 +256,16 @@ impl<P: Processes> Registry<P> {
             }
             // A dead producer's name goes to the next registration.
             let channel = req.channel.clone();
-            self.entries.remove(&channel);
+            self.remove(&channel);
+        }
+        if self.held_by(&client) >= self.quota {
+            self.sweep_for_room(now);
+        }
+        if self.held_by(&client) >= self.quota {
+            return Err(self.over_quota(&client));
         }
         if self.entries.len() >= self.max_channels {
-            self.sweep(now);
+            self.sweep_for_room(now);
         }
         if self.entries.len() >= self.max_channels {
             return Err(Failure::new(
@@ -222,12 +276,15 @@ impl<P: Processes> Registry<P> {
                 ),
             ));
         }
+        *self.held.entry(client.clone()).or_default() += 1;
+        self.generation += 1;
         self.entries.insert(
             req.channel.clone(),
             Entry {
                 reg: req,
                 life,
                 owner,
+                client,
                 since: now,
             },
         );
@@ -276,7 +333,7 @@ impl<P: Processes> Registry<P> {
         peer: &Peer,
     ) -> Result<(), Failure> {
         if !matches!(life, Life::Local { .. }) {
-            // Another host's pids mean nothing here.
+            // Another host's pids mean nothing here; the quota bounds them.
             return Ok(());
         }
         let pid = req.producer_pid;
@@ -342,6 +399,40 @@ impl<P: Processes> Registry<P> {
         )
     }
 
+    fn held_by(&self, client: &Client) -> usize {
+        self.held.get(client).copied().unwrap_or(0)
+    }
+
+    fn over_quota(&self, client: &Client) -> Failure {
+        let mut failure = Failure::new(
+            Code::QuotaExceeded,
+            format!(
+                "{client} holds {} registrations, as many as one client may: deregister channels no longer \
+                 produced, or start the broker with a larger --quota",
+                self.held_by(client)
+            ),
+        );
+        failure.fields.insert("quota".into(), self.quota.into());
+        failure
+    }
+
+    /// Forgets `channel`'s registration.
+    fn remove(&mut self, channel: &str) -> Option<Entry> {
+        let entry = self.entries.remove(channel)?;
+        self.release(&entry.client);
+        self.generation += 1;
+        Some(entry)
+    }
+
+    fn release(&mut self, client: &Client) {
+        if let Some(n) = self.held.get_mut(client) {
+            *n -= 1;
+            if *n == 0 {
+                self.held.remove(client);
+            }
+        }
+    }
+
     /// Whether `entry`'s producer lives (or, remote, holds its lease).
     fn is_alive(&self, entry: &Entry, now: Instant) -> bool {
         match &entry.life {
@@ -373,7 +464,7 @@ impl<P: Processes> Registry<P> {
             (!self.is_alive(entry, now)).then_some(entry.reg.producer_pid)
         };
         if let Some(pid) = dead {
-            self.entries.remove(channel);
+            self.remove(channel);
             let mut failure = not_found();
             failure.message = format!(
                 "channel `{channel}`'s producer (pid {pid}) died; its registration was dropped"
@@ -440,25 +531,47 @@ impl<P: Processes> Registry<P> {
                 Err(self.not_owner(entry))
             }
             Some(_) => {
-                self.entries.remove(channel);
+                self.remove(channel);
                 Ok(true)
             }
         }
     }
 
     /// Drops the registrations of dead producers and lapsed leases;
-    /// returns the channels dropped, each with its producer's pid.
+    /// returns the channels dropped, each with its producer's pid. Asks
+    /// the OS once per producer process, however many channels it has.
     pub(crate) fn sweep(&mut self, now: Instant) -> Vec<(String, u32)> {
+        let mut start_times: HashMap<u32, Option<u64>> = HashMap::new();
         let dead: Vec<(String, u32)> = self
             .entries
             .iter()
-            .filter(|(_, entry)| !self.is_alive(entry, now))
+            .filter(|(_, entry)| match &entry.life {
+                Life::Local { start_time } => {
+                    let pid = entry.reg.producer_pid;
+                    *start_times
+                        .entry(pid)
+                        .or_insert_with(|| self.processes.start_time(pid))
+                        != Some(*start_time)
+                }
+                Life::Remote { until, .. } => now >= *until,
+            })
             .map(|(channel, entry)| (channel.clone(), entry.reg.producer_pid))
             .collect();
         for (channel, _) in &dead {
-            self.entries.remove(channel);
+            self.remove(channel);
         }
+        self.last_sweep = Some(now);
         dead
+    }
+
+    /// A sweep to make room, unless one ran within [`ROOM_SWEEP_GAP`].
+    fn sweep_for_room(&mut self, now: Instant) {
+        let recent = self
+            .last_sweep
+            .is_some_and(|at| now.saturating_duration_since(at) < ROOM_SWEEP_GAP);
+        if !recent {
+            self.sweep(now);
+        }
     }
 
     /// Every registration, by channel name.
@@ -466,44 +579,31 @@ impl<P: Processes> Registry<P> {
         self.entries.values()
     }
 
-    /// `entry` as the fields of a `DISC_REQ` reply or a `LIST_REQ` item.
-    pub(crate) fn record(&self, entry: &Entry, now: Instant) -> Map<String, Value> {
+    /// `entry` as a `DISC_REQ` reply's record or a `LIST_REQ` item.
+    pub(crate) fn record(&self, entry: &Entry, now: Instant) -> ChannelRecord {
         let reg = &entry.reg;
         let boot_id = match &entry.life {
             Life::Local { .. } => self.boot_id.clone(),
             Life::Remote { boot_id, .. } => Some(boot_id.clone()),
         };
-        let mut fields = Map::new();
-        fields.insert("channel".into(), reg.channel.clone().into());
-        fields.insert("shm_name".into(), reg.shm_name.clone().into());
-        fields.insert("channel_hash".into(), reg.channel_hash.to_string().into());
-        fields.insert(
-            "slot_hash".into(),
-            reg.slot_hash
-                .map_or(Value::Null, |h| Value::from(h.to_string())),
-        );
-        fields.insert("producer_pid".into(), reg.producer_pid.into());
-        fields.insert(
-            "zmq_endpoint".into(),
-            reg.zmq_endpoint.clone().map_or(Value::Null, Value::from),
-        );
-        fields.insert("boot_id".into(), boot_id.map_or(Value::Null, Value::from));
-        fields.insert(
-            "local".into(),
-            matches!(entry.life, Life::Local { .. }).into(),
-        );
         let age = now.saturating_duration_since(entry.since);
-        fields.insert(
-            "registered_ms".into(),
-            u64::try_from(age.as_millis()).unwrap_or(u64::MAX).into(),
-        );
-        fields
+        ChannelRecord {
+            channel: reg.channel.clone(),
+            shm_name: reg.shm_name.clone(),
+            channel_hash: reg.channel_hash,
+            slot_hash: reg.slot_hash,
+            producer_pid: reg.producer_pid,
+            zmq_endpoint: reg.zmq_endpoint.clone(),
+            boot_id,
+            local: matches!(entry.life, Life::Local { .. }),
+            registered_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::collections::HashMap;
 
     use super::*;
@@ -514,10 +614,12 @@ mod tests {
     #[derive(Default)]
     struct Fake {
         processes: RefCell<HashMap<u32, (u64, u32)>>,
+        asked: Cell<usize>,
     }
 
     impl Processes for &Fake {
         fn start_time(&self, pid: u32) -> Option<u64> {
+            self.asked.set(self.asked.get() + 1);
             self.processes.borrow().get(&pid).map(|p| p.0)
         }
         fn uids(&self, pid: u32) -> Option<[u32; 2]> {
@@ -580,7 +682,7 @@ mod tests {
     const OTHER_TOKEN: &str = "fedcba9876543210fedcba9876543210";
 
     fn registry(fake: &Fake) -> Registry<&Fake> {
-        Registry::new(fake, Some("here".into()), 3)
+        Registry::new(fake, Some("here".into()), 3, 3)
     }
 
     #[test]
@@ -653,6 +755,21 @@ mod tests {
         assert_eq!(reg.sweep(now + REMOTE_LEASE), []);
         assert_eq!(reg.sweep(now + REMOTE_LEASE * 2), [("c".to_owned(), 12345)]);
         assert_eq!(reg.len(), 1);
+    }
+
+    #[test]
+    fn a_sweep_asks_the_os_once_per_producer_process() {
+        let fake = Fake::default();
+        fake.start(10, 1);
+        let mut reg = Registry::new(&fake, None, 100, 100);
+        let now = Instant::now();
+        for i in 0..50 {
+            reg.register(req(&format!("c{i}"), 10), &anonymous(1), now)
+                .unwrap();
+        }
+        fake.asked.set(0);
+        assert_eq!(reg.sweep(now), []);
+        assert_eq!(fake.asked.get(), 1);
     }
 
     #[test]
@@ -761,7 +878,7 @@ mod tests {
         let fake = Fake::default();
         fake.start_as(10, 1, 1000);
         fake.start_as(11, 1, 0);
-        let mut reg = Registry::new(&fake, Some("here".into()), 10);
+        let mut reg = Registry::new(&fake, Some("here".into()), 10, 10);
         let now = Instant::now();
         let alice = local(1, 1000, 500);
         let bob = local(2, 1001, 501);
@@ -778,7 +895,7 @@ mod tests {
         assert_eq!(refused.code, Code::NotOwner);
         reg.register(req("d", 11), &root, now).unwrap();
         reg.register(req("e", 10), &root, now).unwrap();
-        // Another host's pids are not checked here.
+        // Another host's pids are not checked here (the quota bounds them).
         let mut remote = req("f", 11);
         remote.boot_id = Some("elsewhere".into());
         reg.register(remote, &bob, now).unwrap();
@@ -793,12 +910,45 @@ mod tests {
     }
 
     #[test]
+    fn a_client_at_its_quota_is_refused_while_others_still_register() {
+        let fake = Fake::default();
+        fake.start_as(10, 1, 1000);
+        fake.start_as(11, 1, 1001);
+        let mut reg = Registry::new(&fake, Some("here".into()), 10, 3);
+        let now = Instant::now();
+        let flooder = local(1, 1000, 10);
+        for i in 0..2 {
+            reg.register(req(&format!("f{i}"), 10), &flooder, now)
+                .unwrap();
+        }
+        // Registrations for another host count too.
+        let mut remote = req("f-remote", 4242);
+        remote.boot_id = Some("elsewhere".into());
+        reg.register(remote, &flooder, now).unwrap();
+        // Another connection of the same user is the same client.
+        let refused = reg
+            .register(req("f9", 10), &local(9, 1000, 10), now)
+            .unwrap_err();
+        assert_eq!(refused.code, Code::QuotaExceeded);
+        assert_eq!(refused.fields["quota"], 3);
+        assert!(refused.message.contains("uid 1000"), "{}", refused.message);
+        // Renewing what it holds is not a new registration.
+        reg.register(req("f0", 10), &flooder, now).unwrap();
+        // Another user is not held back.
+        reg.register(req("v", 11), &local(2, 1001, 11), now)
+            .unwrap();
+        // Deregistering frees room.
+        assert_eq!(reg.deregister("f0", 10, None, &flooder, now), Ok(true));
+        reg.register(req("f9", 10), &flooder, now).unwrap();
+    }
+
+    #[test]
     fn a_full_registry_makes_room_by_sweeping_then_refuses() {
         let fake = Fake::default();
         for pid in 1..=5 {
             fake.start(pid, 1);
         }
-        let mut reg = registry(&fake);
+        let mut reg = Registry::new(&fake, Some("here".into()), 3, 3);
         let now = Instant::now();
         for (i, pid) in (1..=3).enumerate() {
             reg.register(req(&format!("c{i}"), pid), &anonymous(pid as u8), now)
@@ -811,7 +961,38 @@ mod tests {
             Code::RegistryFull
         );
         fake.kill(1);
-        reg.register(req("c9", 4), &anonymous(4), now).unwrap();
+        // A sweep made to find room runs at most every ROOM_SWEEP_GAP.
+        assert_eq!(
+            reg.register(req("c9", 4), &anonymous(4), now)
+                .unwrap_err()
+                .code,
+            Code::RegistryFull
+        );
+        reg.register(req("c9", 4), &anonymous(4), now + ROOM_SWEEP_GAP)
+            .unwrap();
         assert_eq!(reg.len(), 3);
+    }
+
+    #[test]
+    fn the_generation_changes_with_what_a_list_shows_not_with_renewals() {
+        let fake = Fake::default();
+        fake.start(10, 1);
+        let mut reg = registry(&fake);
+        let now = Instant::now();
+        let client = anonymous(1);
+        let g0 = reg.generation();
+        reg.register(req("cam", 10), &client, now).unwrap();
+        let g1 = reg.generation();
+        assert_ne!(g0, g1);
+        reg.register(req("cam", 10), &client, now).unwrap();
+        assert_eq!(reg.generation(), g1);
+        let mut changed = req("cam", 10);
+        changed.zmq_endpoint = Some("tcp://h:1".into());
+        reg.register(changed, &client, now).unwrap();
+        let g2 = reg.generation();
+        assert_ne!(g1, g2);
+        fake.kill(10);
+        reg.sweep(now);
+        assert_ne!(reg.generation(), g2);
     }
 }

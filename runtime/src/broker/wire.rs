@@ -42,6 +42,8 @@ pub(crate) enum Code {
     ProducerDead,
     /// The broker holds as many registrations as it may.
     RegistryFull,
+    /// The client holds as many registrations as one client may.
+    QuotaExceeded,
 }
 
 impl Code {
@@ -56,6 +58,7 @@ impl Code {
             Self::NotOwner => "NOT_OWNER",
             Self::ProducerDead => "PRODUCER_DEAD",
             Self::RegistryFull => "REGISTRY_FULL",
+            Self::QuotaExceeded => "QUOTA_EXCEEDED",
         }
     }
 }

@@ -1,14 +1,21 @@
 //! Hostile clients and users against a real `datahub broker` process
-//! (issue 14): a client impersonating a live producer, and another user
-//! registering processes it does not own.
+//! (issue 14): a client impersonating a live producer, another user
+//! registering processes it does not own, a client flooding the registry,
+//! and clients looping on `LIST_REQ` while a producer registers.
 
-use datahub::broker::MessageHub;
-use datahub::{Consumer, SchemaHash};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use datahub::broker::{MessageHub, Registration};
+use datahub::{Consumer, Producer, SchemaHash};
 use serde_json::{Value, json};
 
 use super::{BrokerProcess, Wire};
-use crate::children::{Holder, OtherUser, REPLY, other_user};
-use crate::{Frame, unique};
+use crate::children::{Holder, OtherUser, REPLY, TALLY, other_user};
+use crate::{Frame, SECOND, config, unique};
 
 /// The start time of process `pid` (clock ticks since boot), as
 /// `/proc/PID/stat` gives it.
@@ -144,4 +151,148 @@ fn another_user_may_register_its_own_processes_only() {
     let listed: Vec<String> = hub.list().unwrap().into_iter().map(|c| c.channel).collect();
     assert!(!listed.contains(&"root-s".to_owned()), "{listed:?}");
     assert!(!listed.contains(&"init-s".to_owned()), "{listed:?}");
+}
+
+#[test]
+fn a_client_flooding_registrations_reaches_its_quota_and_a_real_producer_still_registers() {
+    let Some(user) = other_user() else { return };
+    let broker = BrokerProcess::start("flood");
+    broker.open_to_all_users();
+    let endpoint = broker.endpoint();
+    // Another user floods with registrations of its own process, then of
+    // processes on a host that does not exist; both flooders stay alive.
+    let tally_of = |channel: &str, boot_id: Option<&str>| {
+        let mut env = vec![
+            ("DATAHUB_CLI_ENDPOINT", endpoint),
+            ("DATAHUB_CLI_COUNT", "5000"),
+        ];
+        env.extend(boot_id.map(|b| ("DATAHUB_CLI_BOOT_ID", b)));
+        let (child, lines) = Holder::start_as(user, "flood", channel, &env);
+        let tally = printed(&lines, TALLY).pop().expect("a tally");
+        (child, tally)
+    };
+    let (_local, local) = tally_of("flood-here", None);
+    let (_remote, remote) = tally_of("flood-away", Some("another-host"));
+    let accepted = local["OK"]["count"].as_u64().unwrap_or(0);
+    let quota = local["QUOTA_EXCEEDED"]["quota"].as_u64().unwrap();
+    assert!(quota < 4096, "{local}");
+    assert_eq!(accepted, quota, "exactly its quota: {local}");
+    let refused = local["QUOTA_EXCEEDED"]["count"].as_u64().unwrap_or(0);
+    assert_eq!(accepted + refused, 5000, "{local}");
+    let why = local["QUOTA_EXCEEDED"]["message"].as_str().unwrap();
+    assert!(why.contains(&format!("uid {}", user.uid)), "{why}");
+    assert_eq!(
+        remote["QUOTA_EXCEEDED"]["count"], 5000,
+        "the quota counts registrations for other hosts too: {remote}"
+    );
+
+    // A producer of this user registers, and is discovered.
+    let hub = MessageHub::connect(endpoint).unwrap();
+    let name = unique("flood-victim");
+    let mut producer = Producer::<Frame>::create(&config(&name)).unwrap();
+    producer.register(&hub).unwrap();
+    producer.write_with(SECOND, |f| f.seq = 3).unwrap();
+    let mut consumer = Consumer::<Frame>::discover(&hub, &name).unwrap();
+    assert_eq!(consumer.next(SECOND).unwrap().seq, 3);
+}
+
+/// A broker holding `count` registrations (channels `bulk-i`, all for
+/// this process), started with `args`.
+fn broker_holding(tag: &str, count: usize, args: &[&str]) -> BrokerProcess {
+    let path = format!("/tmp/datahub-test-{tag}-{}.sock", std::process::id());
+    let _ = std::fs::remove_file(&path);
+    let broker = BrokerProcess::start_command(
+        Command::new(env!("CARGO_BIN_EXE_datahub")),
+        &format!("ipc://{path}"),
+        args,
+    );
+    let wire = Wire::connect(broker.endpoint());
+    let hash = SchemaHash::digest(b"bulk").to_string();
+    for i in 0..count {
+        let request = json!({"type": "REG_REQ", "request_id": i.to_string(), "channel": format!("bulk-{i}"),
+            "shm_name": format!("/datahub.bulk-{i}"), "channel_hash": hash, "slot_hash": hash,
+            "producer_pid": std::process::id(), "zmq_endpoint": "tcp://127.0.0.1:7000"});
+        wire.send_frames(&[request.to_string().as_bytes()]);
+    }
+    for _ in 0..count {
+        let reply = wire.recv();
+        assert_eq!(reply["status"], "OK", "{reply}");
+    }
+    broker
+}
+
+#[test]
+fn a_producer_registers_while_48_clients_loop_on_list_over_4000_registrations() {
+    let broker = broker_holding("listload", 4000, &["--quota", "4096"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let lists = Arc::new(AtomicU64::new(0));
+    let loopers: Vec<_> = (0..48)
+        .map(|i| {
+            let (endpoint, stop, lists) =
+                (broker.endpoint().to_owned(), stop.clone(), lists.clone());
+            thread::spawn(move || {
+                let wire = Wire::connect(&endpoint);
+                // Relaxed: a plain flag and a plain count.
+                while !stop.load(Ordering::Relaxed) {
+                    let request = json!({"type": "LIST_REQ", "request_id": format!("{i}")});
+                    wire.send_frames(&[request.to_string().as_bytes()]);
+                    // The reply's bytes only: parsing 48 lists would load
+                    // this process, not the broker.
+                    let frames = wire.recv_frames();
+                    assert!(frames[0].starts_with(b"{"));
+                    lists.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    while lists.load(Ordering::Relaxed) < 48 {
+        thread::sleep(Duration::from_millis(10));
+    }
+    // A real registration, with the hub's default timeout (3 s).
+    let hub = MessageHub::connect(broker.endpoint()).unwrap();
+    let name = unique("listload");
+    let started = Instant::now();
+    let registered = hub.register(&Registration::new(
+        &name,
+        SchemaHash::digest(b"r"),
+        std::process::id(),
+    ));
+    let took = started.elapsed();
+    let found = hub.discover(&name, None).map(|c| c.channel);
+    stop.store(true, Ordering::Relaxed);
+    for looper in loopers {
+        looper.join().unwrap();
+    }
+    eprintln!(
+        "registered in {took:?} while 48 clients looped on LIST_REQ ({} lists answered)",
+        lists.load(Ordering::Relaxed)
+    );
+    registered.unwrap();
+    assert_eq!(found.unwrap(), name);
+}
+
+/// What one `LIST_REQ` costs a broker holding 4,000 registrations (run
+/// by hand: `cargo test -p datahub-cli --test cli list_cost -- --ignored
+/// --nocapture`); a measurement, so it asserts nothing about speed.
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn list_cost_with_4000_registrations() {
+    let broker = broker_holding("listcost", 4000, &["--quota", "4096"]);
+    let wire = Wire::connect(broker.endpoint());
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for i in 0..50 {
+        let started = Instant::now();
+        wire.send_frames(&[json!({"type": "LIST_REQ", "request_id": i.to_string()})
+            .to_string()
+            .as_bytes()]);
+        let frames = wire.recv_frames();
+        times.push(started.elapsed());
+        bytes = frames[0].len();
+    }
+    times.sort();
+    eprintln!(
+        "LIST_REQ over 4000 registrations ({bytes} bytes): min {:?}, median {:?}, max {:?} (50 requests, one at a time)",
+        times[0], times[25], times[49]
+    );
 }

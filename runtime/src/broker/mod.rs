@@ -35,6 +35,7 @@ mod hub;
 mod peer;
 mod registry;
 mod server;
+mod socket_path;
 mod wire;
 
 pub use crate::discovery::ChannelRecord;

@@ -143,6 +143,11 @@ pub(crate) fn process_uids(pid: u32) -> Option<[u32; 2]> {
     Some([ids.next()?.ok()?, ids.next()?.ok()?])
 }
 
+/// This process's effective user id.
+pub(crate) fn my_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
 /// `name (uid N)`, or `uid N` for a user `/etc/passwd` does not name.
 pub(crate) fn user_label(uid: u32) -> String {
     match user_name(uid) {
@@ -174,7 +179,7 @@ mod tests {
         let (a, _b) = UnixStream::pair().unwrap();
         let creds = peer_credentials(a.as_raw_fd()).unwrap();
         assert_eq!(creds.pid, std::process::id());
-        assert_eq!(creds.uid, rustix::process::geteuid().as_raw());
+        assert_eq!(creds.uid, my_uid());
         assert!(peer_credentials(-1).is_err());
     }
 
@@ -182,7 +187,7 @@ mod tests {
     #[cfg_attr(miri, ignore = "real system calls")]
     fn a_process_has_uids_and_root_has_a_name() {
         let [real, effective] = process_uids(std::process::id()).unwrap();
-        assert_eq!(effective, rustix::process::geteuid().as_raw());
+        assert_eq!(effective, my_uid());
         let _ = real;
         assert!(user_label(0).contains("uid 0"));
         assert_eq!(Client::User(0).to_string(), "user uid 0");

@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 
 use super::peer::{self, Peer};
 use super::registry::{DEFAULT_QUOTA, MAX_CHANNELS, OsProcesses, Registry};
+use super::socket_path::{self, Trusted};
 use super::wire::{self, Code, Request};
 use crate::error::Error;
 use crate::segment::os;
@@ -119,7 +120,7 @@ impl Broker {
     /// Binds a broker to `endpoint` (`ipc://PATH`, `tcp://HOST:PORT`;
     /// `tcp://127.0.0.1:0` picks a port, see [`Broker::endpoint`]) with
     /// default [`BrokerOptions`]. Refuses an `ipc://` path where another
-    /// broker already listens.
+    /// broker already listens, or that another user owns or can replace.
     pub fn bind(endpoint: &str) -> Result<Self, Error> {
         Self::bind_with(endpoint, &BrokerOptions::default())
     }
@@ -132,6 +133,9 @@ impl Broker {
         };
         let ipc_path = endpoint.strip_prefix("ipc://").map(PathBuf::from);
         if let Some(path) = &ipc_path {
+            // Another user's socket file there, or a directory another
+            // user can write, would hand our clients to that user.
+            socket_path::check(path, &Trusted::me()).map_err(io)?;
             // libzmq replaces a socket file it finds; a live broker there
             // would silently lose its clients, so ask first.
             if std::os::unix::net::UnixStream::connect(path).is_ok() {

@@ -1,15 +1,16 @@
 //! Hostile clients and users against a real `datahub broker` process
 //! (issue 14): a client impersonating a live producer, another user
 //! registering processes it does not own, a client flooding the registry,
-//! and clients looping on `LIST_REQ` while a producer registers.
+//! clients looping on `LIST_REQ` while a producer registers, and another
+//! user squatting the broker's socket path.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use datahub::broker::{MessageHub, Registration};
+use datahub::broker::{HubOptions, MessageHub, Registration};
 use datahub::{Consumer, Producer, SchemaHash};
 use serde_json::{Value, json};
 
@@ -295,4 +296,155 @@ fn list_cost_with_4000_registrations() {
         "LIST_REQ over 4000 registrations ({bytes} bytes): min {:?}, median {:?}, max {:?} (50 requests, one at a time)",
         times[0], times[25], times[49]
     );
+}
+
+/// `datahub broker --endpoint ENDPOINT`, run by `command`, as it ends
+/// within 20 s: its exit status and stderr (`None`: it kept running, and
+/// was killed).
+fn broker_refusal(mut command: Command, endpoint: &str) -> Option<(Option<i32>, String)> {
+    let mut child = command
+        .args(["broker", "--endpoint", endpoint])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            return Some((status.code(), stderr));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// Asserts that `datahub broker` refused `endpoint`, naming `user`.
+fn assert_broker_refuses(endpoint: &str, user: &OtherUser, says: &str) {
+    let refusal = broker_refusal(Command::new(env!("CARGO_BIN_EXE_datahub")), endpoint);
+    let (status, stderr) = refusal.unwrap_or_else(|| panic!("a broker bound {endpoint}"));
+    assert_eq!(status, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("error[DH221]") && stderr.contains(user.name) && stderr.contains(says),
+        "{stderr}"
+    );
+}
+
+/// Asserts that `error` is a refusal of `endpoint` naming `user`.
+fn assert_hub_refuses(error: &datahub::Error, user: &OtherUser, says: &str) {
+    assert_eq!(error.code(), "DH221", "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains(user.name)
+            && text.contains(&format!("uid {}", user.uid))
+            && text.contains(says),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_socket_path_another_user_owns_or_controls_is_refused_by_the_broker_and_the_hub() {
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let Some(user) = other_user() else { return };
+    let me = std::process::id();
+    let path = format!("/tmp/datahub-test-squat-{me}.sock");
+    let endpoint = format!("ipc://{path}");
+    let _ = std::fs::remove_file(&path);
+    let options = HubOptions::default().timeout(Duration::from_secs(2));
+
+    // A hub made before any broker runs (the path is free, in sticky /tmp).
+    let early = MessageHub::connect_with(&endpoint, options.clone()).unwrap();
+    // Another user binds the path first, as it can the default path
+    // /tmp/datahub-broker.sock when XDG_RUNTIME_DIR is unset.
+    let mut squatter =
+        BrokerProcess::start_command(user.command(env!("CARGO_BIN_EXE_datahub")), &endpoint, &[]);
+    // The early hub sends nothing there: its calls fail, naming the owner.
+    let err = early
+        .register(&Registration::new("secret", SchemaHash::digest(b"s"), me))
+        .unwrap_err();
+    assert_hub_refuses(&err, user, "owned by");
+    // A new hub refuses to connect at all, and so does a broker.
+    let err = MessageHub::connect_with(&endpoint, options.clone()).unwrap_err();
+    assert_hub_refuses(&err, user, "owned by");
+    assert_broker_refuses(&endpoint, user, "owned by");
+    // The squatter learned nothing.
+    let list = Wire::connect(&endpoint).ask(json!({"type": "LIST_REQ", "request_id": "l"}));
+    assert_eq!(list["channels"], json!([]), "the squatter received: {list}");
+    // Killed, the squatter leaves its socket file; still refused.
+    squatter.kill();
+    assert!(std::path::Path::new(&path).exists());
+    assert_broker_refuses(&endpoint, user, "owned by");
+    let _ = std::fs::remove_file(&path);
+
+    // A directory another user owns (it can replace what we bind there),
+    // and one anybody may write without the sticky bit.
+    for (tag, owner, mode, says) in [
+        ("theirs", Some(user), 0o755, "owned by"),
+        ("open", None, 0o777, "writable by"),
+    ] {
+        let dir = format!("/tmp/datahub-test-squat-{tag}-{me}");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        if let Some(owner) = owner {
+            chown(&dir, Some(owner.uid), Some(owner.gid)).unwrap();
+        }
+        let inside = format!("ipc://{dir}/broker.sock");
+        let refusal = broker_refusal(Command::new(env!("CARGO_BIN_EXE_datahub")), &inside);
+        let err = MessageHub::connect_with(&inside, options.clone()).map(drop);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let (status, stderr) = refusal.unwrap_or_else(|| panic!("a broker bound {inside}"));
+        assert_eq!(status, Some(3), "{stderr}");
+        assert!(
+            stderr.contains("error[DH221]") && stderr.contains(says),
+            "{stderr}"
+        );
+        let err = err.unwrap_err();
+        assert_eq!(err.code(), "DH221", "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+        if owner.is_some() {
+            assert_hub_refuses(&err, user, says);
+        }
+    }
+}
+
+#[test]
+fn the_default_endpoint_under_xdg_runtime_dir_still_serves() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = format!("/tmp/datahub-test-xdg-{}", std::process::id());
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_datahub"));
+    command
+        .env("XDG_RUNTIME_DIR", &dir)
+        .env_remove("DATAHUB_BROKER");
+    let endpoint = format!("ipc://{dir}/datahub-broker.sock");
+    let broker = {
+        // `start_command` passes --endpoint; the default is what is tested
+        // here, so check that it is the one asked for.
+        let out = Command::new(env!("CARGO_BIN_EXE_datahub"))
+            .env("XDG_RUNTIME_DIR", &dir)
+            .env_remove("DATAHUB_BROKER")
+            .args(["list", "--broker", "--timeout-ms", "200"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&endpoint), "{stderr}");
+        BrokerProcess::start_command(command, &endpoint, &[])
+    };
+    let hub = MessageHub::connect(broker.endpoint()).unwrap();
+    hub.register(&Registration::new(
+        "xdg",
+        SchemaHash::digest(b"x"),
+        std::process::id(),
+    ))
+    .unwrap();
+    assert_eq!(hub.list().unwrap().len(), 1);
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,12 +7,17 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_BORDERS_ONLY};
-use datahub::broker::{Broker, ChannelRecord, HubOptions, MessageHub};
+use datahub::broker::{Broker, BrokerOptions, ChannelRecord, HubOptions, MessageHub};
 
 use crate::Outcome;
 
-/// Serves a broker on `endpoint` until SIGINT or SIGTERM.
-pub(crate) fn serve(endpoint: &str, verbose: bool) -> Result<Outcome, datahub::Error> {
+/// Serves a broker on `endpoint`, `quota` registrations per client, until
+/// SIGINT or SIGTERM.
+pub(crate) fn serve(
+    endpoint: &str,
+    verbose: bool,
+    quota: usize,
+) -> Result<Outcome, datahub::Error> {
     let level = if verbose {
         tracing::Level::DEBUG
     } else {
@@ -33,7 +38,7 @@ pub(crate) fn serve(endpoint: &str, verbose: bool) -> Result<Outcome, datahub::E
             }
         })?;
     }
-    let mut broker = Broker::bind(endpoint)?;
+    let mut broker = Broker::bind_with(endpoint, &BrokerOptions::default().quota(quota))?;
     // One line on stdout, flushed: scripts and tests wait for it.
     println!("datahub broker listening on {}", broker.endpoint());
     let _ = std::io::stdout().flush();

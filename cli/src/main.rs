@@ -74,6 +74,11 @@ enum Command {
         /// Log every refused request too.
         #[arg(long, short)]
         verbose: bool,
+        /// How many registrations one client may hold (every process of
+        /// one user on ipc://, every connection from one address on tcp://).
+        #[arg(long, default_value_t = 1024, value_name = "N",
+              value_parser = clap::value_parser!(u16).range(1..=4096))]
+        quota: u16,
     },
     /// A channel's configuration, slot and zone layouts, producer,
     /// counters, every consumer and (with --slots) every slot.
@@ -161,9 +166,14 @@ fn main() -> ExitCode {
             broker: None,
             ..
         } => list::run(json, Duration::from_millis(interval_ms)),
-        Command::Broker { endpoint, verbose } => broker::serve(
+        Command::Broker {
+            endpoint,
+            verbose,
+            quota,
+        } => broker::serve(
             &endpoint.unwrap_or_else(datahub::broker::configured_endpoint),
             verbose,
+            usize::from(quota),
         ),
         Command::Inspect {
             channel,

@@ -17,11 +17,20 @@
 //! - The hub re-registers what it registered every `refresh_interval`, so
 //!   a restarted broker learns the channels again, and remote leases stay
 //!   renewed.
+//!
+//! Who it talks to: its registrations carry a secret owner token (128
+//! random bits, never shown by the broker), so only this hub (or the
+//! producer process itself) can renew, change or withdraw them. On
+//! `ipc://` it refuses a socket path another user owns or can replace,
+//! when connecting and again before each send (the path may be taken
+//! while no broker runs), and sends nothing while no socket is there, so
+//! nothing waits in ZeroMQ for whoever binds the path next.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use super::socket_path::{self, Trusted};
 use super::{ChannelRecord, Registration};
 use crate::discovery::{Discovery, Expected};
 use crate::error::Error;
@@ -43,6 +53,10 @@ const MAX_REPLY_BYTES: i64 = 16 << 20;
 /// How long a dropped hub keeps trying to deliver what it still has to
 /// send (a producer's last `DEREG_REQ`).
 const LINGER: Duration = Duration::from_millis(250);
+
+/// How soon a request that could not be sent (no socket at the path yet,
+/// a full queue) is tried again.
+const RETRY_UNSENT: Duration = Duration::from_millis(10);
 
 /// The hub's timings.
 ///
@@ -58,6 +72,7 @@ pub struct HubOptions {
     timeout: Duration,
     resend_interval: Duration,
     refresh_interval: Duration,
+    trusted_owners: Vec<u32>,
 }
 
 impl Default for HubOptions {
@@ -68,6 +83,7 @@ impl Default for HubOptions {
             timeout: Duration::from_secs(3),
             resend_interval: Duration::from_millis(500),
             refresh_interval: Duration::from_secs(1),
+            trusted_owners: Vec::new(),
         }
     }
 }
@@ -89,6 +105,15 @@ impl HubOptions {
     /// a registration from another host 10 s after its last renewal).
     pub fn refresh_interval(mut self, interval: Duration) -> Self {
         self.refresh_interval = interval.clamp(Duration::from_millis(10), Duration::from_secs(3));
+        self
+    }
+
+    /// Also accepts an `ipc://` socket path owned (or made replaceable) by
+    /// user `uid`, as for a broker that another user runs for everyone.
+    /// By default only this process's user and root are trusted: a socket
+    /// of anyone else's may be a squatter's (`docs/broker.md`, "Security").
+    pub fn trust_socket_owner(mut self, uid: u32) -> Self {
+        self.trusted_owners.push(uid);
         self
     }
 }
@@ -132,6 +157,12 @@ struct Handle {
 struct Shared {
     endpoint: String,
     options: HubOptions,
+    /// The `ipc://` socket's path, checked before each send.
+    ipc_path: Option<PathBuf>,
+    /// Who may own it.
+    trusted: Trusted,
+    /// The secret that makes this hub the owner of what it registers.
+    owner_token: String,
     nonce: String,
     next_id: AtomicU64,
     state: Mutex<State>,
@@ -155,11 +186,14 @@ struct State {
     failed: Option<String>,
 }
 
+/// What a caller gets: the broker's reply, or why it was not asked.
+type Answer = Result<Value, String>;
+
 struct Pending {
     frame: Vec<u8>,
     /// The caller's slot; `None` for requests the hub sends on its own
     /// (renewals, a dropped producer's deregistration).
-    reply_to: Option<SyncSender<Value>>,
+    reply_to: Option<SyncSender<Answer>>,
     sent_at: Option<Instant>,
     /// Past this, a request without a caller is given up.
     give_up: Instant,
@@ -192,12 +226,24 @@ impl MessageHub {
         Self::connect(&super::configured_endpoint())
     }
 
-    /// Connects to the broker at `endpoint` with `options`.
+    /// Connects to the broker at `endpoint` with `options`. Refuses an
+    /// `ipc://` path that another user owns or can replace
+    /// ([`Error::BrokerIo`], naming the user): see
+    /// [`HubOptions::trust_socket_owner`].
     pub fn connect_with(endpoint: &str, options: HubOptions) -> Result<Self, Error> {
         let io = |source: std::io::Error| Error::BrokerIo {
             endpoint: endpoint.to_owned(),
             source,
         };
+        let ipc_path = endpoint.strip_prefix("ipc://").map(PathBuf::from);
+        let trusted = options
+            .trusted_owners
+            .iter()
+            .fold(Trusted::me(), |t, &uid| t.and(uid));
+        if let Some(path) = &ipc_path {
+            socket_path::check(path, &trusted).map_err(io)?;
+        }
+        let owner_token = owner_token().map_err(io)?;
         let context = zmq::Context::new();
         let socket = context.socket(zmq::DEALER).map_err(|e| io(e.into()))?;
         let setup = || -> Result<(), zmq::Error> {
@@ -217,6 +263,9 @@ impl MessageHub {
         let shared = Arc::new(Shared {
             endpoint: endpoint.to_owned(),
             options,
+            ipc_path,
+            trusted,
+            owner_token,
             nonce: format!("{:x}.{:x}.{:x}", me.pid, me.start_time, os::monotonic_ns()),
             next_id: AtomicU64::new(0),
             state: Mutex::new(State::default()),
@@ -251,7 +300,7 @@ impl MessageHub {
     /// [`deregister`](Self::deregister). Refused with
     /// [`Error::ChannelExists`] when another live producer holds it.
     pub fn register(&self, registration: &Registration) -> Result<(), Error> {
-        let body = register_body(registration);
+        let body = register_body(registration, &self.handle.shared.owner_token);
         // A deregistration of this channel still being re-sent must not
         // land after this registration.
         self.handle
@@ -302,15 +351,18 @@ impl MessageHub {
     /// not an error.
     pub fn deregister(&self, channel: &str, producer_pid: u32) -> Result<(), Error> {
         self.handle.shared.lock().stop_renewing(channel);
-        self.call("DEREG_REQ", deregister_body(channel, producer_pid))
-            .map(drop)
+        let body = deregister_body(channel, producer_pid, &self.handle.shared.owner_token);
+        self.call("DEREG_REQ", body).map(drop)
     }
 
     /// Deregisters without waiting for the reply (for `Drop`): the I/O
     /// thread sends it, even if this is the hub's last handle.
     pub(crate) fn deregister_detached(&self, channel: &str, producer_pid: u32) {
         let shared = &self.handle.shared;
-        let request = shared.request("DEREG_REQ", deregister_body(channel, producer_pid));
+        let request = shared.request(
+            "DEREG_REQ",
+            deregister_body(channel, producer_pid, &shared.owner_token),
+        );
         let mut state = shared.lock();
         state.stop_renewing(channel);
         state.enqueue(
@@ -360,7 +412,7 @@ impl MessageHub {
             .to_owned();
         let request = shared.request(kind, body);
         let id = request.0.clone();
-        let (tx, rx): (SyncSender<Value>, Receiver<Value>) = mpsc::sync_channel(1);
+        let (tx, rx): (SyncSender<Answer>, Receiver<Answer>) = mpsc::sync_channel(1);
         {
             let mut state = shared.lock();
             if let Some(why) = &state.failed {
@@ -373,8 +425,8 @@ impl MessageHub {
         }
         shared.wake();
         let timeout = shared.options.timeout;
-        let reply = match rx.recv_timeout(timeout) {
-            Ok(reply) => reply,
+        let answer = match rx.recv_timeout(timeout) {
+            Ok(answer) => answer,
             Err(RecvTimeoutError::Timeout) => {
                 shared.lock().pending.remove(&id);
                 // The reply may have been handed over between the timeout
@@ -393,6 +445,10 @@ impl MessageHub {
                 });
             }
         };
+        let reply = answer.map_err(|why| Error::BrokerIo {
+            endpoint: shared.endpoint.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, why),
+        })?;
         match reply.get("status").and_then(Value::as_str) {
             Some("OK") => Ok(reply),
             Some("ERROR") => Err(error_of(&shared.endpoint, channel, &reply)),
@@ -467,7 +523,7 @@ impl State {
     fn enqueue(
         &mut self,
         (id, frame): (String, Vec<u8>),
-        reply_to: Option<SyncSender<Value>>,
+        reply_to: Option<SyncSender<Answer>>,
         timeout: Duration,
         about: Option<(OwnRequest, String)>,
     ) {
@@ -502,7 +558,7 @@ impl State {
     }
 }
 
-fn register_body(registration: &Registration) -> Map<String, Value> {
+fn register_body(registration: &Registration, owner_token: &str) -> Map<String, Value> {
     let mut body = Map::new();
     body.insert("channel".into(), registration.channel.clone().into());
     body.insert("shm_name".into(), registration.shm_name.clone().into());
@@ -527,14 +583,23 @@ fn register_body(registration: &Registration) -> Map<String, Value> {
             .clone()
             .map_or(Value::Null, Value::from),
     );
+    body.insert("owner_token".into(), owner_token.into());
     body
 }
 
-fn deregister_body(channel: &str, producer_pid: u32) -> Map<String, Value> {
+fn deregister_body(channel: &str, producer_pid: u32, owner_token: &str) -> Map<String, Value> {
     let mut body = Map::new();
     body.insert("channel".into(), channel.into());
     body.insert("producer_pid".into(), producer_pid.into());
+    body.insert("owner_token".into(), owner_token.into());
     body
+}
+
+/// A fresh secret: 128 bits from the OS's random source, in hex.
+fn owner_token() -> std::io::Result<String> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The [`Error`] an `ERROR` reply to a request about `channel` stands for.
@@ -626,31 +691,54 @@ fn io_thread(shared: &Shared, socket: &zmq::Socket, mut wakee: UnixStream) {
             state
                 .pending
                 .retain(|_, p| p.reply_to.is_some() || now < p.give_up);
-            let mut to_send = Vec::new();
-            let outbox: Vec<String> = state.outbox.drain(..).collect();
-            for id in outbox {
-                if let Some(p) = state.pending.get_mut(&id) {
-                    p.sent_at = Some(now);
-                    to_send.push(p.frame.clone());
-                }
-            }
-            for p in state.pending.values_mut() {
+            let mut to_send: Vec<String> = state.outbox.drain(..).collect();
+            for (id, p) in &state.pending {
                 if p.sent_at
                     .is_some_and(|at| now >= at + shared.options.resend_interval)
                 {
-                    p.sent_at = Some(now);
-                    to_send.push(p.frame.clone());
+                    to_send.push(id.clone());
                 }
             }
             (to_send, state.stopping)
         };
-        for frame in to_send {
-            // A full queue (broker away for long) drops the frame; the
-            // re-send or the caller's timeout covers it.
-            if let Err(e) = socket.send(frame, zmq::DONTWAIT)
-                && e != zmq::Error::EAGAIN
-            {
-                return fail(shared, format!("send: {e}"));
+        let path_state = match (&shared.ipc_path, to_send.is_empty()) {
+            (Some(path), false) => socket_path::check(path, &shared.trusted),
+            _ => Ok(true),
+        };
+        if let Err(why) = path_state {
+            refuse(shared, &to_send, &why.to_string());
+        } else if path_state.is_ok_and(|there| !there) {
+            // No socket there: ZeroMQ would keep the frames for whoever
+            // binds the path next. Hold them here, and look again soon.
+            let mut state = shared.lock();
+            for id in to_send {
+                if let Some(p) = state.pending.get_mut(&id) {
+                    p.sent_at = None;
+                    state.outbox.push_back(id);
+                }
+            }
+        } else {
+            for id in to_send {
+                let Some(frame) = shared.lock().pending.get(&id).map(|p| p.frame.clone()) else {
+                    continue;
+                };
+                match socket.send(frame, zmq::DONTWAIT) {
+                    Ok(()) => {
+                        if let Some(p) = shared.lock().pending.get_mut(&id) {
+                            p.sent_at = Some(now);
+                        }
+                    }
+                    // A full queue (the broker away for long): tried again
+                    // soon; the caller's timeout bounds it.
+                    Err(zmq::Error::EAGAIN) => {
+                        let mut state = shared.lock();
+                        if let Some(p) = state.pending.get_mut(&id) {
+                            p.sent_at = None;
+                            state.outbox.push_back(id);
+                        }
+                    }
+                    Err(e) => return fail(shared, format!("send: {e}")),
+                }
             }
         }
         if stop {
@@ -664,11 +752,29 @@ fn io_thread(shared: &Shared, socket: &zmq::Socket, mut wakee: UnixStream) {
 /// When the I/O thread next has something to do without being woken.
 fn next_deadline(shared: &Shared, next_refresh: Instant) -> Instant {
     let state = shared.lock();
+    let unsent = (!state.outbox.is_empty()).then(|| Instant::now() + RETRY_UNSENT);
     state
         .pending
         .values()
         .filter_map(|p| p.sent_at.map(|at| at + shared.options.resend_interval))
+        .chain(unsent)
         .fold(next_refresh, Instant::min)
+}
+
+/// Sends nothing of `ids` to a socket path that is no longer safe: their
+/// callers get `why` at once; the hub's own requests are dropped (renewals
+/// are made again, and checked again, at the next refresh).
+fn refuse(shared: &Shared, ids: &[String], why: &str) {
+    tracing::warn!(endpoint = %shared.endpoint, %why, "requests not sent");
+    let mut state = shared.lock();
+    for id in ids {
+        if let Some(pending) = state.pending.remove(id)
+            && let Some(tx) = pending.reply_to
+        {
+            // The slot holds one answer and this is the only one.
+            let _ = tx.try_send(Err(why.to_owned()));
+        }
+    }
 }
 
 /// Queues a renewal of each kept registration that has none in flight.
@@ -716,7 +822,7 @@ fn deliver(shared: &Shared, frames: Vec<Vec<u8>>) {
         }) => {
             // The slot holds one reply and this is the only one sent to
             // it; a caller that has gone makes this fail, harmlessly.
-            let _ = tx.try_send(reply);
+            let _ = tx.try_send(Ok(reply));
         }
         Some(Pending {
             reply_to: None,

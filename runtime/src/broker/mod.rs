@@ -32,13 +32,15 @@
 //! ```
 
 mod hub;
+mod peer;
 mod registry;
 mod server;
+mod socket_path;
 mod wire;
 
 pub use crate::discovery::ChannelRecord;
 pub use hub::{HubOptions, MessageHub};
-pub use server::{Broker, BrokerStats, BrokerThread};
+pub use server::{Broker, BrokerOptions, BrokerStats, BrokerThread};
 
 use crate::types::SchemaHash;
 

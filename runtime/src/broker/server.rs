@@ -2,8 +2,14 @@
 //! `DISC_REQ`, `DEREG_REQ` and `LIST_REQ`, one JSON frame each way. It
 //! only does discovery, never touches data, and never exits on bad input:
 //! every frame gets a reply, an error one when it cannot be served. Dead
-//! producers' registrations are dropped by a sweep at least every second
-//! and whenever their channel is asked for.
+//! producers' registrations are dropped by a sweep every 250 ms and
+//! whenever their channel is asked for.
+//!
+//! Every request is served in bounded time whatever the registry holds,
+//! so ZeroMQ's fair queueing between connections is fairness between
+//! clients: a `LIST_REQ` is answered from a reply built at most once per
+//! sweep interval (and again only if the registry changed), and the sweep
+//! asks the OS once per producer process.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,9 +17,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::registry::{MAX_CHANNELS, OsProcesses, Registry};
+use super::peer::{self, Peer};
+use super::registry::{DEFAULT_QUOTA, MAX_CHANNELS, OsProcesses, Registry};
+use super::socket_path::{self, Trusted};
 use super::wire::{self, Code, Request};
 use crate::error::Error;
 use crate::segment::os;
@@ -45,10 +55,49 @@ const BATCH: usize = 1024;
 pub struct Broker {
     socket: zmq::Socket,
     endpoint: String,
+    /// `ipc`, `tcp`, ...: what a peer's identity can be learned from.
+    transport: String,
     ipc_path: Option<PathBuf>,
     registry: Registry<OsProcesses>,
     next_sweep: Instant,
+    /// The `channels` of a `LIST_REQ` reply, as JSON, with the registry's
+    /// generation and the time it was built at.
+    list: Option<(u64, Instant, Box<RawValue>)>,
     stats: BrokerStats,
+}
+
+/// How a broker is set up.
+///
+/// ```
+/// use datahub::broker::{Broker, BrokerOptions};
+///
+/// let endpoint = format!("ipc:///tmp/datahub-doc-options-{}.sock", std::process::id());
+/// let broker = Broker::bind_with(&endpoint, &BrokerOptions::default().quota(64))?;
+/// # drop(broker);
+/// # Ok::<(), datahub::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerOptions {
+    quota: usize,
+}
+
+impl Default for BrokerOptions {
+    /// 1,024 registrations per client.
+    fn default() -> Self {
+        Self {
+            quota: DEFAULT_QUOTA,
+        }
+    }
+}
+
+impl BrokerOptions {
+    /// How many registrations one client may hold (1 to 4,096): every
+    /// process of one user on `ipc://`, every connection from one address
+    /// on `tcp://`.
+    pub fn quota(mut self, quota: usize) -> Self {
+        self.quota = quota.clamp(1, MAX_CHANNELS);
+        self
+    }
 }
 
 /// What a broker has done so far.
@@ -69,15 +118,24 @@ pub struct BrokerStats {
 
 impl Broker {
     /// Binds a broker to `endpoint` (`ipc://PATH`, `tcp://HOST:PORT`;
-    /// `tcp://127.0.0.1:0` picks a port, see [`Broker::endpoint`]).
-    /// Refuses an `ipc://` path where another broker already listens.
+    /// `tcp://127.0.0.1:0` picks a port, see [`Broker::endpoint`]) with
+    /// default [`BrokerOptions`]. Refuses an `ipc://` path where another
+    /// broker already listens, or that another user owns or can replace.
     pub fn bind(endpoint: &str) -> Result<Self, Error> {
+        Self::bind_with(endpoint, &BrokerOptions::default())
+    }
+
+    /// As [`bind`](Self::bind), with `options`.
+    pub fn bind_with(endpoint: &str, options: &BrokerOptions) -> Result<Self, Error> {
         let io = |source: std::io::Error| Error::BrokerIo {
             endpoint: endpoint.to_owned(),
             source,
         };
         let ipc_path = endpoint.strip_prefix("ipc://").map(PathBuf::from);
         if let Some(path) = &ipc_path {
+            // Another user's socket file there, or a directory another
+            // user can write, would hand our clients to that user.
+            socket_path::check(path, &Trusted::me()).map_err(io)?;
             // libzmq replaces a socket file it finds; a live broker there
             // would silently lose its clients, so ask first.
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
@@ -102,12 +160,15 @@ impl Broker {
             _ => endpoint.to_owned(),
         };
         tracing::info!(endpoint = %bound, "broker listening");
+        let transport = bound.split("://").next().unwrap_or_default().to_owned();
         Ok(Self {
             socket,
             endpoint: bound,
+            transport,
             ipc_path,
-            registry: Registry::new(OsProcesses, os::boot_id(), MAX_CHANNELS),
+            registry: Registry::new(OsProcesses, os::boot_id(), MAX_CHANNELS, options.quota),
             next_sweep: Instant::now() + SWEEP_INTERVAL,
+            list: None,
             stats: BrokerStats::default(),
         })
     }
@@ -178,9 +239,9 @@ impl Broker {
             Err(e) => return Err(io(e)),
         }
         while answered < BATCH {
-            match self.socket.recv_multipart(zmq::DONTWAIT) {
-                Ok(frames) => {
-                    self.answer(frames);
+            match self.receive() {
+                Ok((frames, peer)) => {
+                    self.answer(frames, &peer);
                     answered += 1;
                 }
                 Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
@@ -202,21 +263,41 @@ impl Broker {
         self.next_sweep = now + SWEEP_INTERVAL;
     }
 
+    /// The next message's frames (the first is the routing id ROUTER
+    /// puts there), and who sent it.
+    fn receive(&self) -> Result<(Vec<Vec<u8>>, Peer), zmq::Error> {
+        let first = self.socket.recv_msg(zmq::DONTWAIT)?;
+        let mut more = first.get_more();
+        let mut frames = vec![first.to_vec()];
+        let mut last = first;
+        while more {
+            // The parts of a message arrive together: this does not wait.
+            last = self.socket.recv_msg(0)?;
+            more = last.get_more();
+            frames.push(last.to_vec());
+        }
+        // The properties are read from a part the client sent: the routing
+        // id part lacks them when ROUTER made it while zmq_poll looked
+        // ahead (router.cpp, xhas_in).
+        let peer = peer::identify(frames[0].clone(), &mut last, &self.transport);
+        Ok((frames, peer))
+    }
+
     /// Answers one message: `[identity, payload]` from a DEALER, or
     /// `[identity, "", payload]` from a REQ socket; the reply has the same
     /// shape. Anything else is answered with an error.
-    fn answer(&mut self, mut frames: Vec<Vec<u8>>) {
+    fn answer(&mut self, mut frames: Vec<Vec<u8>>, peer: &Peer) {
         self.stats.requests += 1;
         if frames.is_empty() {
             return;
         }
         let identity = frames.remove(0);
         let (delimited, reply) = match frames.as_slice() {
-            [payload] => (false, self.reply_to(payload)),
-            [empty, payload] if empty.is_empty() => (true, self.reply_to(payload)),
+            [payload] => (false, self.reply_to(payload, peer)),
+            [empty, payload] if empty.is_empty() => (true, self.reply_to(payload, peer)),
             _ => (
                 false,
-                wire::error_reply(
+                Reply::Error(wire::error_reply(
                     None,
                     Code::InvalidRequest,
                     &format!(
@@ -224,13 +305,17 @@ impl Broker {
                         frames.len()
                     ),
                     Map::new(),
-                ),
+                )),
             ),
         };
-        if reply["status"] != "OK" {
-            self.stats.errors += 1;
-        }
-        let text = reply.to_string();
+        let text = match reply {
+            Reply::Ok(value) => value.to_string(),
+            Reply::Text(text) => text,
+            Reply::Error(value) => {
+                self.stats.errors += 1;
+                value.to_string()
+            }
+        };
         let mut out: Vec<&[u8]> = vec![&identity];
         if delimited {
             out.push(b"");
@@ -243,17 +328,17 @@ impl Broker {
         }
     }
 
-    fn reply_to(&mut self, payload: &[u8]) -> Value {
+    fn reply_to(&mut self, payload: &[u8], peer: &Peer) -> Reply {
         let envelope = match wire::parse_request(payload) {
             Ok(envelope) => envelope,
             Err(refusal) => {
                 tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "request refused");
-                return wire::error_reply(
+                return Reply::Error(wire::error_reply(
                     refusal.request_id.as_deref(),
                     refusal.code,
                     &refusal.message,
                     Map::new(),
-                );
+                ));
             }
         };
         let id = envelope.request_id.as_str();
@@ -261,8 +346,8 @@ impl Broker {
         let result = match envelope.request {
             Request::Register(req) => {
                 let (channel, pid) = (req.channel.clone(), req.producer_pid);
-                self.registry.register(req, now).map(|()| {
-                    tracing::info!(%channel, pid, "registered");
+                self.registry.register(req, peer, now).map(|()| {
+                    tracing::info!(%channel, pid, client = %peer.client(), "registered");
                     Map::new()
                 })
             }
@@ -274,13 +359,20 @@ impl Broker {
                 .registry
                 .discover(&channel, expected_hash, expected_slot_hash, now)
                 .cloned()
-                .map(|entry| self.registry.record(&entry, now)),
+                .map(
+                    |entry| match serde_json::to_value(self.registry.record(&entry, now)) {
+                        Ok(Value::Object(fields)) => fields,
+                        // A record is a struct of strings and numbers.
+                        _ => Map::new(),
+                    },
+                ),
             Request::Deregister {
                 channel,
                 producer_pid,
+                owner_token,
             } => self
                 .registry
-                .deregister(&channel, producer_pid)
+                .deregister(&channel, producer_pid, owner_token.as_deref(), peer, now)
                 .map(|removed| {
                     if removed {
                         tracing::info!(%channel, pid = producer_pid, "deregistered");
@@ -289,25 +381,78 @@ impl Broker {
                     fields.insert("removed".into(), removed.into());
                     fields
                 }),
-            Request::List => {
-                self.sweep();
-                let channels: Vec<Value> = self
-                    .registry
-                    .entries()
-                    .map(|entry| Value::Object(self.registry.record(entry, now)))
-                    .collect();
-                let mut fields = Map::new();
-                fields.insert("channels".into(), channels.into());
-                Ok(fields)
-            }
+            Request::List => return self.list_reply(id, now),
         };
         match result {
-            Ok(fields) => wire::ok_reply(id, fields),
+            Ok(fields) => Reply::Ok(wire::ok_reply(id, fields)),
             Err(failure) => {
-                wire::error_reply(Some(id), failure.code, &failure.message, failure.fields)
+                tracing::debug!(
+                    code = failure.code.as_str(),
+                    client = %peer.client(),
+                    message = %failure.message,
+                    "request refused"
+                );
+                Reply::Error(wire::error_reply(
+                    Some(id),
+                    failure.code,
+                    &failure.message,
+                    failure.fields,
+                ))
             }
         }
     }
+
+    /// A `LIST_REQ` reply: every registration, as of the last sweep. The
+    /// records are built once per registry generation, and again at most
+    /// every sweep interval so that their ages stay near the truth; between
+    /// times a reply costs one copy of the cached text.
+    fn list_reply(&mut self, id: &str, now: Instant) -> Reply {
+        let generation = self.registry.generation();
+        let fresh = self.list.as_ref().is_some_and(|(g, built, _)| {
+            *g == generation && now.saturating_duration_since(*built) < SWEEP_INTERVAL
+        });
+        if !fresh {
+            let records: Vec<_> = self
+                .registry
+                .entries()
+                .map(|entry| self.registry.record(entry, now))
+                .collect();
+            match serde_json::value::to_raw_value(&records) {
+                Ok(raw) => self.list = Some((generation, now, raw)),
+                // Records of strings and numbers always serialize.
+                Err(e) => tracing::error!(error = %e, "LIST_REQ reply not built"),
+            }
+        }
+        #[derive(Serialize)]
+        struct ListReply<'a> {
+            request_id: &'a str,
+            status: &'static str,
+            channels: &'a RawValue,
+        }
+        let empty = RawValue::NULL;
+        let channels = self.list.as_ref().map_or(empty, |(_, _, raw)| &**raw);
+        let reply = ListReply {
+            request_id: id,
+            status: "OK",
+            channels,
+        };
+        match serde_json::to_string(&reply) {
+            Ok(text) => Reply::Text(text),
+            Err(e) => Reply::Error(wire::error_reply(
+                Some(id),
+                Code::InvalidRequest,
+                &format!("the reply could not be written: {e}"),
+                Map::new(),
+            )),
+        }
+    }
+}
+
+/// A reply, as a JSON value or already written.
+enum Reply {
+    Ok(Value),
+    Text(String),
+    Error(Value),
 }
 
 impl Drop for Broker {

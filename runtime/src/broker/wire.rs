@@ -14,8 +14,13 @@ use crate::types::SchemaHash;
 /// unread, so one request costs a bounded amount of parsing.
 pub(crate) const MAX_REQUEST_BYTES: usize = 16 * 1024;
 
-/// The longest `request_id`, `shm_name`, `zmq_endpoint` or `boot_id`.
+/// The longest `request_id`, `shm_name`, `zmq_endpoint`, `boot_id` or
+/// `owner_token`.
 pub(crate) const MAX_TEXT: usize = 256;
+
+/// The shortest `owner_token`: a secret shorter than 128 bits of hex could
+/// be guessed.
+pub(crate) const MIN_OWNER_TOKEN: usize = 32;
 
 /// The reply codes of `"status": "ERROR"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,12 +35,15 @@ pub(crate) enum Code {
     InvalidRequest,
     /// A `"type"` the broker does not serve.
     UnknownMsgType,
-    /// A `DEREG_REQ` from a pid that does not hold the registration.
+    /// A request about a registration that another client owns, or a
+    /// registration of a process the client may not speak for.
     NotOwner,
     /// A `REG_REQ` for a process that does not exist (here).
     ProducerDead,
     /// The broker holds as many registrations as it may.
     RegistryFull,
+    /// The client holds as many registrations as one client may.
+    QuotaExceeded,
 }
 
 impl Code {
@@ -50,6 +58,7 @@ impl Code {
             Self::NotOwner => "NOT_OWNER",
             Self::ProducerDead => "PRODUCER_DEAD",
             Self::RegistryFull => "REGISTRY_FULL",
+            Self::QuotaExceeded => "QUOTA_EXCEEDED",
         }
     }
 }
@@ -83,6 +92,8 @@ pub(crate) enum Request {
         channel: String,
         /// The pid that registered it.
         producer_pid: u32,
+        /// The secret the registration was made with, if it was.
+        owner_token: Option<String>,
     },
     /// `LIST_REQ`.
     List,
@@ -109,6 +120,9 @@ pub(crate) struct RegisterRequest {
     pub(crate) boot_id: Option<String>,
     /// Where the producer also publishes over ZeroMQ, if it does.
     pub(crate) zmq_endpoint: Option<String>,
+    /// A secret the client chose; whoever shows it owns the registration
+    /// (renews, rewrites, deregisters it). Never sent back.
+    pub(crate) owner_token: Option<String>,
 }
 
 /// Why a request was refused before it could be served.
@@ -198,6 +212,7 @@ pub(crate) fn parse_request(frame: &[u8]) -> Result<Envelope, Refusal> {
                 producer_start_time: fields.number("producer_start_time")?,
                 boot_id: fields.text("boot_id")?,
                 zmq_endpoint: fields.text("zmq_endpoint")?,
+                owner_token: fields.owner_token()?,
             }),
             "DISC_REQ" => Request::Discover {
                 channel: fields.channel()?,
@@ -207,6 +222,7 @@ pub(crate) fn parse_request(frame: &[u8]) -> Result<Envelope, Refusal> {
             "DEREG_REQ" => Request::Deregister {
                 channel: fields.channel()?,
                 producer_pid: fields.pid()?,
+                owner_token: fields.owner_token()?,
             },
             // `LIST_REQ`: the one type left (unknown ones are refused below,
             // before this is called).
@@ -277,6 +293,17 @@ impl Fields<'_> {
                 "field `{field}`: expected a string, found {}",
                 kind(other)
             )),
+        }
+    }
+
+    /// The optional `owner_token`: a secret long enough not to be guessed.
+    fn owner_token(&self) -> Result<Option<String>, String> {
+        match self.text("owner_token")? {
+            Some(token) if token.len() < MIN_OWNER_TOKEN => Err(format!(
+                "field `owner_token`: expected a secret of {MIN_OWNER_TOKEN} to {MAX_TEXT} bytes, found {} bytes",
+                token.len()
+            )),
+            token => Ok(token),
         }
     }
 
@@ -380,6 +407,7 @@ mod tests {
         assert_eq!(reg.channel_hash.to_string(), HASH);
         assert_eq!(reg.zmq_endpoint, None);
         assert_eq!(reg.boot_id.as_deref(), Some("b"));
+        assert_eq!(reg.owner_token, None);
     }
 
     #[test]
@@ -452,6 +480,12 @@ mod tests {
                 Some("a"),
                 Code::InvalidRequest,
                 "`channel_hash` is missing",
+            ),
+            (
+                r#"{"request_id":"a","type":"DEREG_REQ","channel":"c","producer_pid":1,"owner_token":"short"}"#,
+                Some("a"),
+                Code::InvalidRequest,
+                "`owner_token`: expected a secret of 32 to 256 bytes, found 5",
             ),
         ];
         for (text, id, code, says) in cases {

@@ -1,6 +1,9 @@
 //! The broker, a real `datahub broker` process, over the wire: each
 //! message type, malformed frames, many threads on one `MessageHub`, a
-//! late reply, a broker restart while callers wait, and stopping.
+//! late reply, a broker restart while callers wait, and stopping;
+//! `hostile` has clients and users that attack it.
+
+mod hostile;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -28,8 +31,16 @@ impl BrokerProcess {
 
     /// A broker on `endpoint`, once it says it listens.
     pub(crate) fn start_at(endpoint: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_datahub"))
+        Self::start_command(Command::new(env!("CARGO_BIN_EXE_datahub")), endpoint, &[])
+    }
+
+    /// `datahub broker --endpoint ENDPOINT ARGS` run by `command` (the
+    /// binary itself, or a wrapper that runs it as another user), once it
+    /// says it listens.
+    pub(crate) fn start_command(mut command: Command, endpoint: &str, args: &[&str]) -> Self {
+        let mut child = command
             .args(["broker", "--endpoint", endpoint])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -56,6 +67,15 @@ impl BrokerProcess {
 
     pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// Lets every user connect to its `ipc://` socket (connecting needs
+    /// write permission on the socket file), as a broker shared by the
+    /// users of a host is set up.
+    pub(crate) fn open_to_all_users(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.endpoint.strip_prefix("ipc://").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777)).unwrap();
     }
 
     /// Whether the process still runs.
@@ -99,9 +119,14 @@ impl Wire {
 
     /// The next reply, as JSON.
     pub(crate) fn recv(&self) -> Value {
-        let frames = self.socket.recv_multipart(0).expect("a reply within 10 s");
+        let frames = self.recv_frames();
         assert_eq!(frames.len(), 1, "one frame per reply");
         serde_json::from_slice(&frames[0]).unwrap()
+    }
+
+    /// The next reply's frames, unparsed.
+    pub(crate) fn recv_frames(&self) -> Vec<Vec<u8>> {
+        self.socket.recv_multipart(0).expect("a reply within 10 s")
     }
 
     /// Sends `request` and returns its reply, checking the id is echoed.

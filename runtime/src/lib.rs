@@ -63,6 +63,9 @@ mod sync;
 mod types;
 pub(crate) mod zone;
 
+#[cfg(all(test, not(loom)))]
+mod fuzzing;
+
 mod config;
 #[cfg(not(loom))]
 mod consumer;

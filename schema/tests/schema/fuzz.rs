@@ -1,32 +1,63 @@
 //! Property tests: no input, however hostile, makes the checker panic, and
 //! every schema it accepts satisfies the layout and hash invariants.
 //!
-//! Three generators, each well over 100,000 inputs: arbitrary bytes,
-//! syntactically valid TOML documents built from the schema grammar with
-//! random (often wrong) names, types, keys and values, and byte-level
-//! mutations of the example schemas users copy.
+//! Four generators: arbitrary bytes (100,000 cases), documents of the schema
+//! grammar (30,000: one in three well-formed by construction, the rest
+//! with random, often wrong, names, types, keys and values; the run fails
+//! unless at least a tenth of them are accepted with a channel), schemas
+//! valid by construction (10,000), and byte-level mutations of the example
+//! schemas users copy (40,000). Each prints its case count and seed;
+//! `PROPTEST_CASES` and `PROPTEST_RNG_SEED` override them, and a failure
+//! is saved under `schema/tests/proptest-regressions/` and replayed first
+//! on every later run.
+
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use datahub_schema::{Schema, SchemaHash, channel_canonical};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence};
+use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestRunner};
 
-/// `cases` unless `PROPTEST_CASES` says otherwise (e.g. for a longer soak).
-fn config(cases: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cases);
+/// The configuration of fuzz target `name`: `cases` cases unless
+/// `PROPTEST_CASES` says otherwise, the seed from `PROPTEST_RNG_SEED` or a
+/// fresh one, printed either way (`cargo test` shows it when the target
+/// fails, or with `--nocapture`).
+fn config(name: &str, cases: u32) -> Config {
+    let env = Config::default();
+    let cases = match std::env::var_os("PROPTEST_CASES") {
+        Some(_) => env.cases,
+        None => cases,
+    };
+    let seed = match env.rng_seed {
+        RngSeed::Fixed(seed) => seed,
+        // A fresh seed per run: the std hasher's keys are random per process.
+        RngSeed::Random => {
+            use std::hash::BuildHasher;
+            std::collections::hash_map::RandomState::new().hash_one(name)
+        }
+    };
+    eprintln!(
+        "fuzz {name}: {cases} cases, seed {seed} (replay: PROPTEST_RNG_SEED={seed}); \
+         failures are saved under schema/tests/proptest-regressions/"
+    );
     Config {
         cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
-        ..Config::default()
+        rng_seed: RngSeed::Fixed(seed),
+        source_file: Some(file!()),
+        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(
+            "proptest-regressions",
+        ))),
+        ..env
     }
 }
 
 /// Whatever the input, checking returns; and what it returns is coherent.
-fn check(bytes: &[u8]) {
+/// Returns how many channels it accepted.
+fn check(bytes: &[u8]) -> usize {
     match Schema::parse_bytes(bytes, "fuzz.toml") {
-        Ok(schema) => assert_invariants(&schema),
+        Ok(schema) => {
+            assert_invariants(&schema);
+            schema.channels().len()
+        }
         Err(err) => {
             let d = err.diagnostics().expect("parse errors are located");
             assert!(!d.items().is_empty());
@@ -41,6 +72,7 @@ fn check(bytes: &[u8]) {
             }
             let text = err.render(false);
             assert!(text.starts_with("fuzz.toml:"), "{text}");
+            0
         }
     }
 }
@@ -77,7 +109,7 @@ fn assert_invariants(schema: &Schema) {
 }
 
 proptest! {
-    #![proptest_config(config(100_000))]
+    #![proptest_config(config("arbitrary bytes", 100_000))]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
@@ -236,13 +268,147 @@ fn document() -> impl Strategy<Value = String> {
         })
 }
 
-proptest! {
-    #![proptest_config(config(30_000))]
-
-    #[test]
-    fn documents_of_the_schema_grammar_never_panic_and_valid_ones_are_coherent(doc in document()) {
-        check(doc.as_bytes());
+/// Documents of the grammar, one in three well-formed: none makes the
+/// checker panic, and enough are accepted with a channel that the checks of
+/// a valid channel (and the hashes of what it accepts) are exercised too.
+#[test]
+fn documents_of_the_schema_grammar_never_panic_and_valid_ones_are_coherent() {
+    let accepted = AtomicU32::new(0);
+    let config = config("schema grammar", 30_000);
+    let cases = config.cases;
+    let strategy = prop_oneof![2 => document(), 1 => well_formed_document()];
+    let result = TestRunner::new(config).run(&strategy, |doc| {
+        if check(doc.as_bytes()) > 0 {
+            accepted.fetch_add(1, Relaxed);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
     }
+    let accepted = accepted.into_inner();
+    eprintln!("schema grammar: {accepted} of {cases} documents accepted with a channel");
+    assert!(
+        accepted * 10 >= cases,
+        "only {accepted} of {cases} grammar documents were accepted with a channel: \
+         the generator no longer reaches the valid side"
+    );
+}
+
+/// A document of the grammar built from its valid side only: distinct
+/// field names, fields of one width per struct (so no padding), zones of
+/// atomic structs or locked, and channels that name a struct generated
+/// before them, with keys from their valid values. A few are still refused
+/// (a `single` policy with a capacity other than 1, two channels of one
+/// name...), which is what a user writing by hand would meet too.
+fn well_formed_document() -> impl Strategy<Value = String> {
+    let widths = prop::sample::select(vec![1u64, 2, 4, 8]);
+    let plain = |w: u64| match w {
+        1 => vec!["u8", "i8"],
+        2 => vec!["u16", "i16"],
+        4 => vec!["u32", "i32", "f32"],
+        _ => vec!["u64", "i64", "f64"],
+    };
+    let atomic = |w: u64| match w {
+        1 => vec!["atomic_u8"],
+        2 => vec!["atomic_u16"],
+        4 => vec!["atomic_u32", "atomic_i32", "atomic_f32"],
+        _ => vec!["atomic_u64", "atomic_i64", "atomic_f64"],
+    };
+    let structure = (
+        widths,
+        any::<bool>(),
+        prop::collection::vec((0usize..3, prop::option::weighted(0.3, 1u64..5)), 1..6),
+    )
+        .prop_map(move |(w, is_atomic, fields)| {
+            let kinds = if is_atomic { atomic(w) } else { plain(w) };
+            let fields: Vec<String> = fields
+                .into_iter()
+                .enumerate()
+                .map(|(j, (k, dim))| {
+                    let t = kinds[k % kinds.len()];
+                    let t = dim.map_or(t.to_owned(), |n| format!("[{t}; {n}]"));
+                    format!("{{ name = \"f{j}\", type = \"{t}\" }}")
+                })
+                .collect();
+            (is_atomic, fields)
+        });
+    let keys = (
+        prop::option::of(prop::sample::select(vec![
+            "ring", "ring", "single", "double",
+        ])),
+        prop::option::of(1u32..9),
+        prop::option::of(prop::sample::select(vec!["block", "overwrite"])),
+        prop::option::of(prop::sample::select(vec!["none", "manual", "enforced"])),
+        prop::option::of(1u32..9),
+    );
+    (
+        prop::collection::vec(structure, 1..5),
+        prop::collection::vec(
+            (
+                0usize..8,
+                keys,
+                prop::collection::vec((0usize..8, any::<bool>()), 0..4),
+            ),
+            1..3,
+        ),
+        prop::option::weighted(0.1, value()),
+    )
+        .prop_map(|(structs, channels, noise)| {
+            let names = ["A", "B", "C", "Frame", "Vec3"];
+            let mut doc = String::from("format = 1\n");
+            for (i, (_, fields)) in structs.iter().enumerate() {
+                doc.push_str(&format!(
+                    "[structs.{}]\nfields = [\n  {}\n]\n",
+                    names[i],
+                    fields.join(",\n  ")
+                ));
+            }
+            for (c, (slot, (policy, capacity, overflow, checksum, consumers), zones)) in
+                channels.into_iter().enumerate()
+            {
+                doc.push_str(&format!("[channels.ch{c}]\n"));
+                match structs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| !s.0)
+                    .map(|(i, _)| i)
+                    .nth(slot % structs.len())
+                {
+                    Some(i) => doc.push_str(&format!("slot = \"{}\"\n", names[i])),
+                    None => doc.push_str("slot = \"bytes\"\nslot_size = 64\n"),
+                }
+                for (key, v) in [
+                    ("policy", policy.map(|p| format!("{p:?}"))),
+                    ("capacity", capacity.map(|n| n.to_string())),
+                    ("overflow", overflow.map(|o| format!("{o:?}"))),
+                    ("checksum", checksum.map(|k| format!("{k:?}"))),
+                    ("max_consumers", consumers.map(|n| n.to_string())),
+                ] {
+                    if let Some(v) = v {
+                        doc.push_str(&format!("{key} = {v}\n"));
+                    }
+                }
+                let zones: Vec<String> = zones
+                    .into_iter()
+                    .enumerate()
+                    .map(|(z, (s, locked))| {
+                        let s = s % structs.len();
+                        let locked = locked || !structs[s].0;
+                        format!(
+                            "{{ name = \"z{z}\", type = \"{}\"{} }}",
+                            names[s],
+                            if locked { ", locked = true" } else { "" }
+                        )
+                    })
+                    .collect();
+                doc.push_str(&format!("zones = [{}]\n", zones.join(", ")));
+            }
+            if let Some(v) = noise {
+                doc.push_str(&format!("bogus = {v}\n"));
+            }
+            doc
+        })
 }
 
 // --- Valid schemas, by construction ---------------------------------------
@@ -365,7 +531,7 @@ fn valid_document() -> impl Strategy<Value = (String, Vec<(u64, u64)>)> {
 }
 
 proptest! {
-    #![proptest_config(config(10_000))]
+    #![proptest_config(config("valid by construction", 10_000))]
 
     #[test]
     fn schemas_valid_by_construction_are_accepted_with_the_layout_the_generator_computed(
@@ -431,7 +597,7 @@ fn edit() -> impl Strategy<Value = Edit> {
 }
 
 proptest! {
-    #![proptest_config(config(40_000))]
+    #![proptest_config(config("mutated examples", 40_000))]
 
     #[test]
     fn mutated_example_schemas_never_panic(which in any::<usize>(), edits in prop::collection::vec(edit(), 1..4)) {

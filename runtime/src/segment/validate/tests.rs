@@ -2,7 +2,7 @@
 //! a header, however made, leads to a region outside the file.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence};
+use proptest::test_runner::Config;
 
 use super::*;
 
@@ -45,11 +45,7 @@ fn sensor() -> (Identity, Regions) {
 }
 
 fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
-        ..Config::default()
-    }
+    crate::fuzzing::config("header validation", cases, file!())
 }
 
 /// The security property: whatever is accepted lies inside the file, in

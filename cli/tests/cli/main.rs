@@ -8,6 +8,7 @@
 mod broker;
 mod children;
 mod discovery;
+mod findings;
 mod hostile;
 mod inspect;
 mod repair;

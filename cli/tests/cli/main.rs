@@ -7,6 +7,7 @@
 
 mod broker;
 mod children;
+mod defaults;
 mod discovery;
 mod findings;
 mod hostile;

@@ -9,7 +9,13 @@ use crate::Outcome;
 use crate::out::{out, outln};
 
 pub(crate) fn diagnose(channel: &str, json: bool) -> Result<Outcome, datahub::Error> {
-    let findings = datahub::inspect(channel)?.diagnose();
+    let findings = match datahub::inspect(channel) {
+        Ok(snapshot) => snapshot.diagnose(),
+        // A closed segment is refused by every reader, snapshots included:
+        // that is the `closed` finding, not a failure of the command.
+        Err(datahub::Error::Closed { .. }) => vec![Finding::closed(channel)],
+        Err(e) => return Err(e),
+    };
     if json {
         crate::print_json(&findings);
     } else if findings.is_empty() {

@@ -37,6 +37,31 @@ pub struct Finding {
     pub fix: String,
 }
 
+impl Finding {
+    /// The finding for channel `channel`, closed by its producer but still
+    /// named (its producer, or a `cleanup`, died between marking it closed
+    /// and removing the name). A snapshot of such a segment cannot be taken
+    /// ([`inspect`](crate::inspect) says [`Error::Closed`](crate::Error::Closed),
+    /// as an attach does), so `datahub diagnose` reports this instead.
+    ///
+    /// ```
+    /// use datahub::{Finding, Severity};
+    ///
+    /// let finding = Finding::closed("sensor");
+    /// assert_eq!((finding.severity, finding.code), (Severity::Info, "closed"));
+    /// ```
+    pub fn closed(channel: &str) -> Self {
+        Self {
+            severity: Severity::Info,
+            code: "closed",
+            message: format!(
+                "channel `{channel}` was closed by its producer; consumers drain it and get `Closed`"
+            ),
+            fix: "nothing: a new producer creates the channel afresh".into(),
+        }
+    }
+}
+
 impl ChannelSnapshot {
     /// The problems this snapshot shows, worst first (empty: healthy).
     ///
@@ -68,14 +93,8 @@ impl ChannelSnapshot {
             None => "no producer".to_owned(),
         };
         if self.state == "closed" {
-            found(
-                Severity::Info,
-                "closed",
-                format!(
-                    "channel `{channel}` was closed by its producer; consumers drain it and get `Closed`"
-                ),
-                "nothing: a new producer creates the channel afresh".into(),
-            );
+            let closed = Finding::closed(channel);
+            found(closed.severity, closed.code, closed.message, closed.fix);
         } else if !self.producer.alive {
             found(
                 Severity::Error,

@@ -281,6 +281,11 @@ fn every_command_on_a_file_that_is_not_a_segment_ends_with_a_typed_error_and_tou
                     assert_eq!(code, 1, "{context}");
                     assert!(stdout.contains("skipped"), "{context}");
                 }
+                // A closed segment, another user's or not, is a finding.
+                "diagnose" if channel.contains("-other-user-") => {
+                    assert_eq!(code, 0, "{context}");
+                    assert!(stdout.contains("closed"), "{context}");
+                }
                 _ => {
                     assert_eq!(code, 3, "{context}");
                     assert!(stderr.starts_with("error[DH2"), "{context}");

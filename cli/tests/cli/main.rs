@@ -7,7 +7,9 @@
 
 mod broker;
 mod children;
+mod defaults;
 mod discovery;
+mod findings;
 mod hostile;
 mod inspect;
 mod repair;

@@ -44,25 +44,7 @@ fn read_only_commands_change_nothing_and_recover_reclaims_what_the_dead_hold() {
     let dry = datahub_json(&["recover", &name, "--dry-run"], 0);
     assert_eq!(dry["dry_run"], true);
     assert_eq!(dry["actions"].as_array().unwrap().len(), 3, "{dry}");
-    for args in [
-        vec!["list", "--interval-ms", "50"],
-        vec!["list", "--json"],
-        vec!["inspect", &name, "--slots"],
-        vec!["inspect", &name, "--json"],
-        vec![
-            "inspect",
-            &name,
-            "--watch",
-            "--count",
-            "2",
-            "--interval-ms",
-            "20",
-        ],
-        vec!["cleanup", &name, "--dry-run"],
-        vec!["cleanup", "--dry-run", "--json"],
-    ] {
-        crate::datahub(&args);
-    }
+    read_only_commands_report_the_channel(&name, live.pid());
     let after = std::fs::read(segment_path(&name)).unwrap();
     assert!(before == after, "a read-only command wrote to the segment");
 
@@ -101,6 +83,191 @@ fn read_only_commands_change_nothing_and_recover_reclaims_what_the_dead_hold() {
         datahub_ok(&["diagnose", &name], 0),
         format!("channel `{name}` is healthy\n")
     );
+}
+
+#[test]
+fn recover_in_text_mode_says_what_it_reclaimed_and_what_is_left() {
+    let name = unique("recover-text");
+    let mut producer = Producer::<Frame>::create(&config(&name)).unwrap();
+    for seq in 0..3 {
+        producer.write_with(SECOND, |f| f.seq = seq).unwrap();
+    }
+    let reader = Holder::start("reader", &name);
+    let locker = Holder::start("lock", &name);
+    let (reader_pid, locker_pid) = (reader.pid(), locker.pid());
+    reader.kill();
+    locker.kill();
+    let pids = [std::process::id(), reader_pid, locker_pid];
+
+    let text = datahub_ok(&["recover", &name], 0);
+    insta::assert_snapshot!("recover_text", redact(&text, &name, &pids));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..5],
+        [
+            format!("removed consumer 0 (pid {reader_pid}, dead)").as_str(),
+            &format!("removed consumer 1 (pid {locker_pid}, dead)"),
+            &format!(
+                "released the lock of zone `calibration` (held by pid {locker_pid}, dead); its next \
+                 holder is told the zone may be half-written"
+            ),
+            "",
+            "still wrong:",
+        ],
+        "{text}"
+    );
+    assert!(
+        lines[5].starts_with("info[lock-recovery-pending]: "),
+        "{text}"
+    );
+    // Done, not a dry run: the entries are free, the lock released.
+    let snapshot = datahub_json(&["inspect", &name], 0);
+    assert_eq!(snapshot["consumers"], serde_json::json!([]), "{snapshot}");
+    assert_eq!(snapshot["zones"][1]["lock_holder"], serde_json::Value::Null);
+
+    let again = datahub_ok(&["recover", &name], 0);
+    assert!(
+        again.starts_with(&format!(
+            "nothing held by a dead process in channel `{name}`\n\nstill wrong:\ninfo[lock-recovery-pending]"
+        )),
+        "{again}"
+    );
+    drop(
+        producer
+            .locked_zone::<Calib>("calibration")
+            .unwrap()
+            .lock(SECOND)
+            .unwrap(),
+    );
+    assert_eq!(
+        datahub_ok(&["recover", &name], 0),
+        format!("nothing held by a dead process in channel `{name}`\n")
+    );
+}
+
+/// The read-only commands run on the channel of
+/// `read_only_commands_change_nothing_and_recover_reclaims_what_the_dead_hold`
+/// (3 items, a live producer: this process, consumers: a dead reader, a
+/// dead lock holder, `live`): each succeeds and says what is there.
+fn read_only_commands_report_the_channel(name: &str, live: u32) {
+    let me = std::process::id();
+    // Each line's words, one space apart (tables pad their columns), a
+    // table's border lines shortened to their first character.
+    let words = |text: &str| -> String {
+        let word = |w: &str| -> String {
+            if w.chars().all(|c| "─═┌┐└┘╞╡".contains(c)) {
+                w.chars().take(1).collect()
+            } else {
+                w.to_owned()
+            }
+        };
+        let line = |l: &str| l.split_whitespace().map(word).collect::<Vec<_>>().join(" ");
+        text.lines().map(line).collect::<Vec<_>>().join("\n")
+    };
+
+    let text = words(&datahub_ok(&["list", "--interval-ms", "50"], 0));
+    // channel, state, producer, consumers, committed, items/s.
+    let row = format!("│ {name} ready pid {me} alive 3 (2 dead) 3 0 │");
+    assert!(text.lines().any(|l| l == row), "no `{row}` in:\n{text}");
+
+    let listed = datahub_json(&["list"], 0);
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["channel"] == name)
+        .unwrap_or_else(|| panic!("`{name}` not listed: {listed}"));
+    assert_eq!(entry["state"], "ready", "{entry}");
+    assert_eq!(entry["producer_pid"], me, "{entry}");
+    assert_eq!(entry["producer_alive"], true, "{entry}");
+    assert_eq!(
+        (&entry["consumers"], &entry["consumers_alive"]),
+        (&serde_json::json!(3), &serde_json::json!(1)),
+        "{entry}"
+    );
+    assert_eq!(entry["committed"], 3, "{entry}");
+    assert_eq!(entry["rate_per_s"], 0.0, "{entry}");
+    assert_eq!(entry["error"], serde_json::Value::Null, "{entry}");
+
+    let text = words(&datahub_ok(&["inspect", name, "--slots"], 0));
+    assert!(
+        text.starts_with(&format!("channel {name} (ready)\n")),
+        "{text}"
+    );
+    assert!(text.contains("\nconsumers (3 of 8 entries)\n"), "{text}");
+    let slots = format!(
+        "\nslots\n┌\n│ slot state item bytes writer pid │\n╞\n│ 0 committed 0 32 {me} │\n\
+         │ 1 committed 1 32 {me} │\n│ 2 committed 2 32 {me} │\n│ 3 free 0 0 0 │\n└\n"
+    );
+    assert!(text.contains(&slots), "no\n{slots}in:\n{text}");
+    assert!(
+        text.contains(&format!(
+            "diagnosis: 3 finding(s), see `datahub diagnose {name}`"
+        )),
+        "{text}"
+    );
+
+    let snapshot = datahub_json(&["inspect", name], 0);
+    assert_eq!(snapshot["channel"], name);
+    assert_eq!(snapshot["state"], "ready");
+    assert_eq!(snapshot["committed"], 3);
+    assert_eq!(snapshot["producer"]["pid"], me);
+    let consumers = snapshot["consumers"].as_array().unwrap();
+    let alive: Vec<_> = consumers.iter().map(|c| c["alive"].clone()).collect();
+    assert_eq!(alive, [false, false, true], "{snapshot}");
+    assert_eq!(consumers[2]["pid"], live);
+    assert_eq!(
+        snapshot["zones"][1]["lock_holder_alive"], false,
+        "{snapshot}"
+    );
+
+    let watched = words(&datahub_ok(
+        &[
+            "inspect",
+            name,
+            "--watch",
+            "--count",
+            "2",
+            "--interval-ms",
+            "20",
+        ],
+        0,
+    ));
+    assert_eq!(
+        watched.matches(&format!("channel {name} (ready)")).count(),
+        2,
+        "{watched}"
+    );
+
+    let text = datahub_ok(&["cleanup", name, "--dry-run"], 0);
+    assert_eq!(
+        words(&text),
+        format!("kept {name}: its producer, pid {me}, is alive"),
+    );
+
+    // Every channel on the machine, other tests' included: exit 1 exactly
+    // when one of them is skipped.
+    let out = crate::datahub(&["cleanup", "--dry-run", "--json"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let verdicts: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let verdicts = verdicts.as_array().unwrap();
+    let ours = verdicts
+        .iter()
+        .find(|v| v["channel"] == name)
+        .unwrap_or_else(|| panic!("`{name}` not judged: {stdout}"));
+    assert_eq!(ours["verdict"], "kept", "{ours}");
+    assert_eq!(
+        ours["reason"],
+        format!("its producer, pid {me}, is alive"),
+        "{ours}"
+    );
+    assert!(
+        verdicts.iter().all(|v| v["verdict"] != "removed"),
+        "a dry run removed: {stdout}"
+    );
+    let skipped = verdicts.iter().any(|v| v["verdict"] == "skipped");
+    assert_eq!(out.status.code(), Some(i32::from(skipped)), "{stdout}");
 }
 
 #[test]

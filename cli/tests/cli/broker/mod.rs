@@ -38,9 +38,15 @@ impl BrokerProcess {
     /// binary itself, or a wrapper that runs it as another user), once it
     /// says it listens.
     pub(crate) fn start_command(mut command: Command, endpoint: &str, args: &[&str]) -> Self {
+        command.args(["broker", "--endpoint", endpoint]).args(args);
+        Self::start_listening(command, endpoint).0
+    }
+
+    /// `command`, a whole `datahub broker ...` command line, expected to
+    /// listen on `endpoint`, once it says it listens; also returns the line
+    /// it said that in.
+    pub(crate) fn start_listening(mut command: Command, endpoint: &str) -> (Self, String) {
         let mut child = command
-            .args(["broker", "--endpoint", endpoint])
-            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -52,7 +58,7 @@ impl BrokerProcess {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if line.contains("listening on") {
-                    let _ = tx.send(());
+                    let _ = tx.send(line);
                 }
             }
         });
@@ -60,9 +66,10 @@ impl BrokerProcess {
             child,
             endpoint: endpoint.to_owned(),
         };
-        rx.recv_timeout(Duration::from_secs(30))
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("the broker on {endpoint} never said it listens"));
-        broker
+        (broker, line)
     }
 
     pub(crate) fn endpoint(&self) -> &str {

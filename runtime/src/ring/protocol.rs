@@ -26,8 +26,8 @@ use crate::segment::layout::{
     CONSUMER_ACTIVE, CONSUMER_EVICTING, CONSUMER_FREE, CONSUMER_JOINING, CommitLine, ConsumerEntry,
     SLOT_COMMITTED, SLOT_FREE, SLOT_WRITING, SlotState, WriteLine,
 };
-use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
-use crate::sync::fence;
+use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::sync::{ordering, seqcst_fence};
 
 /// The ring's shared words, borrowed from a segment (or, in the loom
 /// tests, from the heap).
@@ -94,7 +94,9 @@ impl Ring<'_> {
     pub(crate) fn commit_seq(&self) -> u64 {
         // Acquire: pairs with the Release store in `commit`, so an item seen
         // as committed has its slot state and payload visible.
-        self.commit.commit_seq.load(Acquire)
+        self.commit
+            .commit_seq
+            .load(ordering!("commit-seq.load", Acquire))
     }
 
     // ----- writer -------------------------------------------------------
@@ -108,17 +110,17 @@ impl Ring<'_> {
         for (i, c) in self.consumers.iter().enumerate() {
             // Acquire: pairs with the Release store of ACTIVE in `join`, so
             // the start position stored before it is visible below.
-            if c.state.load(Acquire) != CONSUMER_ACTIVE {
+            if c.state.load(ordering!("room.consumer-state", Acquire)) != CONSUMER_ACTIVE {
                 continue;
             }
             // Acquire: pairs with the Release store of 0 in
             // `resume_after_stall`: a consumer reading again is waited for.
-            if c.stalled_since_ns.load(Acquire) != 0 {
+            if c.stalled_since_ns.load(ordering!("room.stalled", Acquire)) != 0 {
                 continue;
             }
             // Acquire: pairs with the Release store in `finish_read`: the
             // consumer's reads of the old item happen before our writes.
-            let read_pos = c.read_pos.load(Acquire);
+            let read_pos = c.read_pos.load(ordering!("room.read-pos", Acquire));
             if read_pos < needed {
                 return Err(WriteBlocked::Behind {
                     consumer: i,
@@ -140,7 +142,8 @@ impl Ring<'_> {
         // AcqRel: the store of WRITING is the writer's half of the Dekker
         // pairing, completed by the fence in `check_marks`; the Acquire half
         // reads the previous state for `cancel_claim`.
-        slot.state.swap(SLOT_WRITING, AcqRel)
+        slot.state
+            .swap(SLOT_WRITING, ordering!("claim.writing", AcqRel))
     }
 
     /// Writer, step 3: is any reader still reading the slot of item `q` in
@@ -150,12 +153,12 @@ impl Ring<'_> {
         // SeqCst fence: between the store of WRITING in `claim` and the
         // loads of the marks below; pairs with the fence in `try_read`
         // (the Dekker pairing, see the module comment).
-        fence(SeqCst);
+        seqcst_fence!("marks.fence");
         for (i, c) in self.consumers.iter().enumerate() {
             // Acquire: pairs with the Release store of 0 in `finish_read`,
             // so that reader's reads happen before our writes. (Seeing a
             // mark at all is the fences' business.)
-            let mark = c.read_mark.load(Acquire);
+            let mark = c.read_mark.load(ordering!("marks.load", Acquire));
             if mark != 0 && self.slot_index(mark - 1) == slot {
                 return Err(WriteBlocked::Marked {
                     consumer: i,
@@ -174,7 +177,8 @@ impl Ring<'_> {
         // Release: pairs with the Acquire half of the SeqCst load of
         // `state` in `try_read`. Nothing was written, so the previous item
         // (and its `seq`) are as they were.
-        slot.state.store(previous, Release);
+        slot.state
+            .store(previous, ordering!("cancel.state", Release));
         self.bump()
     }
 
@@ -185,7 +189,8 @@ impl Ring<'_> {
         let slot = &self.slots[self.slot_index(q)];
         // Release: pairs with the Acquire half of the SeqCst load in
         // `try_read`; a reader that sees FREE knows the old item is gone.
-        slot.state.store(SLOT_FREE, Release);
+        slot.state
+            .store(SLOT_FREE, ordering!("abort.state", Release));
         self.bump()
     }
 
@@ -200,10 +205,13 @@ impl Ring<'_> {
         // Release: pairs with the Acquire half of the SeqCst load of
         // `state` in `try_read`: the payload and the fields above happen
         // before any read of this item.
-        slot.state.store(SLOT_COMMITTED, Release);
+        slot.state
+            .store(SLOT_COMMITTED, ordering!("commit.state", Release));
         // Release: pairs with the Acquire load in `commit_seq` (readers
         // polling for new items, and `check_room` callers).
-        self.commit.commit_seq.store(q + 1, Release);
+        self.commit
+            .commit_seq
+            .store(q + 1, ordering!("commit.seq", Release));
         // No store of `write_seq` here: it shares its line with
         // `writer_waiting`, which every consumer loads after every read
         // (`release_writer`), and a store per item would move that line
@@ -214,11 +222,13 @@ impl Ring<'_> {
     /// Bumps the futex word; returns whether anyone may be sleeping on it.
     fn bump(&self) -> bool {
         // Release: a sleeper that reads the new value has the commit.
-        self.commit.futex.fetch_add(1, Release);
+        self.commit
+            .futex
+            .fetch_add(1, ordering!("bump.futex", Release));
         // SeqCst fence: pairs with the fence in `prepare_wait` (a Dekker
         // pairing): either the sleeper reads the new futex value (and does
         // not sleep), or we read its `waiters` increment (and wake it).
-        fence(SeqCst);
+        seqcst_fence!("bump.fence");
         // Relaxed: ordered by the fence above.
         self.commit.waiters.load(Relaxed) != 0
     }
@@ -240,7 +250,12 @@ impl Ring<'_> {
             // in `leave`, so the previous owner's writes are done; the CAS
             // makes the entry ours alone.
             if c.state
-                .compare_exchange(CONSUMER_FREE, CONSUMER_JOINING, AcqRel, Relaxed)
+                .compare_exchange(
+                    CONSUMER_FREE,
+                    CONSUMER_JOINING,
+                    ordering!("join.claim", AcqRel),
+                    Relaxed,
+                )
                 .is_err()
             {
                 continue;
@@ -264,7 +279,8 @@ impl Ring<'_> {
             // `check_room`, publishing the fields above. A write
             // the producer had already begun may still overwrite the oldest
             // item; the first read then reports it as lost, never torn.
-            c.state.store(CONSUMER_ACTIVE, Release);
+            c.state
+                .store(CONSUMER_ACTIVE, ordering!("join.active", Release));
             return Some((i, first));
         }
         None
@@ -275,9 +291,10 @@ impl Ring<'_> {
     pub(crate) fn leave(&self, index: usize) -> bool {
         let c = &self.consumers[index];
         // Release: pairs with the Acquire load in `check_marks`.
-        c.read_mark.store(0, Release);
+        c.read_mark.store(0, ordering!("leave.mark", Release));
         // Release: pairs with the Acquire half of the CAS in `join`.
-        c.state.store(CONSUMER_FREE, Release);
+        c.state
+            .store(CONSUMER_FREE, ordering!("leave.free", Release));
         // A lossless producer waiting for this consumer may go on.
         self.release_writer()
     }
@@ -295,10 +312,15 @@ impl Ring<'_> {
         // the identity read below is the one that state published. The CAS
         // to EVICTING makes the removal ours alone (the producer and
         // `datahub recover` may both try).
-        let from = c.state.load(Acquire);
+        let from = c.state.load(ordering!("evict.state", Acquire));
         if !matches!(from, CONSUMER_ACTIVE | CONSUMER_JOINING)
             || c.state
-                .compare_exchange(from, CONSUMER_EVICTING, Acquire, Relaxed)
+                .compare_exchange(
+                    from,
+                    CONSUMER_EVICTING,
+                    ordering!("evict.claim", Acquire),
+                    Relaxed,
+                )
                 .is_err()
         {
             return None;
@@ -307,15 +329,16 @@ impl Ring<'_> {
         if c.pid.load(Relaxed) != pid || c.pid_start_time.load(Relaxed) != start_time {
             // Freed and taken again since the caller judged it: a live one.
             // Release: pairs with the Acquire loads of `state`.
-            c.state.store(from, Release);
+            c.state.store(from, ordering!("evict.restore", Release));
             return None;
         }
         // Release: pairs with the Acquire load in `check_marks`.
-        c.read_mark.store(0, Release);
+        c.read_mark.store(0, ordering!("evict.mark", Release));
         // Relaxed: the entry is ours until the Release store of FREE.
         c.stalled_since_ns.store(0, Relaxed);
         // Release: pairs with the Acquire half of the CAS in `join`.
-        c.state.store(CONSUMER_FREE, Release);
+        c.state
+            .store(CONSUMER_FREE, ordering!("evict.free", Release));
         Some(self.release_writer())
     }
 
@@ -327,19 +350,20 @@ impl Ring<'_> {
         // (a flag; the consumer's reads stay protected by its marks).
         self.consumers[index]
             .stalled_since_ns
-            .store(now_ns.max(1), Release);
+            .store(now_ns.max(1), ordering!("stall.mark", Release));
     }
 
     /// Consumer: if the producer stopped waiting for it, asks to be waited
     /// for again. Returns whether it had been passed over.
     pub(crate) fn resume_after_stall(&self, me: &ConsumerEntry) -> bool {
         // Acquire: pairs with the Release store in `mark_stalled`.
-        if me.stalled_since_ns.load(Acquire) == 0 {
+        if me.stalled_since_ns.load(ordering!("resume.load", Acquire)) == 0 {
             return false;
         }
         // Release: pairs with the Acquire load in `check_room`; the
         // position it then finds is ours, lapped or not.
-        me.stalled_since_ns.store(0, Release);
+        me.stalled_since_ns
+            .store(0, ordering!("resume.clear", Release));
         true
     }
 
@@ -352,10 +376,11 @@ impl Ring<'_> {
         let mut reset = 0;
         for slot in self.slots {
             // Acquire: pairs with the dead producer's last Release store.
-            if slot.state.load(Acquire) == SLOT_WRITING {
+            if slot.state.load(ordering!("recover.state", Acquire)) == SLOT_WRITING {
                 // Release: pairs with the Acquire half of the SeqCst load of
                 // `state` in `try_read`, as in `abort`.
-                slot.state.store(SLOT_FREE, Release);
+                slot.state
+                    .store(SLOT_FREE, ordering!("recover.free", Release));
                 reset += 1;
             }
         }
@@ -394,20 +419,26 @@ impl Ring<'_> {
             };
         }
         let slot = &self.slots[self.slot_index(q)];
-        // Release, not Relaxed: a writer that reads this mark (and finds it
-        // on another slot) must also see our reads of earlier items done.
-        // The Release store of 0 in `finish_read` does not cover that: a
-        // later plain store does not extend its release sequence (C++20),
-        // and loom found the resulting race (a reader's read of item q and
-        // the writer's overwrite of q + capacity, unordered). The fence
-        // below orders the store for the Dekker pairing.
-        me.read_mark.store(q + 1, Release);
+        // Release, though Relaxed would do today: a writer that reads this
+        // mark (and finds it on another slot) must see our reads of earlier
+        // items done. The Release store of 0 in `finish_read` does not
+        // cover that (a later plain store does not extend its release
+        // sequence, C++20), but the SeqCst fence of `release_writer`, which
+        // `finish_read` and `skip_to` run after our last read and before we
+        // get here, does: a fence before a store synchronizes with the
+        // Acquire load that reads the store ([atomics.fences]/2). loom
+        // found the race when that fence did not exist yet, and finds it
+        // again with the mark Relaxed and that fence left out
+        // (`.ci/loom-claims`: read.mark alone fails no model). Release keeps
+        // the order local to this line at no cost (a plain store on x86).
+        // The fence below orders the store for the Dekker pairing.
+        me.read_mark.store(q + 1, ordering!("read.mark", Release));
         // SeqCst fence: the reader's half of the Dekker pairing with the
         // fence in `check_marks` (see the module comment).
-        fence(SeqCst);
+        seqcst_fence!("read.fence");
         // Acquire: pairs with the Release store of COMMITTED in `commit`,
         // making the payload visible.
-        let state = slot.state.load(Acquire);
+        let state = slot.state.load(ordering!("read.state", Acquire));
         // Relaxed: ordered after the Acquire load above; `seq` only changes
         // in `commit`, before a Release store of `state`.
         let seq = slot.seq.load(Relaxed);
@@ -416,7 +447,7 @@ impl Ring<'_> {
         }
         // Release: pairs with the Acquire load in `check_marks`; we read
         // nothing, but the writer may be waiting for this mark to go.
-        me.read_mark.store(0, Release);
+        me.read_mark.store(0, ordering!("read.unmark", Release));
         // Relaxed: a statistic (the slot changed between choosing and marking).
         me.races.fetch_add(1, Relaxed);
         if state == SLOT_WRITING && seq == q {
@@ -441,9 +472,10 @@ impl Ring<'_> {
     pub(crate) fn finish_read(&self, me: &ConsumerEntry, q: u64) -> bool {
         // Release: pairs with the Acquire load in `check_marks`: our reads
         // of the payload happen before the writer's next writes.
-        me.read_mark.store(0, Release);
+        me.read_mark.store(0, ordering!("finish.unmark", Release));
         // Release: pairs with the Acquire load in `check_room`.
-        me.read_pos.store(q + 1, Release);
+        me.read_pos
+            .store(q + 1, ordering!("finish.read-pos", Release));
         self.release_writer()
     }
 
@@ -452,7 +484,7 @@ impl Ring<'_> {
     #[must_use = "a waiting producer must be woken"]
     pub(crate) fn skip_to(&self, me: &ConsumerEntry, q: u64) -> bool {
         // Release: pairs with the Acquire load in `check_room`.
-        me.read_pos.store(q, Release);
+        me.read_pos.store(q, ordering!("skip.read-pos", Release));
         self.release_writer()
     }
 
@@ -462,13 +494,15 @@ impl Ring<'_> {
         // SeqCst fence: pairs with the fence in `prepare_writer_wait` (a
         // Dekker pairing): either the producer's re-check sees our new
         // position or mark, or we see its `writer_waiting` and wake it.
-        fence(SeqCst);
+        seqcst_fence!("release-writer.fence");
         // Relaxed: ordered by the fence above.
         if self.write.writer_waiting.load(Relaxed) == 0 {
             return false;
         }
         // Release: the producer that reads the new value has our stores.
-        self.write.read_futex.fetch_add(1, Release);
+        self.write
+            .read_futex
+            .fetch_add(1, ordering!("release-writer.futex", Release));
         true
     }
 
@@ -480,9 +514,11 @@ impl Ring<'_> {
         // Relaxed: ordered by the fence below (one producer: a store).
         self.write.writer_waiting.store(1, Relaxed);
         // SeqCst fence: pairs with the fence in `release_writer`.
-        fence(SeqCst);
+        seqcst_fence!("writer-wait.fence");
         // Acquire: pairs with the Release increment in `release_writer`.
-        self.write.read_futex.load(Acquire)
+        self.write
+            .read_futex
+            .load(ordering!("writer-wait.futex", Acquire))
     }
 
     /// After the producer slept (or decided not to).
@@ -498,9 +534,9 @@ impl Ring<'_> {
         // Relaxed: ordered by the fence below.
         self.commit.waiters.fetch_add(1, Relaxed);
         // SeqCst fence: pairs with the fence in `bump` (see there).
-        fence(SeqCst);
+        seqcst_fence!("wait.fence");
         // Acquire: pairs with the Release increment in `bump`.
-        self.commit.futex.load(Acquire)
+        self.commit.futex.load(ordering!("wait.futex", Acquire))
     }
 
     /// After sleeping (or deciding not to).

@@ -49,6 +49,7 @@ use std::time::Instant;
 use crate::segment::os::ProcessId;
 use crate::sync::AtomicU64;
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
+use crate::sync::ordering;
 
 /// Bits of the owner word that hold the pid (Linux: pids < 2^22).
 pub(crate) const OWNER_PID_BITS: u32 = 22;
@@ -179,7 +180,10 @@ impl SpinLockState {
         // the value read only names the owner; a takeover does its own
         // Acquire CAS. Strong CAS: a spurious failure would report a free
         // lock as held.
-        match self.owner.compare_exchange(0, mine, Acquire, Relaxed) {
+        match self
+            .owner
+            .compare_exchange(0, mine, ordering!("lock.acquire", Acquire), Relaxed)
+        {
             Ok(_) => {
                 // Relaxed: a statistic, not a synchronization.
                 self.generation.fetch_add(1, Relaxed);
@@ -231,7 +235,7 @@ impl SpinLockState {
         // dead owner's own writes are ordered before ours by its death:
         // `is_alive` observed its exit through the kernel.
         self.owner
-            .compare_exchange(dead, mine, Acquire, Relaxed)
+            .compare_exchange(dead, mine, ordering!("lock.take-over", Acquire), Relaxed)
             .ok()?;
         // Relaxed: statistics.
         self.takeovers.fetch_add(1, Relaxed);
@@ -285,7 +289,10 @@ impl SpinLockState {
         // Release: pairs with the Acquire CAS in `try_lock` and in
         // `take_over_if_dead` of the next owner: our writes to the zone
         // happen before its reads.
-        match self.owner.compare_exchange(mine, 0, Release, Relaxed) {
+        match self
+            .owner
+            .compare_exchange(mine, 0, ordering!("lock.release", Release), Relaxed)
+        {
             Ok(_) => Ok(()),
             Err(current) => Err(NotOwner {
                 owner: (current != 0).then(|| decode_owner(current)),

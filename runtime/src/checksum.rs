@@ -379,5 +379,22 @@ mod tests {
             b[i] ^= 0x80;
             assert!(!constant_time_eq(&a, &b));
         }
+        // Two bytes that differ by the same bit: a fold that XORs the
+        // differences (rather than ORing them) would cancel them out.
+        b = a;
+        b[3] ^= 0x01;
+        b[20] ^= 0x01;
+        assert!(!constant_time_eq(&a, &b));
+    }
+
+    #[test]
+    fn tags_equal_is_equality_of_whole_tags() {
+        let a = [7u8; 32];
+        assert!(tags_equal(&a, &a));
+        for i in [0, 31] {
+            let mut b = a;
+            b[i] = 0;
+            assert!(!tags_equal(&a, &b), "differs at byte {i}");
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! bounded; a child that overstays is killed and fails its test.
 
 mod chaos;
+mod checksums;
 mod corrupt;
 mod faults;
 mod hostile;
@@ -448,6 +449,7 @@ fn child() {
         ["die-mid-write", channel, committed, marker] => {
             faults::die_mid_write(channel, committed.parse().unwrap(), marker)
         }
+        ["verify", channel, slots, key] => checksums::read_and_verify(channel, slots, key),
         _ => panic!("unknown child role `{role}`"),
     };
     // On a line of its own: the test harness may have printed on this one.

@@ -4,6 +4,7 @@
 mod channel;
 mod compile_time;
 mod example;
+mod handles;
 mod layouts;
 mod processes;
 mod raw_bytes;

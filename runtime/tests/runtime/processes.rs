@@ -5,7 +5,9 @@
 //! bounded; a child that overstays is killed and fails its test.
 
 mod chaos;
+mod checksums;
 mod corrupt;
+mod faults;
 mod hostile;
 mod spawn;
 mod stalls;
@@ -444,6 +446,10 @@ fn child() {
         ["secret-producer", channel, marker] => hostile::produce_secretly(channel, marker),
         ["scribble", channel] => hostile::scribble(channel),
         ["small-shm"] => hostile::create_on_a_small_shm(),
+        ["die-mid-write", channel, committed, marker] => {
+            faults::die_mid_write(channel, committed.parse().unwrap(), marker)
+        }
+        ["verify", channel, slots, key] => checksums::read_and_verify(channel, slots, key),
         _ => panic!("unknown child role `{role}`"),
     };
     // On a line of its own: the test harness may have printed on this one.

@@ -1,6 +1,8 @@
 //! loom models of the slot protocol: one writer, two readers, capacity 1
-//! and 2, wrap-around, abort and cancel, lossless and overwrite; and the
-//! two futex hand-offs (a sleeping consumer or producer is never left asleep).
+//! and 2, wrap-around, abort and cancel, lossless and overwrite (preemption
+//! bound 2); one writer and one reader without a bound (the mark hand-off, a
+//! cancelled overwrite); and the two futex hand-offs (a sleeping consumer or
+//! producer is never left asleep).
 //!
 //! Payloads live in loom `UnsafeCell`s, so loom reports any read of a slot
 //! that is not ordered after its write, or any write while a reader may
@@ -294,5 +296,92 @@ fn loom_a_consumer_waiting_for_an_item_is_never_left_asleep() {
         };
         let wake_called = writer.join().unwrap();
         assert_woken(slept_on, m.commit.futex.load(Relaxed), wake_called);
+    });
+}
+
+/// The mark hand-off alone, without a preemption bound: one reader reads
+/// item 0 in place while the writer tries to overwrite its slot with item
+/// 1. Either the writer sees the mark (and gives up) or the reader's read
+/// happens before the overwrite.
+#[test]
+fn loom_a_cleared_mark_orders_the_read_before_the_overwrite() {
+    loom::model(|| {
+        let m = Arc::new(Model::new(1, 1));
+        let (entry, _) = m.ring().join(10, 0, 0, Start::Oldest).unwrap();
+        let ring = m.ring();
+        ring.claim(0, 1);
+        ring.check_marks(0).unwrap();
+        // SAFETY: no reader runs yet.
+        m.payload[0].with_mut(|p| unsafe { *p = item(0) });
+        let _ = ring.commit(0, 16, 0);
+        let reader = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let ring = m.ring();
+                let me = &ring.consumers[entry];
+                if ring.try_read(me, 0) == ReadAttempt::Ready {
+                    // SAFETY: Ready: our mark protects the slot.
+                    let value = m.payload[0].with(|p| unsafe { *p });
+                    assert_eq!(value, item(0), "torn read of item 0");
+                    let _ = ring.finish_read(me, 0);
+                }
+            })
+        };
+        let previous = ring.claim(1, 1);
+        if ring.check_marks(1).is_ok() {
+            // SAFETY: check_marks succeeded: no reader reads this slot.
+            m.payload[0].with_mut(|p| unsafe { *p = item(1) });
+            let _ = ring.commit(1, 16, 0);
+        } else {
+            let _ = ring.cancel_claim(1, previous);
+        }
+        reader.join().unwrap();
+    });
+}
+
+/// A writer that gives up an overwrite (a reader's mark holds the slot)
+/// restores the item it had claimed, readable again: a reader that finds
+/// the restored item reads what the first commit published. Without a
+/// preemption bound.
+#[test]
+fn loom_a_cancelled_overwrite_leaves_the_item_readable() {
+    loom::model(|| {
+        let m = Arc::new(Model::new(1, 1));
+        let (entry, _) = m.ring().join(10, 0, 0, Start::Oldest).unwrap();
+        let writer = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let ring = m.ring();
+                ring.claim(0, 1);
+                ring.check_marks(0).unwrap();
+                // SAFETY: no reader has seen item 0 committed yet.
+                m.payload[0].with_mut(|p| unsafe { *p = item(0) });
+                let _ = ring.commit(0, 16, 0);
+                let previous = ring.claim(1, 1);
+                if ring.check_marks(1).is_ok() {
+                    // SAFETY: check_marks succeeded: no reader reads it.
+                    m.payload[0].with_mut(|p| unsafe { *p = item(1) });
+                    let _ = ring.commit(1, 16, 0);
+                } else {
+                    let _ = ring.cancel_claim(1, previous);
+                }
+            })
+        };
+        let ring = m.ring();
+        let me = &ring.consumers[entry];
+        for _ in 0..2 {
+            match ring.try_read(me, 0) {
+                ReadAttempt::Ready => {
+                    // SAFETY: Ready: our mark protects the slot.
+                    let value = m.payload[0].with(|p| unsafe { *p });
+                    assert_eq!(value, item(0), "torn read of item 0");
+                    let _ = ring.finish_read(me, 0);
+                    break;
+                }
+                ReadAttempt::Lost { .. } => break,
+                ReadAttempt::NotYet | ReadAttempt::Busy => thread::yield_now(),
+            }
+        }
+        writer.join().unwrap();
     });
 }

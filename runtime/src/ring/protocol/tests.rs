@@ -171,3 +171,23 @@ fn every_commit_bumps_the_futex_word_and_reports_sleepers() {
     assert_ne!(f.commit.futex.load(Relaxed), seen);
     ring.end_wait();
 }
+
+#[test]
+fn evicting_removes_only_the_process_that_was_judged_dead() {
+    let f = Fixture::new(2, 1);
+    let ring = f.ring();
+    let (i, _) = ring.join(10, 7, 0, Start::Oldest).unwrap();
+    // The entry was freed and taken by another process (or another
+    // incarnation of pid 10) since the caller judged it: left alone.
+    assert_eq!(ring.evict(i, 11, 7), None);
+    assert_eq!(ring.evict(i, 10, 8), None);
+    assert_eq!(f.consumers[i].state.load(Relaxed), CONSUMER_ACTIVE);
+    assert_eq!(ring.consumer_count(), 1);
+    // The process judged dead: removed once, and its entry is free.
+    f.consumers[i].read_mark.store(1, Relaxed);
+    assert_eq!(ring.evict(i, 10, 7), Some(false), "no producer waits");
+    assert_eq!(f.consumers[i].state.load(Relaxed), CONSUMER_FREE);
+    assert_eq!(f.consumers[i].read_mark.load(Relaxed), 0);
+    assert_eq!(ring.consumer_count(), 0);
+    assert_eq!(ring.evict(i, 10, 7), None, "already removed");
+}

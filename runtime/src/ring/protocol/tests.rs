@@ -191,3 +191,100 @@ fn evicting_removes_only_the_process_that_was_judged_dead() {
     assert_eq!(ring.consumer_count(), 0);
     assert_eq!(ring.evict(i, 10, 7), None, "already removed");
 }
+
+#[test]
+fn a_mark_holds_off_the_writer_of_its_own_slot_in_a_ring_of_four() {
+    // With 4 slots the mark's slot (item 5: slot 1) differs from the
+    // slots of its neighbours (items 4 and 6: slots 0 and 2).
+    let f = Fixture::new(4, 1);
+    let ring = f.ring();
+    let (a, _) = ring.join(10, 0, 0, Start::Oldest).unwrap();
+    // Overwrite mode: no check_room.
+    for q in 0..6 {
+        ring.claim(q, 1);
+        ring.check_marks(q).unwrap();
+        ring.commit(q, 8, 0);
+    }
+    assert_eq!(ring.try_read(&f.consumers[a], 5), ReadAttempt::Ready);
+    ring.claim(9, 1);
+    assert_eq!(
+        ring.check_marks(9),
+        Err(WriteBlocked::Marked {
+            consumer: a,
+            seq: 5
+        })
+    );
+    for other in [6, 7, 8] {
+        assert_eq!(ring.check_marks(other), Ok(()), "item {other}");
+    }
+}
+
+#[test]
+fn a_stalled_consumer_is_passed_over_until_it_reads_again() {
+    let f = Fixture::new(1, 1);
+    let ring = f.ring();
+    let (a, _) = ring.join(10, 0, 0, Start::Oldest).unwrap();
+    let me = &f.consumers[a];
+    write(&ring, 0);
+    assert!(ring.check_room(1).is_err(), "item 0 not read");
+    assert!(!ring.resume_after_stall(me), "not passed over yet");
+    ring.mark_stalled(a, 0);
+    assert_eq!(ring.check_room(1), Ok(()), "passed over");
+    assert!(ring.resume_after_stall(me), "told once");
+    assert!(!ring.resume_after_stall(me), "and only once");
+    assert!(ring.check_room(1).is_err(), "waited for again");
+}
+
+#[test]
+fn recovering_a_dead_writer_frees_the_slots_it_was_writing_and_goes_on_numbering() {
+    let f = Fixture::new(4, 1);
+    let ring = f.ring();
+    for q in 0..5 {
+        write(&ring, q);
+    }
+    // The dead writer had claimed item 5 (slot 1) and item 6 is untouched.
+    ring.claim(5, 1);
+    assert_eq!(ring.recover_writer(), (5, 1));
+    assert_eq!(f.slots[1].state.load(Relaxed), SLOT_FREE);
+    assert_eq!(f.slots[0].state.load(Relaxed), SLOT_COMMITTED);
+    assert_eq!(f.write.write_seq.load(Relaxed), 5);
+    // Nothing left to reset; numbers go on from the last commit.
+    assert_eq!(ring.recover_writer(), (5, 0));
+    let (a, _) = ring.join(10, 0, 0, Start::Oldest).unwrap();
+    assert_eq!(
+        ring.try_read(&f.consumers[a], 1),
+        ReadAttempt::Lost { resume: 2 },
+        "the item in the reset slot is lost"
+    );
+}
+
+#[test]
+fn a_waiting_producer_is_woken_by_a_read_and_only_while_it_waits() {
+    let f = Fixture::new(1, 1);
+    let ring = f.ring();
+    let (a, _) = ring.join(10, 0, 0, Start::Oldest).unwrap();
+    let me = &f.consumers[a];
+    write(&ring, 0);
+    f.write.read_futex.store(41, Relaxed);
+    assert_eq!(ring.prepare_writer_wait(), 41, "the value to sleep on");
+    assert_eq!(ring.try_read(me, 0), ReadAttempt::Ready);
+    assert!(ring.finish_read(me, 0), "the producer waits: wake it");
+    assert_eq!(f.write.read_futex.load(Relaxed), 42, "the word moved");
+    ring.end_writer_wait();
+    write(&ring, 1);
+    assert_eq!(ring.try_read(me, 1), ReadAttempt::Ready);
+    assert!(!ring.finish_read(me, 1), "no longer waiting: no wake");
+    assert_eq!(f.write.read_futex.load(Relaxed), 42);
+}
+
+#[test]
+fn a_consumer_that_stopped_waiting_is_not_woken() {
+    let f = Fixture::new(1, 1);
+    let ring = f.ring();
+    ring.claim(0, 1);
+    f.commit.futex.store(7, Relaxed);
+    assert_eq!(ring.prepare_wait(), 7, "the value to sleep on");
+    ring.end_wait();
+    assert!(!ring.commit(0, 8, 0), "nobody sleeps: no wake system call");
+    assert_eq!(f.commit.futex.load(Relaxed), 8, "the word still moves");
+}

@@ -57,11 +57,11 @@ pub(crate) fn exit_on_truncated_segment() {
         let _ = rustix::io::write(rustix::stdio::stderr(), TRUNCATED.as_bytes());
         signal_hook::low_level::exit(3);
     };
-    // SAFETY: the handler only makes async-signal-safe calls (write,
-    // _exit), allocates nothing and takes no lock; SIGBUS is not among
-    // signal-hook's forbidden signals.
-    let registered =
-        unsafe { signal_hook::low_level::register(signal_hook::consts::SIGBUS, handler) };
+    use signal_hook::{consts::SIGBUS, low_level::register};
+    // SIGBUS is not among signal-hook's forbidden signals.
+    // SAFETY: the handler makes only async-signal-safe calls (write, _exit),
+    // allocates nothing and takes no lock.
+    let registered = unsafe { register(SIGBUS, handler) };
     if let Err(e) = registered {
         tracing::debug!("no SIGBUS handler: {e}");
     }

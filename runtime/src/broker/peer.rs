@@ -118,14 +118,14 @@ fn peer_credentials(fd: i32) -> std::io::Result<Credentials> {
     if fd < 0 {
         return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
     }
-    // SAFETY: `fd` is the descriptor of the connection the message being
-    // read came on, owned by libzmq's I/O thread. The borrow lasts for one
-    // getsockopt(2), which neither closes nor changes the descriptor and
-    // writes only into rustix's own buffer, so no memory is at stake. Had
-    // the peer disconnected since, libzmq may have closed `fd`: the call
-    // then fails (EBADF, ENOTSOCK; the request is treated as unverified),
-    // or, if a newer connection of this broker reused the number, it reads
-    // that connection's credentials. docs/broker.md states this residue.
+    // `fd` is the descriptor of the connection the message being read came
+    // on, owned by libzmq's I/O thread. Had the peer disconnected since,
+    // libzmq may have closed it: the call below then fails (EBADF,
+    // ENOTSOCK; the request is treated as unverified), or, if a newer
+    // connection of this broker reused the number, it reads that
+    // connection's credentials. docs/broker.md states this residue.
+    // SAFETY: borrowed for one getsockopt(2), which neither closes nor
+    // changes the descriptor and writes only rustix's own buffer.
     let fd = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
     let creds = rustix::net::sockopt::socket_peercred(fd)?;
     Ok(Credentials {

@@ -517,10 +517,9 @@ fn copy_region(base: *const u8, region: &Range<u64>) -> Vec<u8> {
     let mut out = Vec::with_capacity(words * 8);
     for i in 0..words {
         let at = base.wrapping_add(region.start as usize + i * 8);
-        // SAFETY: the region starts 64-aligned inside the memory, which
-        // extends past it to a 64-byte boundary (the next region, or the
-        // copy's last line), so whole words covering it are there; read
-        // as atomics.
+        // The region starts 64-aligned inside the memory, which extends past
+        // it to a 64-byte boundary (the next region, or the copy's last line).
+        // SAFETY: so this whole, 8-aligned word is inside it; read atomically.
         let word = unsafe { &*at.cast::<AtomicU64>() };
         out.extend_from_slice(&word.load(Relaxed).to_le_bytes());
     }

@@ -299,6 +299,18 @@ fn loom_a_consumer_waiting_for_an_item_is_never_left_asleep() {
     });
 }
 
+/// Writes and commits item `q`, which no reader can be reading (none has
+/// seen its slot's previous item, or none runs yet).
+fn publish_unread(m: &Model, q: u64) {
+    let ring = m.ring();
+    ring.claim(q, 1);
+    ring.check_marks(q).unwrap();
+    // SAFETY: check_marks succeeded, and the caller knows no reader reads
+    // this slot.
+    m.payload[ring.slot_index(q)].with_mut(|p| unsafe { *p = item(q) });
+    let _ = ring.commit(q, 16, 0);
+}
+
 /// The mark hand-off alone, without a preemption bound: one reader reads
 /// item 0 in place while the writer tries to overwrite its slot with item
 /// 1. Either the writer sees the mark (and gives up) or the reader's read
@@ -309,11 +321,8 @@ fn loom_a_cleared_mark_orders_the_read_before_the_overwrite() {
         let m = Arc::new(Model::new(1, 1));
         let (entry, _) = m.ring().join(10, 0, 0, Start::Oldest).unwrap();
         let ring = m.ring();
-        ring.claim(0, 1);
-        ring.check_marks(0).unwrap();
-        // SAFETY: no reader runs yet.
-        m.payload[0].with_mut(|p| unsafe { *p = item(0) });
-        let _ = ring.commit(0, 16, 0);
+        // No reader runs yet.
+        publish_unread(&m, 0);
         let reader = {
             let m = m.clone();
             thread::spawn(move || {
@@ -352,11 +361,8 @@ fn loom_a_cancelled_overwrite_leaves_the_item_readable() {
             let m = m.clone();
             thread::spawn(move || {
                 let ring = m.ring();
-                ring.claim(0, 1);
-                ring.check_marks(0).unwrap();
-                // SAFETY: no reader has seen item 0 committed yet.
-                m.payload[0].with_mut(|p| unsafe { *p = item(0) });
-                let _ = ring.commit(0, 16, 0);
+                // No reader has seen item 0 committed yet.
+                publish_unread(&m, 0);
                 let previous = ring.claim(1, 1);
                 if ring.check_marks(1).is_ok() {
                     // SAFETY: check_marks succeeded: no reader reads it.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use datahub::{ChannelConfig, Consumer, Error, Producer};
 use serde_json::{Value, json};
 
+use super::hostile::{marker, wait_for};
 use super::spawn::{ChildProcess, wait_for_consumers};
 use super::{Record, START, STUCK};
 use crate::channel::Name;
@@ -48,15 +49,7 @@ pub(super) fn die_mid_write(channel: &str, committed: u64, marker: &str) -> Valu
 /// (SIGKILL: no destructor runs).
 fn kill_once_ready(parts: &[&str], marker: &std::path::Path) {
     let mut child = ChildProcess::spawn(parts);
-    let deadline = Instant::now() + START;
-    while !marker.exists() {
-        child.assert_running();
-        assert!(
-            Instant::now() < deadline,
-            "the child never wrote {marker:?}"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_for(marker, &mut child);
     let killed = child.kill();
     assert_eq!(killed.status.signal(), Some(9), "{killed}");
     let _ = std::fs::remove_file(marker);
@@ -73,8 +66,7 @@ fn kill_once_ready(parts: &[&str], marker: &std::path::Path) {
 #[test]
 fn a_takeover_resets_the_half_written_slot_and_a_consumer_counts_its_item_lost() {
     let name = Name::new("mp-reset");
-    let marker = std::env::temp_dir().join(format!("{}.mid-write", name.0));
-    let _ = std::fs::remove_file(&marker);
+    let marker = marker(&name, "mid-write");
     kill_once_ready(
         &[
             "die-mid-write",

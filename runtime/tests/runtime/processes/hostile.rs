@@ -25,7 +25,7 @@ fn shm_path(name: &Name) -> std::path::PathBuf {
 }
 
 /// Waits for `marker` to exist while `child` runs.
-fn wait_for(marker: &std::path::Path, child: &mut ChildProcess) {
+pub(super) fn wait_for(marker: &std::path::Path, child: &mut ChildProcess) {
     let deadline = Instant::now() + START;
     while !marker.exists() {
         child.assert_running();
@@ -38,7 +38,7 @@ fn wait_for(marker: &std::path::Path, child: &mut ChildProcess) {
 }
 
 /// A marker file path for `name` and `tag`, removed first.
-fn marker(name: &Name, tag: &str) -> std::path::PathBuf {
+pub(super) fn marker(name: &Name, tag: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("{}.{tag}", name.0));
     let _ = std::fs::remove_file(&path);
     path

@@ -156,3 +156,6 @@ pub(crate) fn reap_dead(ring: &Ring<'_>, metrics: &MetricsBlock) -> Vec<(usize, 
     }
     removed
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests;

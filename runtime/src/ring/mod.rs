@@ -3,6 +3,8 @@
 //! `protocol.rs` is the state machine on the shared atomics (and the only
 //! code here that reasons about memory ordering).
 
+#[cfg(all(test, not(loom)))]
+pub(crate) mod fixture;
 pub(crate) mod protocol;
 #[cfg(not(loom))]
 pub(crate) mod wait;

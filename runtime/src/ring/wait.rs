@@ -180,3 +180,6 @@ pub(crate) fn wait_until<R>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,34 +2,7 @@
 //! the loom models beside this file).
 
 use super::*;
-use crate::segment::layout::{CommitLine, ConsumerEntry, SlotState, WriteLine};
-
-pub(super) struct Fixture {
-    pub(super) write: WriteLine,
-    pub(super) commit: CommitLine,
-    pub(super) slots: Vec<SlotState>,
-    pub(super) consumers: Vec<ConsumerEntry>,
-}
-
-impl Fixture {
-    pub(super) fn new(capacity: usize, consumers: usize) -> Self {
-        Self {
-            write: WriteLine::new(),
-            commit: CommitLine::new(),
-            slots: (0..capacity).map(|_| SlotState::new()).collect(),
-            consumers: (0..consumers).map(|_| ConsumerEntry::new()).collect(),
-        }
-    }
-
-    pub(super) fn ring(&self) -> Ring<'_> {
-        Ring {
-            write: &self.write,
-            commit: &self.commit,
-            slots: &self.slots,
-            consumers: &self.consumers,
-        }
-    }
-}
+use crate::ring::fixture::Fixture;
 
 fn write(ring: &Ring<'_>, q: u64) {
     ring.check_room(q).unwrap();

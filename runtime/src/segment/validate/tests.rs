@@ -32,16 +32,19 @@ fn blueprint(params: Params, zones: usize) -> Blueprint<'static> {
     }
 }
 
-fn sensor() -> (Identity, Regions) {
-    let params = Params {
+fn sensor_params() -> Params {
+    Params {
         capacity: 8,
         max_consumers: 8,
         slot_size: 4112,
         checksums: true,
         schema_len: 300,
         zone_sizes: vec![16, 192],
-    };
-    blueprint(params, 2).identity().unwrap()
+    }
+}
+
+fn sensor() -> (Identity, Regions) {
+    blueprint(sensor_params(), 2).identity().unwrap()
 }
 
 fn config(cases: u32) -> Config {
@@ -191,6 +194,91 @@ fn a_header_is_refused_with_the_field_expected_and_found() {
     let e = refuse(&|i| i.slot_size = u64::MAX - 10, r.total_size);
     assert_eq!(e.field, "sizes");
     assert!(e.to_string().contains("expected a segment of at most"));
+}
+
+/// Each limit accepts its edge and refuses one past it, naming its own
+/// field (these are the limits a mutation of `>` into `>=` or `==` would
+/// move; `docs/testing.md`).
+#[test]
+fn each_limit_accepts_its_edge_and_refuses_one_past_it() {
+    let (id, r) = sensor();
+    let check = |mutate: &dyn Fn(&mut Identity)| {
+        let mut i = id;
+        mutate(&mut i);
+        validate(&i, r.total_size).map(|_| ()).map_err(|e| e.field)
+    };
+    // A file as long as a header passes the size check and is refused for
+    // what its header says.
+    assert_eq!(validate(&id, HEADER_SIZE).unwrap_err().field, "total_size");
+
+    // Channel names: 63 bytes, `_` and `-` are fine; 64 (no NUL left),
+    // empty, or another character are not.
+    fn name(text: &[u8]) -> impl Fn(&mut Identity) + '_ {
+        move |i| {
+            i.channel_name = [0; 64];
+            i.channel_name[..text.len()].copy_from_slice(text);
+        }
+    }
+    assert_eq!(check(&name(&[b'a'; 63])), Ok(()));
+    assert_eq!(check(&name(b"a_b-c9")), Ok(()));
+    assert_eq!(check(&name(&[b'a'; 64])), Err("channel_name"));
+    assert_eq!(check(&name(b"")), Err("channel_name"));
+    assert_eq!(check(&name(b"a.b")), Err("channel_name"));
+
+    // Zone names: identifiers of 1 to 31 bytes, `_` allowed, not `-`, not
+    // a leading digit.
+    fn zone(text: &[u8]) -> impl Fn(&mut Identity) + '_ {
+        move |i| {
+            i.zones[0].name = [0; 32];
+            i.zones[0].name[..text.len()].copy_from_slice(text);
+        }
+    }
+    assert_eq!(check(&zone(&[b'z'; 31])), Ok(()));
+    assert_eq!(check(&zone(b"_a_1")), Ok(()));
+    assert_eq!(check(&zone(&[b'z'; 32])), Err("zones[].name"));
+    assert_eq!(check(&zone(b"a-b")), Err("zones[].name"));
+    assert_eq!(check(&zone(b"1a")), Err("zones[].name"));
+    assert_eq!(check(&zone(b"")), Err("zones[].name"));
+
+    // An unused zone entry is refused for any one of its fields.
+    assert_eq!(check(&|i| i.zones[5].name[0] = b'a'), Err("zones"));
+    assert_eq!(check(&|i| i.zones[5].size = 1), Err("zones"));
+    assert_eq!(check(&|i| i.zones[5].offset = 64), Err("zones"));
+
+    // A secret tag only with `has_secret`.
+    assert_eq!(check(&|i| i.secret_tag[31] = 1), Err("secret_tag"));
+    let mut keyed = blueprint(sensor_params(), 2);
+    keyed.secret = Some([7; 32]);
+    let (keyed, keyed_regions) = keyed.identity().unwrap();
+    assert_eq!((keyed.has_secret, keyed.secret_tag == [0; 32]), (1, false));
+    assert_eq!(
+        validate(&keyed, keyed_regions.total_size),
+        Ok(keyed_regions)
+    );
+
+    // Canonical strings: 17 strings (the slot type and 16 zones) of 1 MiB
+    // with their 4-byte lengths, written out rather than taken from the
+    // constant under test.
+    let limit: u64 = 17 * (4 + 1_048_576);
+    assert_eq!(MAX_SCHEMA_LEN, limit);
+    let with_schema = |len: u64| {
+        let mut params = sensor_params();
+        params.schema_len = len;
+        params
+    };
+    assert!(plan(&with_schema(limit)).is_some());
+    assert_eq!(plan(&with_schema(limit + 1)), None);
+    let (big, big_regions) = blueprint(with_schema(limit), 2).identity().unwrap();
+    assert_eq!(
+        validate(&big, big_regions.total_size),
+        Ok(big_regions.clone())
+    );
+    let mut over = big;
+    over.schema_len = limit + 1;
+    assert_eq!(
+        validate(&over, big_regions.total_size).unwrap_err().field,
+        "schema_len"
+    );
 }
 
 #[test]

@@ -26,6 +26,7 @@
 //! The model ([`Schema`], [`StructDef`], [`Channel`], ...) exists only once
 //! every rule holds, so the codegen and the runtime never re-validate it.
 
+pub mod canon;
 mod check;
 mod diag;
 mod hash;

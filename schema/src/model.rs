@@ -5,9 +5,6 @@
 //! A [`Schema`] only exists once every rule of DESIGN.md §3 holds, so code
 //! that receives one never re-validates it.
 
-use std::path::Path;
-
-use crate::diag::Error;
 use crate::hash::{CHANNEL_HASH_DOMAIN, SchemaHash};
 use crate::types::TypeRef;
 
@@ -269,62 +266,6 @@ pub struct Schema {
 }
 
 impl Schema {
-    /// Reads and checks a schema file.
-    ///
-    /// ```
-    /// let schema = datahub_schema::Schema::load("../schemas/sensor.toml")?;
-    /// assert!(schema.channel("sensor").is_some());
-    /// # Ok::<(), datahub_schema::Error>(())
-    /// ```
-    pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
-        use std::io::Read as _;
-
-        let path = path.as_ref();
-        let read_error = |source| Error::Read {
-            path: path.to_owned(),
-            source,
-        };
-        // Read one byte more than a schema may have, never the whole of a
-        // huge file (or of an endless one, such as /dev/zero).
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| {
-                f.take(crate::limits::MAX_FILE_SIZE as u64 + 1)
-                    .read_to_end(&mut bytes)
-            })
-            .map_err(read_error)?;
-        let file = path.display().to_string();
-        if bytes.len() > crate::limits::MAX_FILE_SIZE {
-            return Err(crate::check::too_large(bytes.len(), &file));
-        }
-        Self::parse_bytes(&bytes, &file)
-    }
-
-    /// Checks schema text; `file` names it in diagnostics.
-    ///
-    /// ```
-    /// let err = datahub_schema::Schema::parse(
-    ///     "format = 1\n[structs.Bad]\nfields = [{ name = \"a\", type = \"u8\" }, { name = \"b\", type = \"u32\" }]\n",
-    ///     "bad.toml",
-    /// ).unwrap_err();
-    /// assert!(err.to_string().starts_with("bad.toml:3:"));
-    /// assert!(err.to_string().contains(r#"add { name = "_pad0", type = "[u8; 3]" } after "a""#));
-    /// ```
-    pub fn parse(source: &str, file: &str) -> Result<Self, Error> {
-        crate::check::check(source, file)
-    }
-
-    /// Checks schema bytes, refusing what is not UTF-8 with a located error.
-    pub fn parse_bytes(bytes: &[u8], file: &str) -> Result<Self, Error> {
-        if bytes.len() > crate::limits::MAX_FILE_SIZE {
-            return Err(crate::check::too_large(bytes.len(), file));
-        }
-        match std::str::from_utf8(bytes) {
-            Ok(source) => Self::parse(source, file),
-            Err(e) => Err(crate::check::not_utf8(bytes, e.valid_up_to(), file)),
-        }
-    }
-
     /// Structs in declaration order.
     pub fn structs(&self) -> &[StructDef] {
         &self.structs

@@ -3,7 +3,7 @@
 //! comes from a segment another process wrote, so parsing is total: any
 //! input gives rows or `None`, never a panic, and nesting is bounded.
 
-use datahub_schema::Primitive;
+use datahub_schema::canon::Canon;
 
 /// One row of a layout table: a field (nested fields have dotted names)
 /// at its offset from the start of the outermost type.
@@ -15,147 +15,63 @@ pub(crate) struct Row {
     pub(crate) field: String,
 }
 
-/// Deeper nesting than this is refused (a schema nests a handful deep).
-const MAX_DEPTH: usize = 32;
-
 /// The rows of canonical form `canon`: a struct's fields, or one row for
 /// a non-struct type (a bytes slot is `[u8;N]`). `None` if it is not a
-/// well-formed canonical form.
+/// well-formed canonical form (`datahub_schema::canon` reads it).
 pub(crate) fn rows(canon: &str) -> Option<Vec<Row>> {
-    let mut parser = Parser {
-        rest: canon.as_bytes(),
-        rows: Vec::new(),
-    };
-    let (ty, _) = parser.ty(0, 0, "")?;
-    if !parser.rest.is_empty() {
-        return None;
-    }
-    if parser.rows.is_empty() {
-        let size = size_of_canon(canon)?;
-        parser.rows.push(Row {
+    let canon = Canon::parse(canon)?;
+    let mut rows = Vec::new();
+    match &canon {
+        Canon::Struct(_) => push_fields(&canon, 0, "", &mut rows)?,
+        other => rows.push(Row {
             offset: 0,
-            size,
-            ty,
+            size: other.size(),
+            ty: display(other),
             field: "(whole slot)".into(),
-        });
+        }),
     }
-    Some(parser.rows)
+    Some(rows)
 }
 
-fn size_of_canon(canon: &str) -> Option<u64> {
-    let mut parser = Parser {
-        rest: canon.as_bytes(),
-        rows: Vec::new(),
+/// A row per field of struct `canon` at absolute `offset`, nested structs'
+/// fields after theirs, named under `path`.
+fn push_fields(canon: &Canon, offset: u64, path: &str, rows: &mut Vec<Row>) -> Option<()> {
+    let Canon::Struct(s) = canon else {
+        return Some(());
     };
-    parser.ty(0, 0, "").map(|(_, size)| size)
+    for field in &s.fields {
+        let at = offset.checked_add(field.offset)?;
+        let name = if path.is_empty() {
+            field.name.clone()
+        } else {
+            format!("{path}.{}", field.name)
+        };
+        rows.push(Row {
+            offset: at,
+            size: field.ty.size(),
+            ty: display(&field.ty),
+            field: name.clone(),
+        });
+        push_fields(&field.ty, at, &name, rows)?;
+    }
+    Some(())
 }
 
-struct Parser<'a> {
-    rest: &'a [u8],
-    rows: Vec<Row>,
-}
-
-impl Parser<'_> {
-    fn eat(&mut self, byte: u8) -> Option<()> {
-        let (&first, rest) = self.rest.split_first()?;
-        (first == byte).then(|| self.rest = rest)
-    }
-
-    fn number(&mut self) -> Option<u64> {
-        let digits = self.rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits == 0 || digits > 19 {
-            return None;
+/// How a table shows a type: `u64`, `[u8; 4]`, `[struct; 2]`,
+/// `struct (16 bytes, align 8)`.
+fn display(canon: &Canon) -> String {
+    match canon {
+        Canon::Struct(s) => format!("struct ({} bytes, align {})", s.size, s.align),
+        Canon::Array { elem, len } => {
+            let elem = match elem.as_ref() {
+                Canon::Struct(_) => "struct".to_owned(),
+                other => display(other),
+            };
+            format!("[{elem}; {len}]")
         }
-        let (head, rest) = self.rest.split_at(digits);
-        self.rest = rest;
-        std::str::from_utf8(head).ok()?.parse().ok()
-    }
-
-    fn name(&mut self) -> Option<String> {
-        let len = self
-            .rest
-            .iter()
-            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
-            .count();
-        if len == 0 {
-            return None;
-        }
-        let (head, rest) = self.rest.split_at(len);
-        self.rest = rest;
-        Some(String::from_utf8_lossy(head).into_owned())
-    }
-
-    /// A type at absolute `offset`; struct fields become rows named under
-    /// `path`. Returns its display name and size.
-    fn ty(&mut self, depth: usize, offset: u64, path: &str) -> Option<(String, u64)> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        match self.rest.first()? {
-            b'{' => {
-                self.eat(b'{')?;
-                let size = self.number()?;
-                self.eat(b'/')?;
-                let align = self.number()?;
-                self.eat(b':')?;
-                loop {
-                    let name = self.name()?;
-                    self.eat(b':')?;
-                    let field = if path.is_empty() {
-                        name
-                    } else {
-                        format!("{path}.{name}")
-                    };
-                    let row = self.rows.len();
-                    // The offset follows the type: parse the type with a
-                    // placeholder, then fix up its rows.
-                    let (ty, field_size) = self.ty(depth + 1, 0, &field)?;
-                    self.eat(b'@')?;
-                    let at = offset.checked_add(self.number()?)?;
-                    for nested in &mut self.rows[row..] {
-                        nested.offset = nested.offset.checked_add(at)?;
-                    }
-                    self.rows.insert(
-                        row,
-                        Row {
-                            offset: at,
-                            size: field_size,
-                            ty,
-                            field,
-                        },
-                    );
-                    if self.eat(b',').is_none() {
-                        break;
-                    }
-                }
-                self.eat(b'}')?;
-                Some((format!("struct ({size} bytes, align {align})"), size))
-            }
-            b'[' => {
-                self.eat(b'[')?;
-                // Array elements are not expanded into rows.
-                let mut inner = Parser {
-                    rest: self.rest,
-                    rows: Vec::new(),
-                };
-                let (elem, elem_size) = inner.ty(depth + 1, 0, path)?;
-                self.rest = inner.rest;
-                self.eat(b';')?;
-                let n = self.number()?;
-                self.eat(b']')?;
-                let elem = if elem.starts_with("struct") {
-                    "struct".to_owned()
-                } else {
-                    elem
-                };
-                Some((format!("[{elem}; {n}]"), elem_size.checked_mul(n)?))
-            }
-            _ => {
-                let name = self.name()?;
-                let prim = Primitive::from_name(&name)?;
-                Some((name, prim.size()))
-            }
-        }
+        Canon::Primitive(p) => p.name().to_owned(),
+        // A kind this version does not know: its canonical text.
+        other => other.to_string(),
     }
 }
 

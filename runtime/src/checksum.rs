@@ -16,112 +16,14 @@
 //! time gives a mismatch, never undefined behaviour.
 
 use blake2::Blake2b256;
-use blake2::Blake2bMac;
-use blake2::digest::consts::U32;
-use blake2::digest::{Digest, KeyInit, Mac};
+use blake2::digest::{Digest, Mac};
 
-use crate::sync::AtomicU64;
+use crate::segment::layout::SlotChecksum;
+use crate::segment::seal::{DIGEST_LEN, constant_time_eq, mac};
+// The keys and tags live with the segment they vouch for; the consumer and
+// the producer reach them through here, with the digests.
+pub(crate) use crate::segment::seal::{Keying, producer_seal, secret_tag, tags_equal};
 use crate::sync::Ordering::Relaxed;
-
-/// Bytes of a digest.
-pub(crate) const DIGEST_LEN: usize = 32;
-
-/// A channel secret: 256 bits.
-pub(crate) type Key = [u8; 32];
-
-/// A channel's key with the nonce of the segment's incarnation: what keyed
-/// digests, the secret tag and the producer's seal are computed with.
-#[derive(Clone, Copy)]
-pub(crate) struct Keying {
-    pub(crate) key: Key,
-    pub(crate) nonce: [u8; 32],
-}
-
-/// A BLAKE2b-256 MAC with `key` (RFC 7693: key length 32 in the
-/// parameter block, the key padded to a first block of its own).
-fn mac(key: &Key) -> Blake2bMac<U32> {
-    // `new_from_slice`, not `KeyInit::new`: the latter takes a 64-byte
-    // key, which would hash a key length of 64, not 32.
-    <Blake2bMac<U32> as KeyInit>::new_from_slice(key)
-        .expect("a 32-byte key is within BLAKE2b's 64-byte limit")
-}
-
-/// The tag a segment stores for a channel with a secret: the keyed
-/// BLAKE2b-256 of `"datahub.secret.v2 " || nonce || channel name`. It
-/// proves a key without revealing it, for this incarnation only.
-pub(crate) fn secret_tag(keying: &Keying, channel: &str) -> [u8; DIGEST_LEN] {
-    let mut mac = mac(&keying.key);
-    Mac::update(&mut mac, b"datahub.secret.v2 ");
-    Mac::update(&mut mac, &keying.nonce);
-    Mac::update(&mut mac, channel.as_bytes());
-    mac.finalize().into_bytes().into()
-}
-
-/// The producer's seal (`SealLine`): the keyed BLAKE2b-256 of
-/// `"datahub.producer.v1 " || nonce || len(boot_id) as u8 || boot_id ||
-/// pid as u32 LE || start_time as u64 LE`.
-pub(crate) fn producer_seal(
-    keying: &Keying,
-    boot_id: &str,
-    pid: u32,
-    start_time: u64,
-) -> [u8; DIGEST_LEN] {
-    let mut mac = mac(&keying.key);
-    Mac::update(&mut mac, b"datahub.producer.v1 ");
-    Mac::update(&mut mac, &keying.nonce);
-    let boot_id = &boot_id.as_bytes()[..boot_id.len().min(255)];
-    Mac::update(&mut mac, &[boot_id.len() as u8]);
-    Mac::update(&mut mac, boot_id);
-    Mac::update(&mut mac, &pid.to_le_bytes());
-    Mac::update(&mut mac, &start_time.to_le_bytes());
-    mac.finalize().into_bytes().into()
-}
-
-/// Whether two tags are equal, in constant time.
-pub(crate) fn tags_equal(a: &[u8; DIGEST_LEN], b: &[u8; DIGEST_LEN]) -> bool {
-    constant_time_eq(a, b)
-}
-
-/// The checksum entry of one ring slot: one cache line.
-#[repr(C, align(64))]
-pub(crate) struct SlotChecksum {
-    /// The 32-byte digest, as four little-endian words: on the
-    /// little-endian targets DataHub supports, bytes 0..32 of the entry are
-    /// the digest in order.
-    pub(crate) digest: [AtomicU64; 4],
-    /// Bytes of payload the digest covers.
-    pub(crate) payload_len: AtomicU64,
-    /// Sequence number of the item the digest covers.
-    pub(crate) seq: AtomicU64,
-    _reserved: [u64; 2],
-}
-
-impl SlotChecksum {
-    /// All zero: the state of fresh shared memory (matches no item).
-    #[cfg(test)]
-    pub(crate) fn new() -> Self {
-        Self {
-            digest: [0; 4].map(AtomicU64::new),
-            payload_len: AtomicU64::new(0),
-            seq: AtomicU64::new(0),
-            _reserved: [0; 2],
-        }
-    }
-}
-
-// The byte layout documented in docs/locks-and-checksums.md (and later
-// docs/layout.md). Under loom the atomics are loom's, so only for the real
-// build.
-#[cfg(not(loom))]
-const _: () = {
-    use crate::segment::layout::CACHE_LINE;
-    use core::mem::{align_of, offset_of, size_of};
-    assert!(size_of::<SlotChecksum>() == 64 && align_of::<SlotChecksum>() == CACHE_LINE);
-    assert!(offset_of!(SlotChecksum, digest) == 0);
-    assert!(offset_of!(SlotChecksum, payload_len) == 32);
-    assert!(offset_of!(SlotChecksum, seq) == 40);
-    assert!(offset_of!(SlotChecksum, _reserved) == 48);
-};
 
 /// The digest of item `seq` with payload `payload`: BLAKE2b with a 32-byte
 /// output over `seq.to_le_bytes() || payload`; with a key, BLAKE2b's keyed
@@ -195,13 +97,6 @@ pub(crate) fn verify(
     } else {
         Err(ChecksumMismatch { expected, found })
     }
-}
-
-/// `a == b`, in time that does not depend on where they differ.
-fn constant_time_eq(a: &[u8; DIGEST_LEN], b: &[u8; DIGEST_LEN]) -> bool {
-    let difference = a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y));
-    // black_box: keeps the optimizer from turning the fold into an early exit.
-    core::hint::black_box(difference) == 0
 }
 
 #[cfg(all(test, not(loom)))]

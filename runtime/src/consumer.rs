@@ -676,7 +676,7 @@ fn check_slot<P: Payload>(segment: &Segment) -> Result<(), Error> {
     if found != expected {
         return mismatch(
             "slot type",
-            first_difference(&segment.schema().slot, &P::canonical(id.slot_size)),
+            crate::error::mismatch_detail(&segment.schema().slot, &P::canonical(id.slot_size)),
         );
     }
     // The hash matched, but it came from the segment: its slot size must
@@ -833,95 +833,5 @@ fn why_gone(segment: &Segment) -> Option<Error> {
             }
             _ => Some(gone),
         },
-    }
-}
-
-/// The first top-level field where two canonical struct forms differ, as
-/// "\n  field `x`: the segment has `..`, you expect `..`".
-pub(crate) fn first_difference(segment: &str, expected: &str) -> String {
-    let fields = |canon: &str| -> (String, Vec<String>) {
-        let Some(body) = canon.strip_prefix('{').and_then(|c| c.strip_suffix('}')) else {
-            // Not a struct: compared whole, below.
-            return (String::new(), Vec::new());
-        };
-        let (head, rest) = body.split_once(':').unwrap_or((body, ""));
-        let mut out = Vec::new();
-        let (mut depth, mut start) = (0i32, 0);
-        for (i, c) in rest.char_indices() {
-            match c {
-                '{' | '[' => depth += 1,
-                '}' | ']' => depth -= 1,
-                ',' if depth == 0 => {
-                    out.push(rest[start..i].to_owned());
-                    start = i + 1;
-                }
-                _ => {}
-            }
-        }
-        if !rest.is_empty() {
-            out.push(rest[start..].to_owned());
-        }
-        (head.to_owned(), out)
-    };
-    let (seg_head, seg_fields) = fields(segment);
-    let (exp_head, exp_fields) = fields(expected);
-    let name = |f: &str| f.split(':').next().unwrap_or("").to_owned();
-    let body = |f: &str| {
-        f.split_once(':')
-            .map_or(f.to_owned(), |(_, b)| b.to_owned())
-    };
-    for i in 0..seg_fields.len().max(exp_fields.len()) {
-        match (seg_fields.get(i), exp_fields.get(i)) {
-            (Some(s), Some(e)) if s != e => {
-                return if name(s) == name(e) {
-                    format!(
-                        "\n  field `{}`: the segment has `{}`, you expect `{}`",
-                        name(s),
-                        body(s),
-                        body(e)
-                    )
-                } else {
-                    format!(
-                        "\n  field {}: the segment has `{s}`, you expect `{e}`",
-                        i + 1
-                    )
-                };
-            }
-            (Some(s), None) => return format!("\n  the segment has an extra field `{s}`"),
-            (None, Some(e)) => return format!("\n  the segment lacks field `{e}`"),
-            _ => {}
-        }
-    }
-    if seg_head != exp_head {
-        return format!("\n  size/alignment: the segment has {seg_head}, you expect {exp_head}");
-    }
-    if segment == expected {
-        return format!(
-            "\n  the segment stores the same layout as yours (`{segment}`) under another hash: its hash is \
-             damaged; remove the segment and restart its producer"
-        );
-    }
-    format!("\n  the segment has `{segment}`, you expect `{expected}`")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::first_difference;
-
-    #[test]
-    fn the_first_differing_field_is_named_with_both_sides() {
-        let seg = "{4112/8:timestamp_ns:u64@0,seq:u32@8,_pad0:[u8;4]@12,samples:[f32;1024]@16}";
-        let mine = "{2064/8:timestamp_ns:u64@0,seq:u32@8,_pad0:[u8;4]@12,samples:[f32;512]@16}";
-        assert_eq!(
-            first_difference(seg, mine),
-            "\n  field `samples`: the segment has `[f32;1024]@16`, you expect `[f32;512]@16`"
-        );
-        assert!(
-            first_difference("{8/8:a:u64@0}", "{16/8:a:u64@0,b:u64@8}")
-                .contains("lacks field `b:u64@8`")
-        );
-        assert!(first_difference("{8/8:a:u64@0}", "{8/8:b:u64@0}").contains("field 1"));
-        assert!(first_difference("[u8;16]", "[u8;32]").contains("`[u8;16]`"));
-        assert!(first_difference("{8/8:a:u64@0}", "{8/8:a:u64@0}").contains("its hash is damaged"));
     }
 }

@@ -323,6 +323,16 @@ impl Error {
     }
 }
 
+/// [`Error::SchemaMismatch`]'s `detail` for a stored canonical form
+/// `segment` against the `expected` one: the first difference
+/// (`datahub_schema::canon`), on a line of its own.
+pub(crate) fn mismatch_detail(segment: &str, expected: &str) -> String {
+    format!(
+        "\n  {}",
+        datahub_schema::canon::first_difference(segment, expected)
+    )
+}
+
 #[cfg(not(loom))]
 impl From<crate::segment::shm::SegmentError> for Error {
     fn from(e: crate::segment::shm::SegmentError) -> Self {

@@ -16,9 +16,9 @@ use crate::inspect::snapshot;
 use crate::liveness::{dead_consumers, reap_dead};
 use crate::segment::header::INIT_CLOSED;
 use crate::segment::os;
+use crate::segment::owner::encode_owner;
 use crate::segment::shm::{Leftover, Segment, SegmentError};
 use crate::sync::Ordering::{AcqRel, Relaxed, Release};
-use crate::zone::lock::encode_owner;
 
 /// How long `recover` and `cleanup` wait for a segment being created.
 const ATTACH_TIMEOUT: Duration = Duration::from_millis(200);

@@ -462,9 +462,9 @@ fn take_over(
     // of the dead producer's last commit (through the ring words read
     // below).
     let line = &old.live().producer;
-    let mine = crate::zone::lock::encode_owner(me).unwrap_or(0);
+    let mine = crate::segment::owner::encode_owner(me).unwrap_or(0);
     let dead = holder
-        .and_then(crate::zone::lock::encode_owner)
+        .and_then(crate::segment::owner::encode_owner)
         .unwrap_or(0);
     if line
         .owner

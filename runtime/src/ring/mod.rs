@@ -12,3 +12,17 @@ pub(crate) mod wait;
 pub use protocol::Start;
 #[cfg(not(loom))]
 pub use wait::WaitStrategy;
+
+#[cfg(not(loom))]
+impl crate::segment::shm::Segment {
+    /// The ring's shared words in this segment.
+    pub(crate) fn ring(&self) -> protocol::Ring<'_> {
+        let live = self.live();
+        protocol::Ring {
+            write: &live.write,
+            commit: &live.commit,
+            slots: self.slot_states(),
+            consumers: self.consumer_entries(),
+        }
+    }
+}

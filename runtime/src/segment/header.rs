@@ -12,9 +12,9 @@
 //! - the **live** words (bytes 2048..4096): atomics only (the producer's and
 //!   the consumers' hot lines, one spin lock per zone, the metrics block).
 
+use crate::segment::layout::SpinLockState;
 use crate::segment::layout::{CACHE_LINE, CommitLine, WriteLine};
 use crate::sync::{AtomicU32, AtomicU64};
-use crate::zone::lock::SpinLockState;
 
 /// The first 8 bytes of every DataHub segment.
 pub(crate) const MAGIC: [u8; 8] = *b"DATAHUB\0";
@@ -222,7 +222,7 @@ pub(crate) struct Live {
 
 /// The producer's seal (channels with a secret; zeros otherwise): the
 /// keyed BLAKE2b-256 of the incarnation nonce, the host's boot id and the
-/// producer's pid and start time (`checksum::producer_seal`). Written by
+/// producer's pid and start time (`seal::producer_seal`). Written by
 /// the creator before publishing the segment and by a producer taking it
 /// over, right after its owner CAS. A consumer with the key attaches only
 /// to a segment whose seal names a live producer of this host: a copy of

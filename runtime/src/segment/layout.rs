@@ -178,3 +178,77 @@ const _: () = {
     assert!(offset_of!(CommitLine, futex) == 8);
     assert!(offset_of!(CommitLine, waiters) == 12);
 };
+
+/// One shared spin lock: a cache line of the segment header (which holds
+/// one per zone, sixteen), written by every process that takes the lock.
+#[repr(C, align(64))]
+pub(crate) struct SpinLockState {
+    /// 0 when free; else the holder, `start_time << 22 | pid` (its pid in
+    /// the low 22 bits, its /proc start time in clock ticks above them).
+    pub(crate) owner: AtomicU64,
+    /// Acquisitions since the segment was created, takeovers included.
+    pub(crate) generation: AtomicU64,
+    /// Acquisitions that took the lock from a dead owner.
+    pub(crate) takeovers: AtomicU64,
+    /// 1 when the lock was released by `SpinLockState::release_dead_owner` (`zone::lock`)
+    /// (`datahub recover`) for a dead owner, and nobody has taken it since:
+    /// the next owner is told the data may be half-written, as if it had
+    /// taken the lock over itself. Read and written only by the lock's
+    /// holder.
+    pub(crate) recovery_pending: AtomicU64,
+    pub(crate) _reserved: [u64; 4],
+}
+
+// The byte layout documented in docs/locks-and-checksums.md (and later
+// docs/layout.md). Under loom the atomics are loom's, so only for the real
+// build.
+#[cfg(not(loom))]
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<SpinLockState>() == 64 && align_of::<SpinLockState>() == CACHE_LINE);
+    assert!(offset_of!(SpinLockState, owner) == 0);
+    assert!(offset_of!(SpinLockState, generation) == 8);
+    assert!(offset_of!(SpinLockState, takeovers) == 16);
+    assert!(offset_of!(SpinLockState, recovery_pending) == 24);
+    assert!(offset_of!(SpinLockState, _reserved) == 32);
+};
+
+/// The checksum entry of one ring slot: one cache line.
+#[repr(C, align(64))]
+pub(crate) struct SlotChecksum {
+    /// The 32-byte digest, as four little-endian words: on the
+    /// little-endian targets DataHub supports, bytes 0..32 of the entry are
+    /// the digest in order.
+    pub(crate) digest: [AtomicU64; 4],
+    /// Bytes of payload the digest covers.
+    pub(crate) payload_len: AtomicU64,
+    /// Sequence number of the item the digest covers.
+    pub(crate) seq: AtomicU64,
+    _reserved: [u64; 2],
+}
+
+impl SlotChecksum {
+    /// All zero: the state of fresh shared memory (matches no item).
+    #[cfg(test)]
+    pub(crate) fn new() -> Self {
+        Self {
+            digest: [0; 4].map(AtomicU64::new),
+            payload_len: AtomicU64::new(0),
+            seq: AtomicU64::new(0),
+            _reserved: [0; 2],
+        }
+    }
+}
+
+// The byte layout documented in docs/locks-and-checksums.md (and later
+// docs/layout.md). Under loom the atomics are loom's, so only for the real
+// build.
+#[cfg(not(loom))]
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<SlotChecksum>() == 64 && align_of::<SlotChecksum>() == CACHE_LINE);
+    assert!(offset_of!(SlotChecksum, digest) == 0);
+    assert!(offset_of!(SlotChecksum, payload_len) == 32);
+    assert!(offset_of!(SlotChecksum, seq) == 40);
+    assert!(offset_of!(SlotChecksum, _reserved) == 48);
+};

@@ -6,7 +6,7 @@ use core::mem::{offset_of, size_of};
 
 use super::header::{Identity, Live, ProducerLine, SealLine, ZoneEntry};
 use super::layout::{CommitLine, ConsumerEntry, SlotState, WriteLine};
-use crate::zone::lock::SpinLockState;
+use crate::segment::layout::SpinLockState;
 
 const DOC: &str = include_str!("../../../docs/layout.md");
 

@@ -6,6 +6,8 @@ pub(crate) mod layout;
 #[cfg(all(test, not(loom)))]
 mod layout_doc;
 pub(crate) mod os;
+pub(crate) mod owner;
+pub(crate) mod seal;
 // Real mappings hold std atomics; under loom the atomics are loom's.
 #[cfg(not(loom))]
 pub(crate) mod shm;

@@ -14,16 +14,15 @@ use std::time::Duration;
 
 use memmap2::MmapRaw;
 
-use crate::ring::protocol::Ring;
 use crate::segment::header::{
     HEADER_SIZE, IDENTITY_SIZE, INIT_STATE_OFFSET, Identity, Live, MAX_ZONES,
 };
+use crate::segment::layout::SpinLockState;
 use crate::segment::layout::{ConsumerEntry, SlotState};
 use crate::segment::os::{self, FileFacts};
 use crate::segment::validate::{Blueprint, Corrupt, MAX_SEGMENT_SIZE, Regions};
 use crate::sync::AtomicU32;
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
-use crate::zone::lock::SpinLockState;
 
 /// How long a segment whose creator is not even named yet may stay
 /// unready before it counts as abandoned. DataHub names a segment only
@@ -186,16 +185,16 @@ impl Segment {
     pub(crate) fn producer(&self) -> Option<os::ProcessId> {
         // Relaxed: a report; a takeover does its own CAS.
         let word = self.live().producer.owner.load(Relaxed);
-        (word != 0).then(|| crate::zone::lock::decode_owner(word))
+        (word != 0).then(|| crate::segment::owner::decode_owner(word))
     }
 
     /// The key with this incarnation's nonce, for a channel keyed by
     /// `secret`.
     pub(crate) fn keying(
         &self,
-        secret: Option<crate::checksum::Key>,
-    ) -> Option<crate::checksum::Keying> {
-        secret.map(|key| crate::checksum::Keying {
+        secret: Option<crate::segment::seal::Key>,
+    ) -> Option<crate::segment::seal::Keying> {
+        secret.map(|key| crate::segment::seal::Keying {
             key,
             nonce: self.identity.nonce,
         })
@@ -204,10 +203,18 @@ impl Segment {
     /// Seals the segment for `producer` (`SealLine`): by the creator
     /// before it names the file, by a producer taking it over right after
     /// its owner CAS.
-    pub(crate) fn write_seal(&self, keying: &crate::checksum::Keying, producer: os::ProcessId) {
+    pub(crate) fn write_seal(
+        &self,
+        keying: &crate::segment::seal::Keying,
+        producer: os::ProcessId,
+    ) {
         let boot_id = os::boot_id().unwrap_or_default();
-        let seal =
-            crate::checksum::producer_seal(keying, &boot_id, producer.pid, producer.start_time);
+        let seal = crate::segment::seal::producer_seal(
+            keying,
+            &boot_id,
+            producer.pid,
+            producer.start_time,
+        );
         for (word, bytes) in self.live().seal.mac.iter().zip(seal.chunks_exact(8)) {
             // Release: pairs with the Acquire loads in `seal`: a consumer
             // that reads the new seal also reads the owner word stored
@@ -286,19 +293,19 @@ impl Segment {
         unsafe { &*self.base.wrapping_add(IDENTITY_SIZE).cast::<Live>() }
     }
 
-    /// The ring's shared words.
-    pub(crate) fn ring(&self) -> Ring<'_> {
-        let live = self.live();
-        Ring {
-            write: &live.write,
-            commit: &live.commit,
-            slots: self.slice::<SlotState>(&self.regions.slot_states),
-            consumers: self.slice::<ConsumerEntry>(&self.regions.consumers),
-        }
+    /// The slots' states, one per slot (the ring's view is `Segment::ring`,
+    /// in `crate::ring`).
+    pub(crate) fn slot_states(&self) -> &[SlotState] {
+        self.slice(&self.regions.slot_states)
+    }
+
+    /// The consumer entries, `max_consumers` of them.
+    pub(crate) fn consumer_entries(&self) -> &[ConsumerEntry] {
+        self.slice(&self.regions.consumers)
     }
 
     /// The slot checksum entries, when the channel has checksums.
-    pub(crate) fn checksums(&self) -> Option<&[crate::checksum::SlotChecksum]> {
+    pub(crate) fn checksums(&self) -> Option<&[crate::segment::layout::SlotChecksum]> {
         self.regions.checksums.as_ref().map(|r| self.slice(r))
     }
 

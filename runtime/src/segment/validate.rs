@@ -175,7 +175,7 @@ pub(crate) struct Blueprint<'a> {
     pub(crate) channel_hash: [u8; 32],
     pub(crate) slot_hash: [u8; 32],
     /// The channel's secret; the header stores only its tag.
-    pub(crate) secret: Option<crate::checksum::Key>,
+    pub(crate) secret: Option<crate::segment::seal::Key>,
     /// This incarnation's random nonce.
     pub(crate) nonce: [u8; 32],
     pub(crate) mode: u32,
@@ -203,11 +203,11 @@ impl Blueprint<'_> {
         id.slot_hash = self.slot_hash;
         id.nonce = self.nonce;
         if let Some(key) = self.secret {
-            let keying = crate::checksum::Keying {
+            let keying = crate::segment::seal::Keying {
                 key,
                 nonce: self.nonce,
             };
-            id.secret_tag = crate::checksum::secret_tag(&keying, self.channel);
+            id.secret_tag = crate::segment::seal::secret_tag(&keying, self.channel);
             id.has_secret = 1;
         }
         id.capacity = u32::try_from(self.params.capacity).ok()?;

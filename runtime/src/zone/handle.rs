@@ -75,7 +75,7 @@ fn open<Z: DataHubType>(
             part: format!("zone `{name}`"),
             expected: Box::new(Z::SCHEMA_HASH),
             found: Box::new(found),
-            detail: crate::consumer::first_difference(stored, &Z::DESC.canonical()),
+            detail: crate::error::mismatch_detail(stored, &Z::DESC.canonical()),
         });
     }
     let (start, len) = segment.zone_bytes(index);

@@ -46,56 +46,13 @@ use std::time::Duration;
 #[cfg(not(loom))]
 use std::time::Instant;
 
+use crate::segment::layout::SpinLockState;
 use crate::segment::os::ProcessId;
+use crate::segment::owner::{decode_owner, encode_owner};
+#[cfg(any(test, loom))]
 use crate::sync::AtomicU64;
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::ordering;
-
-/// Bits of the owner word that hold the pid (Linux: pids < 2^22).
-pub(crate) const OWNER_PID_BITS: u32 = 22;
-const OWNER_PID_MASK: u64 = (1 << OWNER_PID_BITS) - 1;
-/// Start times must be below this to fit above the pid.
-const OWNER_START_TIME_LIMIT: u64 = 1 << (64 - OWNER_PID_BITS);
-
-/// The owner word of `id`, or `None` if it does not fit (or is pid 0, which
-/// would make a start time of 0 read as "free").
-pub(crate) fn encode_owner(id: ProcessId) -> Option<u64> {
-    if id.pid == 0 || u64::from(id.pid) > OWNER_PID_MASK || id.start_time >= OWNER_START_TIME_LIMIT
-    {
-        return None;
-    }
-    Some((id.start_time << OWNER_PID_BITS) | u64::from(id.pid))
-}
-
-/// The identity an owner word names. Any word decodes (a hostile or
-/// corrupted segment gives some identity, which `is_alive` then judges).
-pub(crate) fn decode_owner(word: u64) -> ProcessId {
-    ProcessId {
-        // The mask keeps 22 bits: it fits.
-        pid: (word & OWNER_PID_MASK) as u32,
-        start_time: word >> OWNER_PID_BITS,
-    }
-}
-
-/// One shared spin lock: a cache line of the segment header (which holds
-/// one per zone, sixteen), written by every process that takes the lock.
-#[repr(C, align(64))]
-pub(crate) struct SpinLockState {
-    /// 0 when free; else the holder, `start_time << 22 | pid` (its pid in
-    /// the low 22 bits, its /proc start time in clock ticks above them).
-    pub(crate) owner: AtomicU64,
-    /// Acquisitions since the segment was created, takeovers included.
-    pub(crate) generation: AtomicU64,
-    /// Acquisitions that took the lock from a dead owner.
-    pub(crate) takeovers: AtomicU64,
-    /// 1 when the lock was released by [`SpinLockState::release_dead_owner`]
-    /// (`datahub recover`) for a dead owner, and nobody has taken it since:
-    /// the next owner is told the data may be half-written, as if it had
-    /// taken the lock over itself. Read and written only by the lock's
-    /// holder.
-    pub(crate) recovery_pending: AtomicU64,
-    pub(crate) _reserved: [u64; 4],
-}
 
 /// A successful acquisition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,21 +321,6 @@ impl SpinLockState {
         }
     }
 }
-
-// The byte layout documented in docs/locks-and-checksums.md (and later
-// docs/layout.md). Under loom the atomics are loom's, so only for the real
-// build.
-#[cfg(not(loom))]
-const _: () = {
-    use crate::segment::layout::CACHE_LINE;
-    use core::mem::{align_of, offset_of, size_of};
-    assert!(size_of::<SpinLockState>() == 64 && align_of::<SpinLockState>() == CACHE_LINE);
-    assert!(offset_of!(SpinLockState, owner) == 0);
-    assert!(offset_of!(SpinLockState, generation) == 8);
-    assert!(offset_of!(SpinLockState, takeovers) == 16);
-    assert!(offset_of!(SpinLockState, recovery_pending) == 24);
-    assert!(offset_of!(SpinLockState, _reserved) == 32);
-};
 
 #[cfg(all(test, loom))]
 mod loom_tests;

@@ -82,7 +82,7 @@ impl Segment {
         live.producer.pid.store(producer.pid, Relaxed);
         live.producer.start_time.store(producer.start_time, Relaxed);
         live.producer.owner.store(
-            crate::zone::lock::encode_owner(producer).unwrap_or(0),
+            crate::segment::owner::encode_owner(producer).unwrap_or(0),
             Relaxed,
         );
         let bytes = identity.to_bytes();
@@ -157,7 +157,7 @@ impl Segment {
             INIT_EMPTY | INIT_INITIALIZING => match owner {
                 0 if age > CREATE_GRACE => Ok((file, Leftover::AbandonedUnready)),
                 0 => Err("it is being created".into()),
-                word if !os::is_alive(crate::zone::lock::decode_owner(word)) => {
+                word if !os::is_alive(crate::segment::owner::decode_owner(word)) => {
                     Ok((file, Leftover::AbandonedUnready))
                 }
                 _ => Err("it is being created by a live process".into()),

@@ -43,6 +43,7 @@
 // model-checked; the handles and OS code around them are compiled out.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+mod backoff;
 #[cfg(all(feature = "broker", not(loom)))]
 pub mod broker;
 pub(crate) mod checksum;

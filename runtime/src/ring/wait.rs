@@ -1,7 +1,11 @@
-//! How a blocked call waits: spin, then yield, then sleep (DESIGN.md §6),
-//! so a benchmark can busy-poll and an idle consumer uses no CPU.
+//! How a blocked call on the ring waits: the runtime's one waiting policy
+//! (`crate::backoff`: spin, then yield, then sleep, under a deadline),
+//! with the sleeps on a futex of the channel, so a benchmark can busy-poll
+//! and an idle consumer uses no CPU.
 
 use std::time::{Duration, Instant};
+
+use crate::backoff::{Backoff, Deadline, Phase};
 
 use crate::ring::protocol::Ring;
 use crate::segment::os;
@@ -39,6 +43,17 @@ impl Default for WaitStrategy {
 }
 
 impl WaitStrategy {
+    /// The runtime's one waiting policy with these phases; its sleeps are
+    /// futex sleeps of at most [`MAX_SLEEP`] (`wait_until`).
+    fn backoff(self) -> Backoff {
+        let sleep_step = if self.sleep {
+            MAX_SLEEP
+        } else {
+            Duration::ZERO
+        };
+        Backoff::new(u64::from(self.spins), u64::from(self.yields), sleep_step)
+    }
+
     /// Never sleeps: spins until the item comes or the deadline passes.
     pub fn busy_poll() -> Self {
         Self {
@@ -132,21 +147,20 @@ pub(crate) fn wait_until<R>(
             since: None,
         };
     }
-    let started = Instant::now();
+    let deadline = Deadline::after(timeout);
     let done = |found| Waited {
         found,
-        since: Some(started),
+        since: Some(deadline.start()),
     };
-    let spins = u64::from(strategy.spins);
-    let yields = u64::from(strategy.yields);
+    let mut backoff = strategy.backoff();
     let mut round: u64 = 0;
     let mut checked = Duration::ZERO;
     loop {
-        let spinning = round < spins || !strategy.sleep && round >= spins + yields;
-        if spinning && !round.is_multiple_of(CLOCK_EVERY) {
+        let phase = backoff.phase();
+        if phase == Phase::Spin && !round.is_multiple_of(CLOCK_EVERY) {
             std::hint::spin_loop();
         } else {
-            let elapsed = started.elapsed();
+            let elapsed = deadline.elapsed();
             if elapsed >= timeout {
                 return done(None);
             }
@@ -156,24 +170,25 @@ pub(crate) fn wait_until<R>(
                     return done(Some(found));
                 }
             }
-            if spinning {
-                std::hint::spin_loop();
-            } else if round < spins + yields {
-                std::thread::yield_now();
-            } else {
-                let remaining = (timeout - elapsed).min(MAX_SLEEP);
-                let seen = sleep_on.prepare();
-                // Re-check between registering and sleeping: a change in
-                // between also changed the futex word, so the sleep returns
-                // at once (see `Ring::prepare_wait`, `Ring::prepare_writer_wait`).
-                if let Some(found) = poll() {
+            match phase {
+                Phase::Spin => std::hint::spin_loop(),
+                Phase::Yield => std::thread::yield_now(),
+                Phase::Sleep => {
+                    let remaining = (timeout - elapsed).min(MAX_SLEEP);
+                    let seen = sleep_on.prepare();
+                    // Re-check between registering and sleeping: a change in
+                    // between also changed the futex word, so the sleep returns
+                    // at once (see `Ring::prepare_wait`, `Ring::prepare_writer_wait`).
+                    if let Some(found) = poll() {
+                        sleep_on.end();
+                        return done(Some(found));
+                    }
+                    sleep_on.sleep(seen, remaining);
                     sleep_on.end();
-                    return done(Some(found));
                 }
-                sleep_on.sleep(seen, remaining);
-                sleep_on.end();
             }
         }
+        backoff.advance();
         round = round.saturating_add(1);
         if let Some(found) = poll() {
             return done(Some(found));

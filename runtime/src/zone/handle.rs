@@ -20,8 +20,9 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::backoff::{Backoff, Deadline};
 use crate::error::Error;
 use crate::segment::os;
 use crate::segment::shm::Segment;
@@ -244,24 +245,26 @@ impl<T: DataHubSlot> LockedZone<T> {
     /// Locking again from the thread that holds the guard waits out the
     /// timeout and fails, as any deadlock would.
     pub fn lock(&self, timeout: Duration) -> Result<ZoneGuard<'_, T>, Error> {
-        let started = Instant::now();
+        let deadline = Deadline::after(timeout);
+        let mut backoff = Backoff::LOCK;
         let busy = self.segment.zone_busy(self.index);
-        let mut round = 0u32;
         // Acquire: pairs with the Release store in `ZoneGuard::drop`: the
         // previous holder thread's writes happen before ours.
         while busy
             .compare_exchange_weak(false, true, Acquire, Relaxed)
             .is_err()
         {
-            if started.elapsed() >= timeout {
-                return Err(self.timeout(started, "another thread of this process holds it".into()));
+            if deadline.passed() {
+                return Err(
+                    self.timeout(&deadline, "another thread of this process holds it".into())
+                );
             }
-            backoff(&mut round);
+            backoff.snooze(&deadline);
         }
         // From here on the flag is ours: every path out releases it.
         let lock = self.segment.zone_lock(self.index);
         loop {
-            let remaining = timeout.saturating_sub(started.elapsed());
+            let remaining = deadline.remaining();
             match lock.lock(self.me, remaining, os::is_alive) {
                 Ok(acquired) => {
                     return Ok(ZoneGuard {
@@ -272,7 +275,7 @@ impl<T: DataHubSlot> LockedZone<T> {
                 }
                 // Another mapping of this channel in this process holds it.
                 Err(LockError::AlreadyHeldByThisProcess) if !remaining.is_zero() => {
-                    backoff(&mut round);
+                    backoff.snooze(&deadline);
                 }
                 Err(e) => {
                     // Release: pairs with the Acquire CAS above in the next
@@ -296,7 +299,7 @@ impl<T: DataHubSlot> LockedZone<T> {
                             });
                         }
                     };
-                    return Err(self.timeout(started, cause));
+                    return Err(self.timeout(&deadline, cause));
                 }
             }
         }
@@ -318,10 +321,10 @@ impl<T: DataHubSlot> LockedZone<T> {
         self.segment.zone_lock(self.index).owner().map(|o| o.pid)
     }
 
-    fn timeout(&self, started: Instant, why: String) -> Error {
+    fn timeout(&self, deadline: &Deadline, why: String) -> Error {
         Error::Timeout {
             channel: self.segment.channel().to_owned(),
-            waited: started.elapsed(),
+            waited: deadline.elapsed(),
             cause: format!("the lock of zone `{}`: {why}", self.name()),
         }
     }
@@ -344,16 +347,6 @@ impl<T: DataHubSlot> fmt::Debug for LockedZone<T> {
 unsafe impl<T: DataHubSlot> Send for LockedZone<T> {}
 // SAFETY: as above: `&LockedZone` only lets a thread take the lock.
 unsafe impl<T: DataHubSlot> Sync for LockedZone<T> {}
-
-/// Waits a little longer each round: spin, yield, then 50 µs naps.
-fn backoff(round: &mut u32) {
-    *round = round.saturating_add(1);
-    match *round {
-        0..=64 => std::hint::spin_loop(),
-        65..=80 => std::thread::yield_now(),
-        _ => std::thread::sleep(Duration::from_micros(50)),
-    }
-}
 
 /// The zone's lock, held: derefs to the zone's `T`; dropping it unlocks.
 pub struct ZoneGuard<'a, T: DataHubSlot> {

@@ -46,6 +46,9 @@ use std::time::Duration;
 #[cfg(not(loom))]
 use std::time::Instant;
 
+#[cfg(not(loom))]
+use crate::backoff::{Backoff, Deadline, Phase};
+
 use crate::segment::layout::SpinLockState;
 use crate::segment::os::ProcessId;
 use crate::segment::owner::{decode_owner, encode_owner};
@@ -93,20 +96,10 @@ pub(crate) struct NotOwner {
     pub(crate) owner: Option<ProcessId>,
 }
 
-/// Spins (`spin_loop`) before the first yield: zone critical sections are
-/// copies of a few hundred bytes, over in well under a microsecond.
-#[cfg(not(loom))]
-const SPIN_LIMIT: u32 = 100;
 /// How often a waiter asks whether the owner is alive: a /proc read costs
 /// about 10 µs, so checking every millisecond keeps it near 1% of the wait.
 #[cfg(not(loom))]
 const LIVENESS_INTERVAL: Duration = Duration::from_millis(1);
-/// After this long, a waiter sleeps between checks instead of yielding, so
-/// that a long wait does not burn a core for the whole timeout.
-#[cfg(not(loom))]
-const YIELD_PHASE: Duration = Duration::from_millis(10);
-#[cfg(not(loom))]
-const SLEEP_STEP: Duration = Duration::from_micros(100);
 
 impl SpinLockState {
     /// Free, never taken: all zero, the state of fresh shared memory (in
@@ -257,8 +250,9 @@ impl SpinLockState {
         }
     }
 
-    /// Takes the lock, waiting at most `timeout`: spins briefly, then
-    /// yields, then sleeps in short steps, and every millisecond asks
+    /// Takes the lock, waiting at most `timeout` ([`Backoff::LOCK`]: spins
+    /// briefly, then yields, then sleeps in short steps), and every
+    /// millisecond once spinning is over asks
     /// `is_alive` (`os::is_alive` outside tests) whether the owner is still
     /// there, taking the lock over if not.
     #[cfg(not(loom))]
@@ -268,11 +262,11 @@ impl SpinLockState {
         timeout: Duration,
         is_alive: impl Fn(ProcessId) -> bool,
     ) -> Result<LockAcquired, LockError> {
-        let start = Instant::now();
-        let mut spins = 0;
+        let deadline = Deadline::after(timeout);
+        let mut backoff = Backoff::LOCK;
         // The first check comes when spinning is over: an owner that is
         // already dead is found within microseconds.
-        let mut next_liveness_check = start;
+        let mut next_liveness_check = Instant::now();
         loop {
             match self.try_lock(me) {
                 Ok(acquired) => return Ok(acquired),
@@ -293,30 +287,22 @@ impl SpinLockState {
                 if current == 0 {
                     break;
                 }
-                if spins < SPIN_LIMIT {
-                    spins += 1;
-                    core::hint::spin_loop();
-                    continue;
-                }
-                let now = Instant::now();
-                if now >= next_liveness_check {
-                    if let Some(acquired) = self.take_over_if_dead(me, &is_alive) {
-                        return Ok(acquired);
+                if backoff.phase() != Phase::Spin {
+                    let now = Instant::now();
+                    if now >= next_liveness_check {
+                        if let Some(acquired) = self.take_over_if_dead(me, &is_alive) {
+                            return Ok(acquired);
+                        }
+                        next_liveness_check = now + LIVENESS_INTERVAL;
                     }
-                    next_liveness_check = now + LIVENESS_INTERVAL;
+                    if deadline.passed() {
+                        return Err(LockError::Timeout {
+                            owner: decode_owner(current),
+                            waited: deadline.elapsed(),
+                        });
+                    }
                 }
-                let waited = now - start;
-                if waited >= timeout {
-                    return Err(LockError::Timeout {
-                        owner: decode_owner(current),
-                        waited,
-                    });
-                }
-                if waited < YIELD_PHASE {
-                    std::thread::yield_now();
-                } else {
-                    std::thread::sleep(SLEEP_STEP.min(timeout - waited));
-                }
+                backoff.snooze(&deadline);
             }
         }
     }

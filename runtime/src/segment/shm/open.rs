@@ -9,12 +9,13 @@ use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{
     CREATE_GRACE, Leftover, Line, Memory, OWNER_OFFSET, SchemaStrings, Segment, SegmentError,
     planned_identity,
 };
+use crate::backoff::{Backoff, Deadline};
 use crate::segment::header::{
     HEADER_SIZE, IDENTITY_SIZE, INIT_CLOSED, INIT_EMPTY, INIT_INITIALIZING, INIT_READY,
     INIT_STATE_OFFSET, Identity, LAYOUT_VERSION, MAGIC,
@@ -209,7 +210,11 @@ impl Segment {
         // has the layout of a u32.
         let init = unsafe { &*base.wrapping_add(INIT_STATE_OFFSET).cast::<AtomicU32>() };
         // Acquire: pairs with the Release store of READY in `create`.
-        ready(channel, init.load(Acquire), Instant::now(), Duration::ZERO)?;
+        ready(
+            channel,
+            init.load(Acquire),
+            &Deadline::after(Duration::ZERO),
+        )?;
         if copy_identity(base) != identity {
             return Err(SegmentError::Corrupt {
                 channel: channel.to_owned(),
@@ -352,7 +357,8 @@ fn read_header(
     wait: Duration,
 ) -> Result<(Identity, Regions), SegmentError> {
     let mut header = [0u8; HEADER_SIZE as usize];
-    let started = Instant::now();
+    let deadline = Deadline::after(wait);
+    let mut backoff = Backoff::ATTACH;
     loop {
         file.read_exact_at(&mut header, 0)
             .map_err(|_| shrank(channel, facts))?;
@@ -379,10 +385,10 @@ fn read_header(
                 word(8).to_string(),
             ));
         }
-        if ready(channel, word(INIT_STATE_OFFSET), started, wait)? {
+        if ready(channel, word(INIT_STATE_OFFSET), &deadline)? {
             break;
         }
-        std::thread::sleep(Duration::from_millis(1));
+        backoff.snooze(&deadline);
     }
     let mut identity = Identity::from_bytes(header[..IDENTITY_SIZE].try_into().unwrap());
     identity.init_state_slot = 0;
@@ -402,24 +408,19 @@ fn shrank(channel: &str, facts: &FileFacts) -> SegmentError {
     }
 }
 
-/// What an attacher does with `init_state` `state`, seen after waiting
-/// since `started`: go on (`true`), wait more (`false`), or give up.
-fn ready(
-    channel: &str,
-    state: u32,
-    started: Instant,
-    wait: Duration,
-) -> Result<bool, SegmentError> {
+/// What an attacher does with `init_state` `state`, seen while waiting
+/// until `deadline`: go on (`true`), wait more (`false`), or give up.
+fn ready(channel: &str, state: u32, deadline: &Deadline) -> Result<bool, SegmentError> {
     match state {
         INIT_READY => Ok(true),
         INIT_CLOSED => Err(SegmentError::Closed {
             channel: channel.to_owned(),
         }),
-        INIT_EMPTY | INIT_INITIALIZING if started.elapsed() < wait => Ok(false),
+        INIT_EMPTY | INIT_INITIALIZING if !deadline.passed() => Ok(false),
         INIT_EMPTY | INIT_INITIALIZING => Err(SegmentError::NotReady {
             channel: channel.to_owned(),
             state,
-            waited: started.elapsed(),
+            waited: deadline.elapsed(),
         }),
         state => Err(SegmentError::Corrupt {
             channel: channel.to_owned(),

@@ -349,6 +349,7 @@ unsafe impl<T: DataHubSlot> Send for LockedZone<T> {}
 unsafe impl<T: DataHubSlot> Sync for LockedZone<T> {}
 
 /// The zone's lock, held: derefs to the zone's `T`; dropping it unlocks.
+#[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct ZoneGuard<'a, T: DataHubSlot> {
     zone: &'a LockedZone<T>,
     recovered: bool,

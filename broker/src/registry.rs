@@ -128,8 +128,9 @@ pub(crate) struct Failure {
     pub(crate) code: Code,
     /// What went wrong and what to do.
     pub(crate) message: String,
-    /// Extra reply fields (the hashes of a mismatch, the holder's pid).
-    pub(crate) details: Details,
+    /// Extra reply fields (the hashes of a mismatch, the holder's pid),
+    /// boxed so that a refusal stays cheap to return.
+    pub(crate) details: Box<Details>,
 }
 
 impl Failure {
@@ -137,7 +138,7 @@ impl Failure {
         Self {
             code,
             message,
-            details: Details::default(),
+            details: Box::default(),
         }
     }
 }

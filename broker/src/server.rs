@@ -381,7 +381,7 @@ impl Broker {
                 message = %failure.message,
                 "request refused"
             );
-            Answer::refused(Some(id), failure.code, &failure.message, failure.details)
+            Answer::refused(Some(id), failure.code, &failure.message, *failure.details)
         })
     }
 
@@ -440,10 +440,14 @@ impl Answer {
     /// An `ERROR` reply (to no id when the request's could not be read).
     fn refused(id: Option<&str>, code: Code, message: &str, details: Details) -> Self {
         let reply = Reply::error(id, code, message, details);
+        // Strings, numbers and hashes always serialize; were one not to,
+        // the client would time out rather than read half a reply.
+        let text = serde_json::to_string(&reply).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "an ERROR reply not written");
+            String::new()
+        });
         Self {
-            // Strings, numbers and hashes: this cannot fail, and if it
-            // did the client would time out rather than read half a reply.
-            text: serde_json::to_string(&reply).unwrap_or_default(),
+            text,
             refused: true,
         }
     }

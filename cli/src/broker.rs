@@ -7,7 +7,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_BORDERS_ONLY};
-use datahub::broker::{Broker, BrokerOptions, ChannelRecord, HubOptions, MessageHub};
+use datahub::ChannelRecord;
+use datahub_broker::{Broker, BrokerOptions, HubOptions, MessageHub};
 
 use crate::Outcome;
 

@@ -156,7 +156,7 @@ fn main() -> ExitCode {
             timeout_ms,
             ..
         } => broker::list(
-            &endpoint.unwrap_or_else(datahub::broker::configured_endpoint),
+            &endpoint.unwrap_or_else(datahub_broker::configured_endpoint),
             json,
             Duration::from_millis(timeout_ms),
         ),
@@ -171,7 +171,7 @@ fn main() -> ExitCode {
             verbose,
             quota,
         } => broker::serve(
-            &endpoint.unwrap_or_else(datahub::broker::configured_endpoint),
+            &endpoint.unwrap_or_else(datahub_broker::configured_endpoint),
             verbose,
             usize::from(quota),
         ),

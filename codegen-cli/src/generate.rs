@@ -461,7 +461,7 @@ fn channel_module(c: &Channel) -> TokenStream {
             }
 
             /// Discovers the channel [`NAME`] through `hub` (a broker's
-            /// `datahub::broker::MessageHub`) and attaches to it; the broker refuses
+            /// `datahub_broker::MessageHub`) and attaches to it; the broker refuses
             /// a channel registered with another channel hash than [`CHANNEL_HASH`].
             pub fn discover(
                 hub: &(impl ::datahub::Discovery + ?::core::marker::Sized),

@@ -115,8 +115,8 @@ mod tests {
     fn a_generated_consumer_discovers_its_channel_and_the_broker_refuses_other_zones() {
         let pid = std::process::id();
         let broker =
-            datahub::broker::Broker::spawn(&format!("ipc:///tmp/datahub-gen-{pid}.sock")).unwrap();
-        let hub = datahub::broker::MessageHub::connect(broker.endpoint()).unwrap();
+            datahub_broker::Broker::spawn(&format!("ipc:///tmp/datahub-gen-{pid}.sock")).unwrap();
+        let hub = datahub_broker::MessageHub::connect(broker.endpoint()).unwrap();
         let name = unique("discovered");
         let mut producer = sensor::create_with(&sensor::config_named(&name)).unwrap();
         producer.register(&hub).unwrap();

@@ -173,12 +173,14 @@ impl<P: Payload> Consumer<P> {
         })
     }
 
-    /// Discovers channel `name` through `hub` (a broker's
-    /// [`MessageHub`](crate::broker::MessageHub)), then attaches to it.
+    /// Discovers channel `name` through `hub` (a broker's client,
+    /// `datahub_broker::MessageHub`, or any other [`Discovery`]), then
+    /// attaches to it.
     /// The broker refuses a channel registered with another slot type
     /// ([`Error::SchemaMismatch`]); an unknown channel is
     /// [`Error::NotDiscovered`], one produced on another host
-    /// [`Error::RemoteChannel`]. See [`crate::broker`] for an example.
+    /// [`Error::RemoteChannel`]. See [`Discovery`] for an example (and
+    /// the `datahub-broker` crate for one with a broker).
     pub fn discover(hub: &(impl Discovery + ?Sized), name: &str) -> Result<Self, Error> {
         Self::discover_with(hub, name, &AttachOptions::default())
     }

@@ -44,13 +44,13 @@
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 mod backoff;
-#[cfg(all(feature = "broker", not(loom)))]
-pub mod broker;
 pub(crate) mod checksum;
 #[cfg(not(loom))]
 mod diagnose;
 #[cfg(not(loom))]
 mod discovery;
+#[cfg(not(loom))]
+pub mod host;
 #[cfg(not(loom))]
 mod inspect;
 #[cfg(not(loom))]
@@ -92,7 +92,7 @@ pub use types::{
 pub use {
     consumer::{AttachOptions, Consumer, ReadSlot},
     diagnose::{Finding, Severity},
-    discovery::{ChannelRecord, Discovery, Expected},
+    discovery::{ChannelRecord, Discovery, Expected, Registered, Registration, Registry},
     inspect::{
         ChannelSnapshot, ConsumerInfo, ProducerInfo, SlotInfo, SlotTypeInfo, ZoneInfo, inspect,
         list_channels,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::checksum;
 use crate::config::{ChannelConfig, ChecksumPolicy, Overflow};
+use crate::discovery::{Registered, Registration, Registry};
 use crate::error::Error;
 use crate::liveness::Watch;
 use crate::metrics::Counter;
@@ -55,9 +56,8 @@ pub struct Producer<P: Payload> {
     strategy: WaitStrategy,
     slot_size: usize,
     stall_timeout_ns: u64,
-    /// The broker registration to withdraw when dropped.
-    #[cfg(feature = "broker")]
-    registration: Option<crate::broker::Registered>,
+    /// The registration to withdraw when dropped.
+    registration: Option<Registered>,
     _slot: PhantomData<fn(P) -> P>,
 }
 
@@ -157,7 +157,6 @@ impl<P: Payload> Producer<P> {
             strategy: WaitStrategy::default(),
             slot_size: slot_len,
             stall_timeout_ns: blueprint.stall_timeout_ns,
-            #[cfg(feature = "broker")]
             registration: None,
             _slot: PhantomData,
         })
@@ -216,36 +215,36 @@ impl<P: Payload> Producer<P> {
             .store(os::monotonic_ns(), Relaxed);
     }
 
-    /// Registers the channel with the broker `hub` talks to, so consumers
-    /// can [`discover`](crate::Consumer::discover) it by name; the hub
-    /// keeps the registration renewed, and dropping the producer
-    /// withdraws it. Fails with [`Error::ChannelExists`] when another live
-    /// producer registered the name, or [`Error::BrokerTimeout`] when no
-    /// broker answers (the channel itself works either way).
-    #[cfg(feature = "broker")]
-    pub fn register(&mut self, hub: &crate::broker::MessageHub) -> Result<(), Error> {
-        self.register_with(hub, None)
+    /// Registers the channel with `registry` (a broker's client,
+    /// `datahub_broker::MessageHub`, or any other [`Registry`]), so
+    /// consumers can [`discover`](crate::Consumer::discover) it by name;
+    /// dropping the producer withdraws the registration, before the
+    /// channel closes. Registering again withdraws the previous
+    /// registration first (so its withdrawal cannot undo the new one).
+    /// Fails with [`Error::ChannelExists`] when
+    /// another live producer registered the name, or
+    /// [`Error::BrokerTimeout`] when no broker answers (the channel itself
+    /// works either way); a failure is counted (`broker_failures`) and
+    /// recorded as the channel's last error. See [`Registry`] for an
+    /// example.
+    pub fn register(&mut self, registry: &(impl Registry + ?Sized)) -> Result<(), Error> {
+        self.register_with(registry, None)
     }
 
     /// As [`register`](Self::register), announcing `zmq_endpoint` as where
     /// the producer also publishes over ZeroMQ.
-    #[cfg(feature = "broker")]
     pub fn register_with(
         &mut self,
-        hub: &crate::broker::MessageHub,
+        registry: &(impl Registry + ?Sized),
         zmq_endpoint: Option<&str>,
     ) -> Result<(), Error> {
-        let mut registration =
-            crate::broker::Registration::new(self.channel(), self.channel_hash(), self.me.pid)
-                .slot_hash(SchemaHash::from_bytes(self.segment.identity().slot_hash));
+        let mut registration = Registration::new(self.channel(), self.channel_hash(), self.me.pid)
+            .slot_hash(SchemaHash::from_bytes(self.segment.identity().slot_hash));
         registration.zmq_endpoint = zmq_endpoint.map(str::to_owned);
-        match hub.register(&registration) {
-            Ok(()) => {
-                self.registration = Some(crate::broker::Registered::new(
-                    hub,
-                    self.channel(),
-                    self.me.pid,
-                ));
+        drop(self.registration.take());
+        match registry.register(&registration) {
+            Ok(registered) => {
+                self.registration = Some(registered);
                 Ok(())
             }
             Err(e) => {
@@ -600,7 +599,6 @@ impl<P: Payload> Drop for Producer<P> {
     /// successor to take over or `datahub cleanup` to remove.)
     fn drop(&mut self) {
         // Withdrawn first, so nobody discovers a channel being closed.
-        #[cfg(feature = "broker")]
         drop(self.registration.take());
         // Release: pairs with the Acquire load of `init_state` in the
         // consumers' waits, after every commit of this producer.

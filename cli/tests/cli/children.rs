@@ -207,7 +207,7 @@ fn child() {
         }
         "registered" => {
             // The broker's endpoint comes in $DATAHUB_BROKER.
-            let hub = datahub::broker::MessageHub::connect_default().unwrap();
+            let hub = datahub_broker::MessageHub::connect_default().unwrap();
             let mut producer = Producer::<Frame>::create(&config(channel)).unwrap();
             producer.register(&hub).unwrap();
             ready();

@@ -8,8 +8,8 @@
 
 use std::process::Command;
 
-use datahub::broker::{MessageHub, Registration};
 use datahub::{Consumer, Producer, SchemaHash};
+use datahub_broker::{MessageHub, Registration};
 
 use crate::broker::BrokerProcess;
 use crate::children::Holder;

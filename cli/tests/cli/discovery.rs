@@ -6,8 +6,8 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use datahub::broker::{HubOptions, MessageHub, Registration};
 use datahub::{AttachOptions, Consumer, DataHubSlot, Error, Producer, SchemaHash};
+use datahub_broker::{HubOptions, MessageHub, Registration};
 use serde_json::json;
 
 use crate::broker::{BrokerProcess, Wire};
@@ -87,6 +87,34 @@ fn a_producer_holding_the_last_handle_of_its_hub_still_withdraws_its_registratio
     // Well within the broker's sweep (our process is alive: only the
     // deregistration can have removed it).
     assert!(took < Duration::from_millis(500), "{took:?}");
+}
+
+/// `register_with` puts the producer's ZeroMQ endpoint in the broker's
+/// table; registering again replaces the registration without the old
+/// one's withdrawal undoing the new one; dropping the producer withdraws it.
+#[test]
+fn register_with_announces_the_zmq_endpoint_and_registering_again_keeps_the_channel() {
+    let broker = BrokerProcess::start("regwith");
+    let hub = MessageHub::connect(broker.endpoint()).unwrap();
+    let name = unique("regwith");
+    let mut producer = Producer::<Frame>::create(&config(&name)).unwrap();
+    producer.register(&hub).unwrap();
+    let zmq_endpoint = "tcp://127.0.0.1:5999";
+    producer.register_with(&hub, Some(zmq_endpoint)).unwrap();
+
+    // Past a renewal (every second), so a late withdrawal would show.
+    thread::sleep(Duration::from_millis(1500));
+    let record = hub.discover(&name, Some(producer.channel_hash())).unwrap();
+    assert_eq!(record.channel, name);
+    assert_eq!(record.zmq_endpoint.as_deref(), Some(zmq_endpoint));
+    assert_eq!(record.producer_pid, std::process::id());
+    assert!(record.local, "{record:?}");
+    let mut consumer = Consumer::<Frame>::discover(&hub, &name).unwrap();
+    producer.write_with(SECOND, |f| f.seq = 7).unwrap();
+    assert_eq!(consumer.next(SECOND).unwrap().seq, 7);
+
+    drop(producer);
+    until_forgotten(&hub, &name, Duration::from_secs(2));
 }
 
 #[test]

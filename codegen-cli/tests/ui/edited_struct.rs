@@ -215,7 +215,7 @@ pub mod sensor {
         Consumer::new(::datahub::Consumer::<Slot>::attach_with(name, &options)?)
     }
     /// Discovers the channel [`NAME`] through `hub` (a broker's
-    /// `datahub::broker::MessageHub`) and attaches to it; the broker refuses
+    /// `datahub_broker::MessageHub`) and attaches to it; the broker refuses
     /// a channel registered with another channel hash than [`CHANNEL_HASH`].
     pub fn discover(
         hub: &(impl ::datahub::Discovery + ?::core::marker::Sized),

@@ -21,7 +21,7 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut consumer = match std::env::var("DATAHUB_BROKER") {
-        Ok(endpoint) => sensor::discover(&datahub::broker::MessageHub::connect(&endpoint)?)?,
+        Ok(endpoint) => sensor::discover(&datahub_broker::MessageHub::connect(&endpoint)?)?,
         Err(_) => sensor::attach()?,
     };
     let calib = consumer.calibration().read(Duration::from_secs(1))?;

@@ -28,7 +28,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // registration through it.
     let _hub = match std::env::var("DATAHUB_BROKER") {
         Ok(endpoint) => {
-            let hub = datahub::broker::MessageHub::connect(&endpoint)?;
+            let hub = datahub_broker::MessageHub::connect(&endpoint)?;
             producer.register(&hub)?;
             say!("sensor-producer: registered with the broker at {endpoint}")?;
             Some(hub)

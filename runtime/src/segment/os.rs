@@ -529,10 +529,6 @@ pub(crate) fn boot_id() -> Option<String> {
 }
 
 /// Where a user's sockets go: `$XDG_RUNTIME_DIR`, or `/tmp`.
-#[cfg_attr(
-    not(feature = "broker"),
-    allow(dead_code, reason = "only the broker asks")
-)]
 pub(crate) fn runtime_dir() -> std::path::PathBuf {
     std::env::var_os("XDG_RUNTIME_DIR")
         .map(std::path::PathBuf::from)

@@ -1,15 +1,20 @@
 //! Public calls of the handles that change nothing a reader of items can
 //! see, tested by what they change elsewhere (issue 15): heartbeats move
 //! the ages `datahub inspect` shows, a wait strategy decides whether a
-//! blocked producer sleeps, and `register_with` puts the producer, with
-//! its ZeroMQ endpoint, in a broker's table.
+//! blocked producer sleeps, and `register_with` hands a registry the
+//! producer, with its ZeroMQ endpoint, and withdraws it first on drop
+//! (the broker's own tests, in `cli/tests/cli/discovery.rs`, do the same
+//! through a real broker).
 
 use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use datahub::broker::{Broker, HubOptions, MessageHub};
-use datahub::{ChannelConfig, Consumer, DataHubSlot, Error, Producer, WaitStrategy};
+use datahub::{
+    ChannelConfig, Consumer, DataHubSlot, Error, Producer, Registered, Registration, Registry,
+    WaitStrategy,
+};
 
 use crate::channel::Name;
 
@@ -146,59 +151,85 @@ fn read_one_to_release_a_blocked_write(
     });
 }
 
-#[test]
-fn register_with_announces_the_zmq_endpoint_and_dropping_the_producer_withdraws_it() {
-    let name = Name::new("register-with");
-    let socket = std::env::temp_dir().join(format!("{}.sock", name.0));
-    let _ = std::fs::remove_file(&socket);
-    let broker = Broker::spawn(&format!("ipc://{}", socket.display())).unwrap();
-    let hub = MessageHub::connect(broker.endpoint()).unwrap();
-    let mut producer = Producer::<Tick>::create(&ChannelConfig::new(&name.0)).unwrap();
-    let zmq_endpoint = "tcp://127.0.0.1:5999";
-    producer.register_with(&hub, Some(zmq_endpoint)).unwrap();
-
-    let record = hub
-        .discover(&name.0, Some(producer.channel_hash()))
-        .unwrap();
-    assert_eq!(record.channel, name.0);
-    assert_eq!(record.zmq_endpoint.as_deref(), Some(zmq_endpoint));
-    assert_eq!(record.producer_pid, std::process::id());
-    assert!(record.local, "{record:?}");
-    let mut consumer = Consumer::<Tick>::discover(&hub, &name.0).unwrap();
-    producer.write_with(STUCK, |t| t.seq = 7).unwrap();
-    assert_eq!(consumer.next(STUCK).unwrap().seq, 7);
-
-    drop(producer);
-    let deadline = Instant::now() + STUCK;
-    loop {
-        match hub.discover(&name.0, None) {
-            Err(Error::NotDiscovered { .. }) => break,
-            Ok(_) => assert!(Instant::now() < deadline, "still registered"),
-            Err(e) => panic!("{e}"),
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    drop(hub);
-    drop(broker);
-    let _ = std::fs::remove_file(&socket);
+/// A registry in this process that records what happens to its one
+/// channel: the registration it got, and what the channel's segment said
+/// when the registration was withdrawn.
+#[derive(Default)]
+struct Ledger {
+    registered: Mutex<Option<Registration>>,
+    /// Whether `inspect` still found the channel open at withdrawal.
+    withdrawn_while_open: Arc<Mutex<Option<bool>>>,
 }
 
-/// With no broker answering, `register_with` fails in time and says so in
-/// the channel's counters; the channel works all the same.
+impl Registry for Ledger {
+    fn register(&self, registration: &Registration) -> Result<Registered, Error> {
+        *self.registered.lock().unwrap() = Some(registration.clone());
+        let channel = registration.channel.clone();
+        let withdrawn = Arc::clone(&self.withdrawn_while_open);
+        Ok(Registered::on_drop(move || {
+            let open = datahub::inspect(&channel).is_ok_and(|s| s.state == "ready");
+            *withdrawn.lock().unwrap() = Some(open);
+        }))
+    }
+
+    fn source(&self) -> String {
+        "a ledger".into()
+    }
+}
+
+#[test]
+fn register_with_announces_the_zmq_endpoint_and_dropping_the_producer_withdraws_it_first() {
+    let name = Name::new("register-with");
+    let ledger = Ledger::default();
+    let mut producer = Producer::<Tick>::create(&ChannelConfig::new(&name.0)).unwrap();
+    let zmq_endpoint = "tcp://127.0.0.1:5999";
+    producer.register_with(&ledger, Some(zmq_endpoint)).unwrap();
+
+    let registration = ledger.registered.lock().unwrap().clone().unwrap();
+    assert_eq!(registration.channel, name.0);
+    assert_eq!(registration.shm_name, datahub::host::shm_name(&name.0));
+    assert_eq!(registration.channel_hash, producer.channel_hash());
+    assert_eq!(
+        registration.slot_hash,
+        Some(<Tick as datahub::DataHubType>::SCHEMA_HASH)
+    );
+    assert_eq!(registration.zmq_endpoint.as_deref(), Some(zmq_endpoint));
+    assert_eq!(registration.producer_pid, std::process::id());
+    assert_eq!(*ledger.withdrawn_while_open.lock().unwrap(), None);
+
+    drop(producer);
+    assert_eq!(
+        *ledger.withdrawn_while_open.lock().unwrap(),
+        Some(true),
+        "withdrawn before the channel closed"
+    );
+}
+
+/// Refuses every registration as a broker that does not answer would.
+struct Unanswered;
+
+impl Registry for Unanswered {
+    fn register(&self, _: &Registration) -> Result<Registered, Error> {
+        Err(Error::BrokerTimeout {
+            endpoint: self.source(),
+            request: "REG_REQ",
+            waited: Duration::from_millis(300),
+        })
+    }
+
+    fn source(&self) -> String {
+        "tcp://127.0.0.1:9".into()
+    }
+}
+
+/// With no broker answering, `register_with` fails and says so in the
+/// channel's counters; the channel works all the same.
 #[test]
 fn register_with_no_broker_answering_fails_and_is_counted() {
     let name = Name::new("register-nobody");
-    // A port just freed: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let options = HubOptions::default().timeout(Duration::from_millis(300));
-    let hub = MessageHub::connect_with(&format!("tcp://127.0.0.1:{port}"), options).unwrap();
     let mut producer = Producer::<Tick>::create(&ChannelConfig::new(&name.0)).unwrap();
     let err = producer
-        .register_with(&hub, Some("tcp://127.0.0.1:5999"))
+        .register_with(&Unanswered, Some("tcp://127.0.0.1:5999"))
         .expect_err("registered with nobody");
     assert_eq!(err.code(), "DH217", "{err}");
     let counters = datahub::inspect(&name.0).unwrap().counters;

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use datahub::broker::{HubOptions, MessageHub, Registration};
 use datahub::{Consumer, Producer, SchemaHash};
+use datahub_broker::{HubOptions, MessageHub, Registration};
 use serde_json::{Value, json};
 
 use super::{BrokerProcess, Wire};

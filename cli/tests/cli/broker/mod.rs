@@ -11,8 +11,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use datahub::broker::{HubOptions, MessageHub, Registration};
 use datahub::{Error, SchemaHash};
+use datahub_broker::{HubOptions, MessageHub, Registration};
 use serde_json::{Value, json};
 
 /// A `datahub broker` process; killed with SIGKILL on drop.

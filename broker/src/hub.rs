@@ -37,14 +37,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
+use serde::de::DeserializeOwned;
 
-use super::socket_path::{self, Trusted};
-use super::{ChannelRecord, Registration};
-use crate::discovery::{Discovery, Expected};
-use crate::error::Error;
-use crate::segment::os;
-use crate::types::SchemaHash;
+use crate::socket_path::{self, Trusted};
+use crate::wire::{
+    self, Channels, Code, Envelope, ErrorBody, Head, RegisterRequest, Removed, Reply, Request,
+    Routing, Status,
+};
+use datahub::Error;
+use datahub::SchemaHash;
+use datahub::host;
+use datahub::{ChannelRecord, Discovery, Expected, Registered, Registration, Registry};
 
 /// The largest reply the hub reads (a `LIST_REQ` reply of a full broker
 /// fits).
@@ -62,7 +65,7 @@ const RETRY_UNSENT: Duration = Duration::from_millis(10);
 ///
 /// ```
 /// use std::time::Duration;
-/// use datahub::broker::HubOptions;
+/// use datahub_broker::HubOptions;
 ///
 /// let options = HubOptions::default().timeout(Duration::from_millis(500));
 /// # let _ = options;
@@ -123,7 +126,7 @@ impl HubOptions {
 /// clone is dropped).
 ///
 /// ```
-/// use datahub::broker::{Broker, MessageHub, Registration};
+/// use datahub_broker::{Broker, MessageHub, Registration};
 /// use datahub::SchemaHash;
 ///
 /// let endpoint = format!("ipc:///tmp/datahub-doc-hub-{}.sock", std::process::id());
@@ -177,7 +180,7 @@ struct State {
     /// Requests awaiting their reply, by id.
     pending: HashMap<String, Pending>,
     /// What this hub registered and keeps renewed, by channel.
-    kept: BTreeMap<String, Map<String, Value>>,
+    kept: BTreeMap<String, RegisterRequest>,
     /// Replies that came after their caller stopped waiting.
     late_replies: u64,
     /// The hub is being dropped.
@@ -186,8 +189,8 @@ struct State {
     failed: Option<String>,
 }
 
-/// What a caller gets: the broker's reply, or why it was not asked.
-type Answer = Result<Value, String>;
+/// What a caller gets: the broker's reply frame, or why it was not asked.
+type Answer = Result<Vec<u8>, String>;
 
 struct Pending {
     frame: Vec<u8>,
@@ -259,14 +262,27 @@ impl MessageHub {
         let (waker, wakee) = UnixStream::pair().map_err(io)?;
         waker.set_nonblocking(true).map_err(io)?;
         wakee.set_nonblocking(true).map_err(io)?;
-        let me = os::current_process();
+        let pid = std::process::id();
+        // With the pid's start time, the clock and a count of this
+        // process's hubs, unique among every hub that has run on this host.
+        static HUBS: AtomicU64 = AtomicU64::new(0);
+        // Relaxed: only uniqueness matters, which the increment gives in
+        // any order.
+        let hub_number = HUBS.fetch_add(1, Ordering::Relaxed);
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
         let shared = Arc::new(Shared {
             endpoint: endpoint.to_owned(),
             options,
             ipc_path,
             trusted,
             owner_token,
-            nonce: format!("{:x}.{:x}.{:x}", me.pid, me.start_time, os::monotonic_ns()),
+            nonce: format!(
+                "{pid:x}.{:x}.{since_epoch:x}.{hub_number:x}",
+                host::process_start_time(pid).unwrap_or(0)
+            ),
             next_id: AtomicU64::new(0),
             state: Mutex::new(State::default()),
             waker,
@@ -300,19 +316,19 @@ impl MessageHub {
     /// [`deregister`](Self::deregister). Refused with
     /// [`Error::ChannelExists`] when another live producer holds it.
     pub fn register(&self, registration: &Registration) -> Result<(), Error> {
-        let body = register_body(registration, &self.handle.shared.owner_token);
+        let request = register_request(registration, &self.handle.shared.owner_token);
         // A deregistration of this channel still being re-sent must not
         // land after this registration.
         self.handle
             .shared
             .lock()
             .forget(OwnRequest::Deregistration, &registration.channel);
-        self.call("REG_REQ", body.clone())?;
+        self.call::<wire::Registered>(Request::Register(request.clone()))?;
         self.handle
             .shared
             .lock()
             .kept
-            .insert(registration.channel.clone(), body);
+            .insert(registration.channel.clone(), request);
         Ok(())
     }
 
@@ -334,16 +350,11 @@ impl MessageHub {
         expected_hash: Option<SchemaHash>,
         expected_slot_hash: Option<SchemaHash>,
     ) -> Result<ChannelRecord, Error> {
-        let mut body = Map::new();
-        body.insert("channel".into(), channel.into());
-        if let Some(hash) = expected_hash {
-            body.insert("expected_hash".into(), hash.to_string().into());
-        }
-        if let Some(hash) = expected_slot_hash {
-            body.insert("expected_slot_hash".into(), hash.to_string().into());
-        }
-        let reply = self.call("DISC_REQ", body)?;
-        self.record(reply)
+        self.call(Request::Discover {
+            channel: channel.to_owned(),
+            expected_hash,
+            expected_slot_hash,
+        })
     }
 
     /// `DEREG_REQ`: removes `channel`'s registration by `producer_pid`
@@ -351,18 +362,19 @@ impl MessageHub {
     /// not an error.
     pub fn deregister(&self, channel: &str, producer_pid: u32) -> Result<(), Error> {
         self.handle.shared.lock().stop_renewing(channel);
-        let body = deregister_body(channel, producer_pid, &self.handle.shared.owner_token);
-        self.call("DEREG_REQ", body).map(drop)
+        let request = deregister_request(channel, producer_pid, &self.handle.shared.owner_token);
+        self.call::<Removed>(request).map(drop)
     }
 
     /// Deregisters without waiting for the reply (for `Drop`): the I/O
     /// thread sends it, even if this is the hub's last handle.
-    pub(crate) fn deregister_detached(&self, channel: &str, producer_pid: u32) {
+    fn deregister_detached(&self, channel: &str, producer_pid: u32) {
         let shared = &self.handle.shared;
-        let request = shared.request(
-            "DEREG_REQ",
-            deregister_body(channel, producer_pid, &shared.owner_token),
-        );
+        let request = shared.request(deregister_request(
+            channel,
+            producer_pid,
+            &shared.owner_token,
+        ));
         let mut state = shared.lock();
         state.stop_renewing(channel);
         state.enqueue(
@@ -377,21 +389,8 @@ impl MessageHub {
 
     /// `LIST_REQ`: every channel the broker knows.
     pub fn list(&self) -> Result<Vec<ChannelRecord>, Error> {
-        let reply = self.call("LIST_REQ", Map::new())?;
-        let Some(Value::Array(channels)) = reply.get("channels") else {
-            return Err(self.protocol(format!(
-                "a LIST_REQ reply without a `channels` array: {reply}"
-            )));
-        };
-        channels.iter().cloned().map(|c| self.record(c)).collect()
-    }
-
-    fn record(&self, value: Value) -> Result<ChannelRecord, Error> {
-        serde_json::from_value(value.clone()).map_err(|e| {
-            self.protocol(format!(
-                "a channel record that does not read ({e}): {value}"
-            ))
-        })
+        self.call::<Channels<Vec<ChannelRecord>>>(Request::List)
+            .map(|list| list.channels)
     }
 
     fn protocol(&self, problem: String) -> Error {
@@ -403,14 +402,11 @@ impl MessageHub {
 
     /// Sends one request and waits for its reply; an `ERROR` reply
     /// becomes the matching [`Error`].
-    fn call(&self, kind: &'static str, body: Map<String, Value>) -> Result<Value, Error> {
+    fn call<B: DeserializeOwned>(&self, request: Request) -> Result<B, Error> {
         let shared = &self.handle.shared;
-        let channel = body
-            .get("channel")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let request = shared.request(kind, body);
+        let kind = request.kind();
+        let channel = request.channel().unwrap_or_default().to_owned();
+        let request = shared.request(request);
         let id = request.0.clone();
         let (tx, rx): (SyncSender<Answer>, Receiver<Answer>) = mpsc::sync_channel(1);
         {
@@ -449,11 +445,72 @@ impl MessageHub {
             endpoint: shared.endpoint.clone(),
             source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, why),
         })?;
-        match reply.get("status").and_then(Value::as_str) {
-            Some("OK") => Ok(reply),
-            Some("ERROR") => Err(error_of(&shared.endpoint, channel, &reply)),
-            _ => Err(self.protocol(format!("a reply without `status` OK or ERROR: {reply}"))),
+        let does_not_read = |e: serde_json::Error| {
+            self.protocol(format!(
+                "a {kind} reply that does not read ({e}): {}",
+                String::from_utf8_lossy(&reply)
+            ))
+        };
+        let head: Head = serde_json::from_slice(&reply).map_err(does_not_read)?;
+        match head.status {
+            Status::Ok => serde_json::from_slice::<Reply<B>>(&reply)
+                .map(|reply| reply.body)
+                .map_err(does_not_read),
+            Status::Error => {
+                let refusal =
+                    serde_json::from_slice::<Reply<ErrorBody>>(&reply).map_err(does_not_read)?;
+                Err(error_of(&shared.endpoint, channel, refusal.body))
+            }
         }
+    }
+}
+
+/// Registers through the broker: the hub renews the registration until
+/// the [`Registered`] guard is dropped, which sends the `DEREG_REQ`
+/// without waiting (the I/O thread sends it, even if the guard held the
+/// hub's last handle). What [`Producer::register`](datahub::Producer::register)
+/// calls.
+///
+/// ```
+/// use datahub::{Registration, Registry, SchemaHash};
+/// use datahub_broker::{Broker, MessageHub};
+///
+/// let endpoint = format!("ipc:///tmp/datahub-doc-registry-{}.sock", std::process::id());
+/// let _broker = Broker::spawn(&endpoint)?;
+/// let hub = MessageHub::connect(&endpoint)?;
+/// let hash = SchemaHash::digest(b"an example");
+/// let me = std::process::id();
+/// let registered = Registry::register(&hub, &Registration::new("cam1", hash, me))?;
+/// assert_eq!(hub.discover("cam1", Some(hash))?.producer_pid, me);
+/// drop(registered); // withdrawn in the background
+/// # Ok::<(), datahub::Error>(())
+/// ```
+impl Registry for MessageHub {
+    fn register(&self, registration: &Registration) -> Result<Registered, Error> {
+        MessageHub::register(self, registration)?;
+        Ok(Registered::new(Withdrawal {
+            hub: self.clone(),
+            channel: registration.channel.clone(),
+            pid: registration.producer_pid,
+        }))
+    }
+
+    fn source(&self) -> String {
+        self.endpoint().to_owned()
+    }
+}
+
+/// A registration made through [`Registry::register`], withdrawn when
+/// dropped.
+struct Withdrawal {
+    hub: MessageHub,
+    channel: String,
+    pid: u32,
+}
+
+impl Drop for Withdrawal {
+    fn drop(&mut self) {
+        self.hub.deregister_detached(&self.channel, self.pid);
     }
 }
 
@@ -502,18 +559,21 @@ impl Shared {
         let _ = (&self.waker).write(&[1]);
     }
 
-    /// A request of `kind` with `body` and a fresh id: the id, and the
-    /// frame to send.
-    fn request(&self, kind: &str, body: Map<String, Value>) -> (String, Vec<u8>) {
+    /// `request` with a fresh id: the id, and the frame to send.
+    fn request(&self, request: Request) -> (String, Vec<u8>) {
         // Relaxed: only uniqueness matters, which the atomic increment
         // gives in any order.
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{}.{n}", self.nonce);
-        let mut request = Map::new();
-        request.insert("type".into(), kind.into());
-        request.insert("request_id".into(), id.clone().into());
-        request.extend(body);
-        (id, Value::Object(request).to_string().into_bytes())
+        let request_id = format!("{}.{n}", self.nonce);
+        let envelope = Envelope {
+            request_id,
+            request,
+        };
+        // Strings, numbers and hashes always serialize; were one not to,
+        // the empty frame is refused by the broker and the caller times
+        // out, naming the request.
+        let frame = serde_json::to_vec(&envelope).unwrap_or_default();
+        (envelope.request_id, frame)
     }
 }
 
@@ -558,41 +618,28 @@ impl State {
     }
 }
 
-fn register_body(registration: &Registration, owner_token: &str) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert("channel".into(), registration.channel.clone().into());
-    body.insert("shm_name".into(), registration.shm_name.clone().into());
-    body.insert(
-        "channel_hash".into(),
-        registration.channel_hash.to_string().into(),
-    );
-    if let Some(hash) = registration.slot_hash {
-        body.insert("slot_hash".into(), hash.to_string().into());
+/// The `REG_REQ` of `registration`, with what the broker checks its
+/// producer by (its start time, this host's boot id) and `owner_token`.
+fn register_request(registration: &Registration, owner_token: &str) -> RegisterRequest {
+    RegisterRequest {
+        channel: registration.channel.clone(),
+        shm_name: registration.shm_name.clone(),
+        channel_hash: registration.channel_hash,
+        slot_hash: registration.slot_hash,
+        producer_pid: registration.producer_pid,
+        producer_start_time: host::process_start_time(registration.producer_pid),
+        boot_id: host::boot_id(),
+        zmq_endpoint: registration.zmq_endpoint.clone(),
+        owner_token: Some(owner_token.to_owned()),
     }
-    body.insert("producer_pid".into(), registration.producer_pid.into());
-    if let Some(start_time) = os::process_start_time(registration.producer_pid) {
-        body.insert("producer_start_time".into(), start_time.into());
-    }
-    if let Some(boot_id) = os::boot_id() {
-        body.insert("boot_id".into(), boot_id.into());
-    }
-    body.insert(
-        "zmq_endpoint".into(),
-        registration
-            .zmq_endpoint
-            .clone()
-            .map_or(Value::Null, Value::from),
-    );
-    body.insert("owner_token".into(), owner_token.into());
-    body
 }
 
-fn deregister_body(channel: &str, producer_pid: u32, owner_token: &str) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert("channel".into(), channel.into());
-    body.insert("producer_pid".into(), producer_pid.into());
-    body.insert("owner_token".into(), owner_token.into());
-    body
+fn deregister_request(channel: &str, producer_pid: u32, owner_token: &str) -> Request {
+    Request::Deregister {
+        channel: channel.to_owned(),
+        producer_pid,
+        owner_token: Some(owner_token.to_owned()),
+    }
 }
 
 /// A fresh secret: 128 bits from the OS's random source, in hex.
@@ -603,36 +650,35 @@ fn owner_token() -> std::io::Result<String> {
 }
 
 /// The [`Error`] an `ERROR` reply to a request about `channel` stands for.
-fn error_of(endpoint: &str, channel: String, reply: &Value) -> Error {
-    let text = |key: &str| reply.get(key).and_then(Value::as_str).unwrap_or_default();
-    let hash = |key: &str| text(key).parse::<SchemaHash>().ok();
-    let code = text("code").to_owned();
-    let message = text("message").to_owned();
+fn error_of(endpoint: &str, channel: String, refusal: ErrorBody) -> Error {
+    let ErrorBody {
+        code,
+        message,
+        details,
+    } = refusal;
     let refused = |code: String, message: String| Error::BrokerRefused {
         endpoint: endpoint.to_owned(),
         code,
         message,
     };
-    match code.as_str() {
-        "NOT_FOUND" => Error::NotDiscovered {
+    match Code::from_wire(&code) {
+        Some(Code::NotFound) => Error::NotDiscovered {
             channel,
             endpoint: endpoint.to_owned(),
             detail: message,
         },
-        "CHANNEL_EXISTS" => Error::ChannelExists {
+        Some(Code::ChannelExists) => Error::ChannelExists {
             channel,
-            holder: reply
-                .get("producer_pid")
-                .and_then(Value::as_u64)
-                .and_then(|pid| u32::try_from(pid).ok()),
+            holder: details.producer_pid,
         },
-        "SCHEMA_MISMATCH" => {
-            let hashes = match (hash("channel_hash"), hash("expected_hash")) {
+        Some(Code::SchemaMismatch) => {
+            let hashes = match (details.channel_hash, details.expected_hash) {
                 (Some(found), Some(expected)) => {
                     Some(("channel hash, at the broker", found, expected))
                 }
-                _ => hash("slot_hash")
-                    .zip(hash("expected_slot_hash"))
+                _ => details
+                    .slot_hash
+                    .zip(details.expected_slot_hash)
                     .map(|(found, expected)| ("slot type, at the broker", found, expected)),
             };
             match hashes {
@@ -787,15 +833,15 @@ fn renew(shared: &Shared, state: &mut State) {
             _ => None,
         })
         .collect();
-    let due: Vec<(String, Map<String, Value>)> = state
+    let due: Vec<(String, RegisterRequest)> = state
         .kept
         .iter()
         .filter(|(channel, _)| !in_flight.contains(channel))
-        .map(|(channel, body)| (channel.clone(), body.clone()))
+        .map(|(channel, request)| (channel.clone(), request.clone()))
         .collect();
-    for (channel, body) in due {
+    for (channel, request) in due {
         state.enqueue(
-            shared.request("REG_REQ", body),
+            shared.request(Request::Register(request)),
             None,
             shared.options.refresh_interval,
             Some((OwnRequest::Renewal, channel)),
@@ -807,29 +853,36 @@ fn renew(shared: &Shared, state: &mut State) {
 fn deliver(shared: &Shared, frames: Vec<Vec<u8>>) {
     // From a ROUTER: [reply], or ["", reply] if it kept a REQ delimiter.
     let Some(payload) = frames.last() else { return };
-    let Ok(reply) = serde_json::from_slice::<Value>(payload) else {
-        tracing::warn!(endpoint = %shared.endpoint, "the broker sent a frame that is not JSON");
-        return;
+    let reply = String::from_utf8_lossy(payload);
+    // Only the id is read here: whatever else is wrong with the reply is
+    // its caller's to report (`MessageHub::call`).
+    let routing = match serde_json::from_slice::<Routing>(payload) {
+        Ok(routing) => routing,
+        Err(e) => {
+            tracing::warn!(endpoint = %shared.endpoint, %reply, error = %e, "a broker reply that does not read");
+            return;
+        }
     };
-    let Some(id) = reply.get("request_id").and_then(Value::as_str) else {
+    let Some(id) = routing.request_id else {
         tracing::warn!(endpoint = %shared.endpoint, %reply, "a broker reply without a request_id");
         return;
     };
     let mut state = shared.lock();
-    match state.pending.remove(id) {
+    match state.pending.remove(&id) {
         Some(Pending {
             reply_to: Some(tx), ..
         }) => {
             // The slot holds one reply and this is the only one sent to
             // it; a caller that has gone makes this fail, harmlessly.
-            let _ = tx.try_send(Ok(reply));
+            let _ = tx.try_send(Ok(payload.clone()));
         }
         Some(Pending {
             reply_to: None,
             about,
             ..
         }) => {
-            if reply.get("status").and_then(Value::as_str) != Some("OK") {
+            let status = serde_json::from_slice::<Head>(payload).map(|head| head.status);
+            if !matches!(status, Ok(Status::Ok)) {
                 tracing::warn!(
                     endpoint = %shared.endpoint,
                     request = ?about,
@@ -840,7 +893,7 @@ fn deliver(shared: &Shared, frames: Vec<Vec<u8>>) {
         }
         None => {
             state.late_replies += 1;
-            tracing::debug!(endpoint = %shared.endpoint, id, "late or duplicate reply dropped");
+            tracing::debug!(endpoint = %shared.endpoint, %id, "late or duplicate reply dropped");
         }
     }
 }

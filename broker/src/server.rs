@@ -19,14 +19,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
-use super::peer::{self, Peer};
-use super::registry::{DEFAULT_QUOTA, MAX_CHANNELS, OsProcesses, Registry};
-use super::socket_path::{self, Trusted};
-use super::wire::{self, Code, Request};
-use crate::error::Error;
-use crate::segment::os;
+use crate::peer::{self, Peer};
+use crate::registry::{DEFAULT_QUOTA, MAX_CHANNELS, OsProcesses, Registry};
+use crate::socket_path::{self, Trusted};
+use crate::wire::{self, Channels, Code, Details, Removed, Reply, Request};
+use datahub::Error;
 
 /// How often the broker drops dead producers' registrations.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
@@ -44,7 +42,7 @@ const BATCH: usize = 1024;
 /// the calling thread; [`Broker::spawn`] on a thread of its own.
 ///
 /// ```
-/// use datahub::broker::{Broker, MessageHub};
+/// use datahub_broker::{Broker, MessageHub};
 ///
 /// let endpoint = format!("ipc:///tmp/datahub-doc-broker-{}.sock", std::process::id());
 /// let broker = Broker::spawn(&endpoint)?;
@@ -69,7 +67,7 @@ pub struct Broker {
 /// How a broker is set up.
 ///
 /// ```
-/// use datahub::broker::{Broker, BrokerOptions};
+/// use datahub_broker::{Broker, BrokerOptions};
 ///
 /// let endpoint = format!("ipc:///tmp/datahub-doc-options-{}.sock", std::process::id());
 /// let broker = Broker::bind_with(&endpoint, &BrokerOptions::default().quota(64))?;
@@ -166,7 +164,12 @@ impl Broker {
             endpoint: bound,
             transport,
             ipc_path,
-            registry: Registry::new(OsProcesses, os::boot_id(), MAX_CHANNELS, options.quota),
+            registry: Registry::new(
+                OsProcesses,
+                datahub::host::boot_id(),
+                MAX_CHANNELS,
+                options.quota,
+            ),
             next_sweep: Instant::now() + SWEEP_INTERVAL,
             list: None,
             stats: BrokerStats::default(),
@@ -292,30 +295,26 @@ impl Broker {
             return;
         }
         let identity = frames.remove(0);
-        let (delimited, reply) = match frames.as_slice() {
+        let (delimited, answer) = match frames.as_slice() {
             [payload] => (false, self.reply_to(payload, peer)),
             [empty, payload] if empty.is_empty() => (true, self.reply_to(payload, peer)),
             _ => (
                 false,
-                Reply::Error(wire::error_reply(
+                Answer::refused(
                     None,
                     Code::InvalidRequest,
                     &format!(
                         "expected one frame holding a JSON object, found a message of {} frames",
                         frames.len()
                     ),
-                    Map::new(),
-                )),
+                    Details::default(),
+                ),
             ),
         };
-        let text = match reply {
-            Reply::Ok(value) => value.to_string(),
-            Reply::Text(text) => text,
-            Reply::Error(value) => {
-                self.stats.errors += 1;
-                value.to_string()
-            }
-        };
+        if answer.refused {
+            self.stats.errors += 1;
+        }
+        let text = answer.text;
         let mut out: Vec<&[u8]> = vec![&identity];
         if delimited {
             out.push(b"");
@@ -328,17 +327,17 @@ impl Broker {
         }
     }
 
-    fn reply_to(&mut self, payload: &[u8], peer: &Peer) -> Reply {
+    fn reply_to(&mut self, payload: &[u8], peer: &Peer) -> Answer {
         let envelope = match wire::parse_request(payload) {
             Ok(envelope) => envelope,
             Err(refusal) => {
                 tracing::debug!(code = refusal.code.as_str(), message = %refusal.message, "request refused");
-                return Reply::Error(wire::error_reply(
+                return Answer::refused(
                     refusal.request_id.as_deref(),
                     refusal.code,
                     &refusal.message,
-                    Map::new(),
-                ));
+                    Details::default(),
+                );
             }
         };
         let id = envelope.request_id.as_str();
@@ -348,7 +347,7 @@ impl Broker {
                 let (channel, pid) = (req.channel.clone(), req.producer_pid);
                 self.registry.register(req, peer, now).map(|()| {
                     tracing::info!(%channel, pid, client = %peer.client(), "registered");
-                    Map::new()
+                    Answer::ok(id, wire::Registered {})
                 })
             }
             Request::Discover {
@@ -359,13 +358,7 @@ impl Broker {
                 .registry
                 .discover(&channel, expected_hash, expected_slot_hash, now)
                 .cloned()
-                .map(
-                    |entry| match serde_json::to_value(self.registry.record(&entry, now)) {
-                        Ok(Value::Object(fields)) => fields,
-                        // A record is a struct of strings and numbers.
-                        _ => Map::new(),
-                    },
-                ),
+                .map(|entry| Answer::ok(id, self.registry.record(&entry, now))),
             Request::Deregister {
                 channel,
                 producer_pid,
@@ -377,36 +370,26 @@ impl Broker {
                     if removed {
                         tracing::info!(%channel, pid = producer_pid, "deregistered");
                     }
-                    let mut fields = Map::new();
-                    fields.insert("removed".into(), removed.into());
-                    fields
+                    Answer::ok(id, Removed { removed })
                 }),
             Request::List => return self.list_reply(id, now),
         };
-        match result {
-            Ok(fields) => Reply::Ok(wire::ok_reply(id, fields)),
-            Err(failure) => {
-                tracing::debug!(
-                    code = failure.code.as_str(),
-                    client = %peer.client(),
-                    message = %failure.message,
-                    "request refused"
-                );
-                Reply::Error(wire::error_reply(
-                    Some(id),
-                    failure.code,
-                    &failure.message,
-                    failure.fields,
-                ))
-            }
-        }
+        result.unwrap_or_else(|failure| {
+            tracing::debug!(
+                code = failure.code.as_str(),
+                client = %peer.client(),
+                message = %failure.message,
+                "request refused"
+            );
+            Answer::refused(Some(id), failure.code, &failure.message, *failure.details)
+        })
     }
 
     /// A `LIST_REQ` reply: every registration, as of the last sweep. The
     /// records are built once per registry generation, and again at most
     /// every sweep interval so that their ages stay near the truth; between
     /// times a reply costs one copy of the cached text.
-    fn list_reply(&mut self, id: &str, now: Instant) -> Reply {
+    fn list_reply(&mut self, id: &str, now: Instant) -> Answer {
         let generation = self.registry.generation();
         let fresh = self.list.as_ref().is_some_and(|(g, built, _)| {
             *g == generation && now.saturating_duration_since(*built) < SWEEP_INTERVAL
@@ -423,36 +406,51 @@ impl Broker {
                 Err(e) => tracing::error!(error = %e, "LIST_REQ reply not built"),
             }
         }
-        #[derive(Serialize)]
-        struct ListReply<'a> {
-            request_id: &'a str,
-            status: &'static str,
-            channels: &'a RawValue,
-        }
         let empty = RawValue::NULL;
         let channels = self.list.as_ref().map_or(empty, |(_, _, raw)| &**raw);
-        let reply = ListReply {
-            request_id: id,
-            status: "OK",
-            channels,
-        };
-        match serde_json::to_string(&reply) {
-            Ok(text) => Reply::Text(text),
-            Err(e) => Reply::Error(wire::error_reply(
-                Some(id),
-                Code::InvalidRequest,
-                &format!("the reply could not be written: {e}"),
-                Map::new(),
-            )),
-        }
+        Answer::ok(id, Channels { channels })
     }
 }
 
-/// A reply, as a JSON value or already written.
-enum Reply {
-    Ok(Value),
-    Text(String),
-    Error(Value),
+/// A reply, written, and whether it refuses.
+struct Answer {
+    text: String,
+    refused: bool,
+}
+
+impl Answer {
+    /// An `OK` reply to `id` with `body`.
+    fn ok(id: &str, body: impl Serialize) -> Self {
+        match serde_json::to_string(&Reply::ok(id, body)) {
+            Ok(text) => Self {
+                text,
+                refused: false,
+            },
+            // Bodies of strings, numbers and JSON already written always
+            // serialize; say so rather than panic if one ever does not.
+            Err(e) => Self::refused(
+                Some(id),
+                Code::InvalidRequest,
+                &format!("the reply could not be written: {e}"),
+                Details::default(),
+            ),
+        }
+    }
+
+    /// An `ERROR` reply (to no id when the request's could not be read).
+    fn refused(id: Option<&str>, code: Code, message: &str, details: Details) -> Self {
+        let reply = Reply::error(id, code, message, details);
+        // Strings, numbers and hashes always serialize; were one not to,
+        // the client would time out rather than read half a reply.
+        let text = serde_json::to_string(&reply).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "an ERROR reply not written");
+            String::new()
+        });
+        Self {
+            text,
+            refused: true,
+        }
+    }
 }
 
 impl Drop for Broker {

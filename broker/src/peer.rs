@@ -4,7 +4,7 @@
 //! the kernel, so a client cannot lie about them); on `tcp://` only its IP
 //! address. The broker ties registrations and quotas to these
 //! (`docs/broker.md`, "Security"). The Linux-specific calls of the broker
-//! live here, not in `segment/os.rs`.
+//! live here, not in the runtime's `segment/os.rs`.
 
 use std::fmt;
 

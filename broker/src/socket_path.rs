@@ -9,7 +9,7 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use super::peer::{my_uid, user_label};
+use crate::peer::{my_uid, user_label};
 
 /// The sticky bit: in such a directory only an entry's owner (or the
 /// directory's, or root) may remove or rename it.

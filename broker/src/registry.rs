@@ -17,12 +17,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use blake2::{Blake2b256, Digest};
-use serde_json::{Map, Value};
 
-use super::peer::{Client, Identity, Peer, user_label};
-use super::wire::{Code, RegisterRequest};
-use crate::discovery::ChannelRecord;
-use crate::types::SchemaHash;
+use crate::peer::{Client, Identity, Peer, user_label};
+use crate::wire::{Code, Details, RegisterRequest};
+use datahub::ChannelRecord;
+use datahub::SchemaHash;
 
 /// How long a registration from another host lasts without renewal.
 pub(crate) const REMOTE_LEASE: Duration = Duration::from_secs(10);
@@ -55,7 +54,7 @@ pub(crate) struct OsProcesses;
 
 impl Processes for OsProcesses {
     fn start_time(&self, pid: u32) -> Option<u64> {
-        crate::segment::os::process_start_time(pid)
+        datahub::host::process_start_time(pid)
     }
 
     fn uids(&self, pid: u32) -> Option<[u32; 2]> {
@@ -129,8 +128,9 @@ pub(crate) struct Failure {
     pub(crate) code: Code,
     /// What went wrong and what to do.
     pub(crate) message: String,
-    /// Extra reply fields (the hashes of a mismatch, the holder's pid).
-    pub(crate) fields: Map<String, Value>,
+    /// Extra reply fields (the hashes of a mismatch, the holder's pid),
+    /// boxed so that a refusal stays cheap to return.
+    pub(crate) details: Box<Details>,
 }
 
 impl Failure {
@@ -138,7 +138,7 @@ impl Failure {
         Self {
             code,
             message,
-            fields: Map::new(),
+            details: Box::default(),
         }
     }
 }
@@ -222,9 +222,7 @@ impl<P: Processes> Registry<P> {
                             req.channel, existing.reg.producer_pid
                         ),
                     );
-                    failure
-                        .fields
-                        .insert("producer_pid".into(), existing.reg.producer_pid.into());
+                    failure.details.producer_pid = Some(existing.reg.producer_pid);
                     return Err(failure);
                 }
                 if !self.owns(existing, token.as_deref(), peer) {
@@ -412,7 +410,7 @@ impl<P: Processes> Registry<P> {
                 self.held_by(client)
             ),
         );
-        failure.fields.insert("quota".into(), self.quota.into());
+        failure.details.quota = Some(self.quota);
         failure
     }
 
@@ -480,17 +478,14 @@ impl<P: Processes> Registry<P> {
                      the producer and this consumer were built from different schemas"
                 ),
             );
-            let (registered_key, expected_key) = if what == "channel hash" {
-                ("channel_hash", "expected_hash")
+            let details = &mut failure.details;
+            if what == "channel hash" {
+                details.channel_hash = Some(*registered);
+                details.expected_hash = Some(*expected);
             } else {
-                ("slot_hash", "expected_slot_hash")
-            };
-            failure
-                .fields
-                .insert(registered_key.into(), registered.to_string().into());
-            failure
-                .fields
-                .insert(expected_key.into(), expected.to_string().into());
+                details.slot_hash = Some(*registered);
+                details.expected_slot_hash = Some(*expected);
+            }
             failure
         };
         if let Some(expected) = expected_hash
@@ -587,17 +582,18 @@ impl<P: Processes> Registry<P> {
             Life::Remote { boot_id, .. } => Some(boot_id.clone()),
         };
         let age = now.saturating_duration_since(entry.since);
-        ChannelRecord {
-            channel: reg.channel.clone(),
-            shm_name: reg.shm_name.clone(),
-            channel_hash: reg.channel_hash,
-            slot_hash: reg.slot_hash,
-            producer_pid: reg.producer_pid,
-            zmq_endpoint: reg.zmq_endpoint.clone(),
-            boot_id,
-            local: matches!(entry.life, Life::Local { .. }),
-            registered_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
-        }
+        let mut record = ChannelRecord::new(
+            &reg.channel,
+            &reg.shm_name,
+            reg.channel_hash,
+            reg.producer_pid,
+        );
+        record.slot_hash = reg.slot_hash;
+        record.zmq_endpoint = reg.zmq_endpoint.clone();
+        record.boot_id = boot_id;
+        record.local = matches!(entry.life, Life::Local { .. });
+        record.registered_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+        record
     }
 }
 
@@ -607,7 +603,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::broker::peer::Credentials;
+    use crate::peer::Credentials;
 
     /// Processes that a test starts and kills by hand: pid to start time
     /// and user.
@@ -697,7 +693,7 @@ mod tests {
         reg.register(req("cam", 10), &client, now).unwrap(); // a renewal
         let refused = reg.register(req("cam", 11), &client, now).unwrap_err();
         assert_eq!(refused.code, Code::ChannelExists);
-        assert_eq!(refused.fields["producer_pid"], 10);
+        assert_eq!(refused.details.producer_pid, Some(10));
         fake.kill(10);
         reg.register(req("cam", 11), &anonymous(2), now).unwrap();
         assert_eq!(
@@ -783,10 +779,10 @@ mod tests {
             .unwrap();
         let wrong = reg.discover("cam", Some(hash(9)), None, now).unwrap_err();
         assert_eq!(wrong.code, Code::SchemaMismatch);
-        assert_eq!(wrong.fields["channel_hash"], hash(1).to_string());
-        assert_eq!(wrong.fields["expected_hash"], hash(9).to_string());
+        assert_eq!(wrong.details.channel_hash, Some(hash(1)));
+        assert_eq!(wrong.details.expected_hash, Some(hash(9)));
         let wrong = reg.discover("cam", None, Some(hash(9)), now).unwrap_err();
-        assert_eq!(wrong.fields["slot_hash"], hash(2).to_string());
+        assert_eq!(wrong.details.slot_hash, Some(hash(2)));
         assert_eq!(
             reg.discover("nope", None, None, now).unwrap_err().code,
             Code::NotFound
@@ -930,7 +926,7 @@ mod tests {
             .register(req("f9", 10), &local(9, 1000, 10), now)
             .unwrap_err();
         assert_eq!(refused.code, Code::QuotaExceeded);
-        assert_eq!(refused.fields["quota"], 3);
+        assert_eq!(refused.details.quota, Some(3));
         assert!(refused.message.contains("uid 1000"), "{}", refused.message);
         // Renewing what it holds is not a new registration.
         reg.register(req("f0", 10), &flooder, now).unwrap();

@@ -6,6 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::backoff::{Backoff, Deadline};
 use crate::checksum;
 use crate::config::Secret;
 use crate::discovery::{Discovery, Expected};
@@ -606,8 +607,9 @@ fn check_secret(segment: &Segment, keying: Option<&checksum::Keying>) -> Result<
     }
     let boot_id = os::boot_id().unwrap_or_default();
     // A producer taking the segment over writes its seal just after its
-    // owner CAS: a consumer attaching in between retries, for a while.
-    let mut tries = 0;
+    // owner CAS: a consumer attaching in between retries, for 100 ms.
+    let deadline = Deadline::after(Duration::from_millis(100));
+    let mut backoff = Backoff::ATTACH;
     loop {
         let seal = segment.seal();
         let producer = segment.producer();
@@ -627,10 +629,7 @@ fn check_secret(segment: &Segment, keying: Option<&checksum::Keying>) -> Result<
                     p.pid
                 ));
             }
-            _ if tries < 100 => {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            _ if !deadline.passed() => backoff.snooze(&deadline),
             _ => {
                 return denied(
                     "the segment's producer seal does not match its producer on this host: the \
@@ -699,6 +698,7 @@ fn check_slot<P: Payload>(segment: &Segment) -> Result<(), Error> {
 /// An item read in place (`Deref` to `T`, or to the item's `[u8]` for
 /// [`Bytes`](crate::Bytes)); the producer cannot reuse its slot until this
 /// is dropped.
+#[must_use = "the item is released as soon as the read slot is dropped"]
 pub struct ReadSlot<'a, P: Payload> {
     consumer: &'a mut Consumer<P>,
     seq: u64,
@@ -717,6 +717,38 @@ impl<P: Payload> ReadSlot<'_, P> {
     /// Items lost (overwritten unread) just before this one.
     pub fn lost_before(&self) -> u64 {
         self.lost_before
+    }
+
+    /// When the producer committed the item: `CLOCK_MONOTONIC` time since
+    /// the machine booted, the same clock in every process of the host, to
+    /// the scheduler tick (1 to 4 ms; the producer reads the coarse clock
+    /// to keep commits cheap).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use datahub::{Bytes, ChannelConfig, Consumer, Producer};
+    /// # let name = format!("doc-commit-time-{}", std::process::id());
+    /// # let mut p = Producer::<Bytes>::create(&ChannelConfig::new(&name).slot_size(8))?;
+    /// # let mut c = Consumer::<Bytes>::attach(&name)?;
+    /// # p.write_bytes(Duration::from_secs(1), b"x")?;
+    /// let item = c.next(Duration::from_secs(1))?;
+    /// let age = item.age();
+    /// assert!(item.commit_time() > Duration::ZERO && age < Duration::from_secs(60));
+    /// # Ok::<(), datahub::Error>(())
+    /// ```
+    pub fn commit_time(&self) -> Duration {
+        let ring = self.consumer.segment.ring();
+        let slot = &ring.slots[self.index];
+        // Relaxed: published with the item by the Release store of the
+        // slot's state, which this read acquired; the read mark keeps the
+        // slot from being rewritten while this `ReadSlot` lives.
+        Duration::from_nanos(slot.commit_time_ns.load(Relaxed))
+    }
+
+    /// How long ago the item was committed (see
+    /// [`commit_time`](Self::commit_time) for the clock's resolution).
+    pub fn age(&self) -> Duration {
+        Duration::from_nanos(os::monotonic_ns()).saturating_sub(self.commit_time())
     }
 
     /// Checks the item against the checksum its producer recorded; `true`

@@ -1,4 +1,4 @@
-//! `MessageHub`, the broker's client (DESIGN.md §9: "a message queue
+//! `MessageHub`, the broker's client (`docs/broker.md`: "a message queue
 //! rather than an immediate call"). One I/O thread owns the DEALER
 //! socket; callers on any thread enqueue a request and wait on their own
 //! reply, matched by `request_id`, up to a timeout.

@@ -1,4 +1,4 @@
-//! Discovery by name and schema hash over ZeroMQ (DESIGN.md §9): the
+//! Discovery by name and schema hash over ZeroMQ (`docs/broker.md`): the
 //! [`Broker`] (`datahub broker`) keeps who produces which channel, with
 //! which channel hash, in which shared-memory object; [`MessageHub`] is
 //! its thread-safe client. Producers register

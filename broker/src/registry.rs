@@ -1,6 +1,6 @@
 //! What the broker knows: one registration per channel, whether its
 //! producer still lives, and who owns it. A producer on the broker's host
-//! is identified by pid and start time, asked of the OS (DESIGN.md §7:
+//! is identified by pid and start time, asked of the OS (`docs/protocol.md`, "Liveness and recovery":
 //! never decided by silence); one on another host (another boot id) holds
 //! a lease that its `MessageHub` renews by registering again.
 //!

@@ -1,4 +1,4 @@
-//! The broker (DESIGN.md §9): a ZeroMQ ROUTER that answers `REG_REQ`,
+//! The broker (`docs/broker.md`): a ZeroMQ ROUTER that answers `REG_REQ`,
 //! `DISC_REQ`, `DEREG_REQ` and `LIST_REQ`, one JSON frame each way. It
 //! only does discovery, never touches data, and never exits on bad input:
 //! every frame gets a reply, an error one when it cannot be served. Dead

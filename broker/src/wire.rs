@@ -1,4 +1,4 @@
-//! The broker's wire protocol (DESIGN.md §9): one JSON object per ZeroMQ
+//! The broker's wire protocol (`docs/broker.md`): one JSON object per ZeroMQ
 //! frame each way. A request has `"type"` and `"request_id"` (a string);
 //! its reply echoes `request_id` and carries `"status": "OK"` or
 //! `"ERROR"` with a `"code"` and a `"message"`. `docs/broker.md` lists

@@ -1,5 +1,5 @@
 //! The field layout of a type, read back from the canonical form a segment
-//! stores (DESIGN.md §4): `{SIZE/ALIGN:NAME:TYPE@OFFSET,...}`. The string
+//! stores (`docs/schema.md`, "Canonical form and hashes"): `{SIZE/ALIGN:NAME:TYPE@OFFSET,...}`. The string
 //! comes from a segment another process wrote, so parsing is total: any
 //! input gives rows or `None`, never a panic, and nesting is bounded.
 

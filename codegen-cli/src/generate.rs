@@ -1,7 +1,7 @@
 //! TOML schema to Rust: one `#[repr(C)]` struct per schema struct, with
 //! compile-time assertions that rustc's layout and the derive's hash equal
 //! the schema's, and one module per channel with typed producer and
-//! consumer handles (DESIGN.md §2, issue 5).
+//! consumer handles (`docs/architecture.md`, issue 5).
 //!
 //! The output is a token stream printed by prettyplease, so it is
 //! deterministic: the same schema gives the same bytes. Each item (a struct,

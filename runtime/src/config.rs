@@ -75,7 +75,7 @@ pub struct ChannelConfig {
     pub(crate) secret: Option<Secret>,
 }
 
-/// A channel secret: a 256-bit key (DESIGN.md §7). The segment stores only
+/// A channel secret: a 256-bit key (`docs/protocol.md`, "Liveness and recovery"). The segment stores only
 /// a keyed BLAKE2b tag of the channel name, never the key; a consumer must
 /// present the same key to attach, and with checksums the slot digests are
 /// keyed (a MAC). The file mode stays the real access boundary: a process
@@ -245,7 +245,7 @@ impl ChannelConfig {
 
     /// The channel hash for slots of `P` (a slot type, or raw bytes of this
     /// configuration's `slot_size`) and this configuration's zones
-    /// (DESIGN.md §4), as a TOML schema of the same channel would give.
+    /// (`docs/schema.md`, "Canonical form and hashes"), as a TOML schema of the same channel would give.
     pub fn channel_hash<P: Payload>(&self) -> SchemaHash {
         let slot_size = P::fixed_size().or(self.slot_size).unwrap_or(0);
         SchemaHash::of_channel_canon(&self.channel_canonical(&P::canonical(slot_size)))

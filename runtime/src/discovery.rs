@@ -1,5 +1,5 @@
 //! Finding a channel by name through a discovery service, and announcing
-//! one (DESIGN.md §9): the consumer side, the [`Discovery`] trait that
+//! one (`docs/broker.md`): the consumer side, the [`Discovery`] trait that
 //! [`Consumer::discover`](crate::Consumer::discover) and generated channel
 //! modules ask, answering with a [`ChannelRecord`]; the producer side, the
 //! [`Registry`] trait that [`Producer::register`](crate::Producer::register)

@@ -333,7 +333,7 @@ pub(crate) fn mismatch_detail(segment: &str, expected: &str) -> String {
     )
 }
 
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 impl From<crate::segment::shm::SegmentError> for Error {
     fn from(e: crate::segment::shm::SegmentError) -> Self {
         use crate::segment::shm::SegmentError as S;

@@ -1,4 +1,4 @@
-//! Snapshots of channels for people and tools (DESIGN.md §8): read from a
+//! Snapshots of channels for people and tools (`docs/operations.md`): read from a
 //! segment mapped read-only, by any process, without writing a byte of it.
 
 use std::collections::BTreeMap;

@@ -11,7 +11,7 @@
 //!
 //! The type system says which Rust types may live in shared memory
 //! ([`DataHubType`], [`DataHubSlot`], [`DataHubZone`]): their layout
-//! descriptors, canonical form and `dh1:` schema hashes (DESIGN.md §4),
+//! descriptors, canonical form and `dh1:` schema hashes (`docs/schema.md`, "Canonical form and hashes"),
 //! and the derives give a `#[repr(C)]` struct the same guarantees and the
 //! same hash as the equivalent TOML schema.
 //!
@@ -39,23 +39,23 @@
 //! With the `derive` feature (on by default) the derive macros are
 //! re-exported under the names of their traits, as serde does.
 
-// Under `--cfg loom` only the protocol and the lock are built to be
+// Under `--cfg datahub_loom` only the protocol and the lock are built to be
 // model-checked; the handles and OS code around them are compiled out.
-#![cfg_attr(loom, allow(dead_code, unused_imports))]
+#![cfg_attr(datahub_loom, allow(dead_code, unused_imports))]
 
 mod backoff;
 pub(crate) mod checksum;
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 mod diagnose;
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 mod discovery;
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 pub mod host;
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 mod inspect;
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 mod liveness;
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 mod maintenance;
 mod metrics;
 mod ring;
@@ -64,15 +64,15 @@ mod sync;
 mod types;
 pub(crate) mod zone;
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(datahub_loom)))]
 mod fuzzing;
 
 mod config;
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 mod consumer;
 mod error;
 mod payload;
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 mod producer;
 
 #[doc(hidden)]
@@ -82,13 +82,13 @@ pub use config::{ChannelConfig, ChecksumPolicy, MAX_ZONE_NAME_LEN, MAX_ZONES, Ov
 pub use error::Error;
 pub use payload::{Bytes, Payload};
 pub use ring::Start;
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 pub use ring::WaitStrategy;
 pub use types::{
     AtomicF32, AtomicF64, DataHubSlot, DataHubType, DataHubZone, FieldDesc, Prim, SchemaHash,
     TypeDesc, canonical_of, schema_hash, type_hash,
 };
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 pub use {
     consumer::{AttachOptions, Consumer, ReadSlot},
     diagnose::{Finding, Severity},

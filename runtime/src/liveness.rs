@@ -1,4 +1,4 @@
-//! Liveness on the producer's side (DESIGN.md §7): when a consumer blocks
+//! Liveness on the producer's side (`docs/protocol.md`, "Liveness and recovery"): when a consumer blocks
 //! the producer, find out why. A consumer whose process died is removed
 //! (its entry freed, its read mark cleared); a live consumer that has had
 //! an item to read for longer than the stall timeout without reading it
@@ -157,5 +157,5 @@ pub(crate) fn reap_dead(ring: &Ring<'_>, metrics: &MetricsBlock) -> Vec<(usize, 
     removed
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(datahub_loom)))]
 mod tests;

@@ -1,4 +1,4 @@
-//! The channel's counters (DESIGN.md §8): the 256-byte metrics block of the
+//! The channel's counters (`docs/operations.md`): the 256-byte metrics block of the
 //! header, 32 little-endian u64 words, each bumped where its event happens
 //! by whichever process sees it. `docs/layout.md` lists the words.
 

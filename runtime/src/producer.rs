@@ -197,7 +197,7 @@ impl<P: Payload> Producer<P> {
         self.slot_size
     }
 
-    /// The channel hash of the segment (slot type and zones, DESIGN.md §4).
+    /// The channel hash of the segment (slot type and zones, `docs/schema.md`, "Canonical form and hashes").
     pub fn channel_hash(&self) -> SchemaHash {
         SchemaHash::from_bytes(self.segment.identity().channel_hash)
     }
@@ -205,7 +205,7 @@ impl<P: Payload> Producer<P> {
     /// Refreshes the producer's heartbeat without committing (every commit
     /// refreshes it too): for a producer that is alive but has nothing to
     /// publish, so that `datahub inspect` shows it healthy. Whether it is
-    /// alive is never judged from this (DESIGN.md §7).
+    /// alive is never judged from this (`docs/protocol.md`, "Liveness and recovery").
     pub fn heartbeat(&self) {
         // Relaxed: a health report, ordered with nothing.
         self.segment
@@ -618,6 +618,7 @@ impl<P: Payload> Drop for Producer<P> {
 /// whole slot's `[u8]` for [`Bytes`](crate::Bytes)).
 /// [`commit`](WriteSlot::commit) publishes it; dropping it without commit
 /// aborts it (the slot then holds nothing readable).
+#[must_use = "a write slot dropped without `commit` aborts the item"]
 pub struct WriteSlot<'a, P: Payload> {
     producer: &'a mut Producer<P>,
     seq: u64,

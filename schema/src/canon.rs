@@ -1,4 +1,4 @@
-//! Canonical forms read back (DESIGN.md §4): the one parser and differ of
+//! Canonical forms read back (`docs/schema.md`, "Canonical form and hashes"): the one parser and differ of
 //! the text `{SIZE/ALIGN:NAME:TYPE@OFFSET,...}` that a segment stores for
 //! its slot type and zones. The runtime names the first differing field
 //! of a schema mismatch with it, the `datahub` command draws layout tables

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 
-/// What is wrong with a schema: one variant per refusal rule of DESIGN.md §3.
+/// What is wrong with a schema: one variant per refusal rule of `docs/schema.md`.
 ///
 /// Every variant has a stable [`code`](ErrorKind::code) (`DH1xx`); the
 /// message says what was expected and what was found, and the

@@ -1,5 +1,5 @@
 //! Schema hashes: BLAKE2b-256 over a domain prefix and a canonical string
-//! (DESIGN.md §4), and their `dh1:` text form.
+//! (`docs/schema.md`, "Canonical form and hashes"), and their `dh1:` text form.
 //!
 //! This is the one place that knows the hash construction, so the schema
 //! path, the derive path and the runtime's attach check cannot disagree.

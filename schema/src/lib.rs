@@ -5,7 +5,7 @@
 //! rustc-style diagnostics (every problem of a file, each at its line and
 //! column), lays every struct out as C (`#[repr(C)]`) would on a 64-bit
 //! target, and reduces types and channels to the canonical form and
-//! BLAKE2b-256 schema hashes of DESIGN.md §4.
+//! BLAKE2b-256 schema hashes of `docs/schema.md`, "Canonical form and hashes".
 //!
 //! ```
 //! use datahub_schema::Schema;

@@ -53,7 +53,7 @@ pub const MAX_NESTING_DEPTH: usize = 64;
 pub const MAX_NAME_LEN: usize = 128;
 
 /// Longest zone name, in bytes: the segment's zone table stores each name
-/// NUL-padded in 32 bytes (DESIGN.md §5), and the runtime refuses a longer
+/// NUL-padded in 32 bytes (`docs/layout.md`), and the runtime refuses a longer
 /// one when the channel is created.
 pub const MAX_ZONE_NAME_LEN: usize = 31;
 

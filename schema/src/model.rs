@@ -2,7 +2,7 @@
 //! runtime: structs with their C layout, channels with their ring
 //! parameters and zones, and the canonical strings and hashes of both.
 //!
-//! A [`Schema`] only exists once every rule of DESIGN.md §3 holds, so code
+//! A [`Schema`] only exists once every rule of `docs/schema.md` holds, so code
 //! that receives one never re-validates it.
 
 use crate::hash::{CHANNEL_HASH_DOMAIN, SchemaHash};
@@ -90,7 +90,7 @@ pub enum SlotType {
     },
 }
 
-/// How many slots a channel's ring has (DESIGN.md §6).
+/// How many slots a channel's ring has (`docs/protocol.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -103,7 +103,7 @@ pub enum Policy {
     Ring,
 }
 
-/// What the producer does when the ring is full (DESIGN.md §6).
+/// What the producer does when the ring is full (`docs/protocol.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -114,7 +114,7 @@ pub enum Overflow {
     Overwrite,
 }
 
-/// Slot checksums (DESIGN.md §5-6).
+/// Slot checksums (`docs/layout.md`-6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -219,7 +219,7 @@ impl Channel {
     }
 
     /// The size in bytes of the channel's shared-memory segment as the
-    /// runtime lays it out (DESIGN.md §5): header, stored canonical strings,
+    /// runtime lays it out (`docs/layout.md`): header, stored canonical strings,
     /// slot states, checksums, consumer table, zones and slots. At most
     /// [`crate::MAX_SEGMENT_SIZE`].
     ///
@@ -235,7 +235,7 @@ impl Channel {
 }
 
 /// Builds a channel's canonical string from the canonical strings of its
-/// slot and zones (DESIGN.md §4). The runtime uses the same function, so the
+/// slot and zones (`docs/schema.md`, "Canonical form and hashes"). The runtime uses the same function, so the
 /// two paths cannot drift.
 ///
 /// ```

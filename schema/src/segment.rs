@@ -1,5 +1,5 @@
 //! The size of a channel's shared-memory segment, so that the checker can
-//! refuse a channel the runtime could never create (DESIGN.md §5).
+//! refuse a channel the runtime could never create (`docs/layout.md`).
 //!
 //! This is the runtime's plan of regions (`runtime/src/segment/validate.rs`,
 //! `plan`) reduced to its total; a test of the runtime compares the two.

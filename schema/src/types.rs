@@ -1,11 +1,11 @@
-//! Field types: the primitives of DESIGN.md §3 and the type expressions
+//! Field types: the primitives of `docs/schema.md` and the type expressions
 //! (`u32`, `[f32; 1024]`, `[[f32; 6]; 6]`, `Vec3`) that name them.
 
 use std::fmt;
 
 /// A primitive field type: a plain number or an atomic.
 ///
-/// Each primitive's size and alignment are its byte width (DESIGN.md §3).
+/// Each primitive's size and alignment are its byte width (`docs/schema.md`).
 /// `atomic_f32` / `atomic_f64` are stored as the bits of a `u32` / `u64`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]

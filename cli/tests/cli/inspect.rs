@@ -21,7 +21,7 @@ fn busy_channel(name: &str) -> (Producer<Frame>, Consumer<Frame>) {
         producer.write_with(SECOND, |f| f.seq = seq).unwrap();
     }
     for _ in 0..2 {
-        consumer.next(SECOND).unwrap();
+        drop(consumer.next(SECOND).unwrap());
     }
     producer.write_with(SECOND, |f| f.seq = 4).unwrap();
     (producer, consumer)

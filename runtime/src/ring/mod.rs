@@ -3,17 +3,17 @@
 //! `protocol.rs` is the state machine on the shared atomics (and the only
 //! code here that reasons about memory ordering).
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(datahub_loom)))]
 pub(crate) mod fixture;
 pub(crate) mod protocol;
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 pub(crate) mod wait;
 
 pub use protocol::Start;
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 pub use wait::WaitStrategy;
 
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 impl crate::segment::shm::Segment {
     /// The ring's shared words in this segment.
     pub(crate) fn ring(&self) -> protocol::Ring<'_> {

@@ -1,4 +1,4 @@
-//! The slot protocol of Table 2 (DESIGN.md §6): one writer, many readers,
+//! The slot protocol of Table 2 (`docs/protocol.md`): one writer, many readers,
 //! no torn read, as non-blocking steps. `producer.rs` and `consumer.rs` wrap
 //! them in waits with timeouts; the loom tests below drive them directly.
 //!
@@ -547,8 +547,8 @@ impl Ring<'_> {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, datahub_loom))]
 mod loom_tests;
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(datahub_loom)))]
 mod tests;

@@ -1,5 +1,5 @@
 //! The segment header (the first 4096 bytes) and the plan of the regions
-//! after it (DESIGN.md §5). `docs/layout.md` documents these bytes for C and
+//! after it (`docs/layout.md`). `docs/layout.md` documents these bytes for C and
 //! Python readers; the const asserts below keep code and document in step.
 //!
 //! The header has two parts:
@@ -86,7 +86,7 @@ pub(crate) struct Identity {
     pub(crate) _reserved0: [u64; 3],
     /// The channel's name, NUL-padded.
     pub(crate) channel_name: [u8; 64],
-    /// The channel hash (DESIGN.md §4).
+    /// The channel hash (`docs/schema.md`, "Canonical form and hashes").
     pub(crate) channel_hash: [u8; 32],
     /// The slot type's hash.
     pub(crate) slot_hash: [u8; 32],
@@ -195,7 +195,7 @@ impl ZoneEntry {
     }
 }
 
-/// The metrics block (256 bytes, DESIGN.md §8): counters any process may
+/// The metrics block (256 bytes, `docs/operations.md`): counters any process may
 /// bump, read as a snapshot by `datahub inspect`.
 #[repr(C, align(64))]
 pub(crate) struct MetricsBlock {
@@ -259,7 +259,7 @@ pub(crate) struct ProducerLine {
 /// accessed only atomically).
 pub(crate) const INIT_STATE_OFFSET: usize = 24;
 
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 const _: () = {
     use core::mem::{align_of, offset_of, size_of};
     assert!(size_of::<ZoneEntry>() == 88);

@@ -146,7 +146,7 @@ zeroed_new!(CommitLine { commit_seq: AtomicU64, futex: AtomicU32, waiters: Atomi
 
 // The byte layout documented in docs/layout.md. Under loom the atomics are
 // loom's (larger, tracked), so these only hold for the real build.
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 const _: () = {
     use core::mem::{align_of, offset_of, size_of};
     assert!(size_of::<SlotState>() == 64 && align_of::<SlotState>() == CACHE_LINE);
@@ -202,7 +202,7 @@ pub(crate) struct SpinLockState {
 // The byte layout documented in docs/locks-and-checksums.md (and later
 // docs/layout.md). Under loom the atomics are loom's, so only for the real
 // build.
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 const _: () = {
     use core::mem::{align_of, offset_of, size_of};
     assert!(size_of::<SpinLockState>() == 64 && align_of::<SpinLockState>() == CACHE_LINE);
@@ -243,7 +243,7 @@ impl SlotChecksum {
 // The byte layout documented in docs/locks-and-checksums.md (and later
 // docs/layout.md). Under loom the atomics are loom's, so only for the real
 // build.
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 const _: () = {
     use core::mem::{align_of, offset_of, size_of};
     assert!(size_of::<SlotChecksum>() == 64 && align_of::<SlotChecksum>() == CACHE_LINE);

@@ -3,12 +3,12 @@
 
 pub(crate) mod header;
 pub(crate) mod layout;
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(datahub_loom)))]
 mod layout_doc;
 pub(crate) mod os;
 pub(crate) mod owner;
 pub(crate) mod seal;
 // Real mappings hold std atomics; under loom the atomics are loom's.
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 pub(crate) mod shm;
 pub(crate) mod validate;

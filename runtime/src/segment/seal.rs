@@ -1,4 +1,4 @@
-//! Who may produce and consume on a channel with a secret (DESIGN.md §7):
+//! Who may produce and consume on a channel with a secret (`docs/protocol.md`, "Liveness and recovery"):
 //! the keyed BLAKE2b-256 (a MAC) a segment stores to prove a key without
 //! revealing it (the secret tag), and the producer's seal. The slot
 //! digests (`crate::checksum`) use the same keyed hash.

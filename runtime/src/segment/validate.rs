@@ -455,5 +455,5 @@ pub(crate) fn validate(id: &Identity, file_len: u64) -> Result<Regions, Corrupt>
     Ok(plan)
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(datahub_loom)))]
 mod tests;

@@ -1,5 +1,5 @@
 //! Type descriptors: a `const` tree that says how a DataHub type is laid
-//! out, and its canonical form (DESIGN.md §4).
+//! out, and its canonical form (`docs/schema.md`, "Canonical form and hashes").
 //!
 //! Every [`DataHubType`](crate::DataHubType) carries one. The const hasher
 //! in [`super::hash`] walks it at compile time to produce the schema hash;
@@ -84,7 +84,7 @@ impl TypeDesc {
         }
     }
 
-    /// The canonical form of DESIGN.md §4, e.g. `{8/4:u:f32@0,v:f32@4}`.
+    /// The canonical form of `docs/schema.md`, "Canonical form and hashes", e.g. `{8/4:u:f32@0,v:f32@4}`.
     ///
     /// `Display` writes the same text.
     pub fn canonical(&self) -> String {

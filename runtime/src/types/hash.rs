@@ -187,7 +187,7 @@ pub(crate) const fn blake2b_256(bytes: &[u8]) -> [u8; DIGEST] {
     h.finalize()
 }
 
-/// Feeds the canonical form of `desc` (DESIGN.md §4) into the hasher.
+/// Feeds the canonical form of `desc` (`docs/schema.md`, "Canonical form and hashes") into the hasher.
 const fn feed_canonical(h: &mut ConstBlake2b256, desc: &TypeDesc) {
     match *desc {
         TypeDesc::Prim(p) => h.update(p.name().as_bytes()),

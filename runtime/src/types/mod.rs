@@ -1,5 +1,5 @@
 //! The type system: which Rust types may live in shared memory, their
-//! layout descriptors, canonical form and schema hashes (DESIGN.md §3, §4).
+//! layout descriptors, canonical form and schema hashes (`docs/schema.md`, §4).
 //!
 //! - [`DataHubType`]: a type with a known, padding-free layout that every bit
 //!   pattern makes valid, and its descriptor and hash.
@@ -133,7 +133,7 @@ pub unsafe trait DataHubSlot: DataHubType + Copy {}
 )]
 pub unsafe trait DataHubZone: DataHubType + Sync {}
 
-/// The canonical form of `T` (DESIGN.md §4), e.g. `{8/4:u:f32@0,v:f32@4}`.
+/// The canonical form of `T` (`docs/schema.md`, "Canonical form and hashes"), e.g. `{8/4:u:f32@0,v:f32@4}`.
 ///
 /// ```
 /// use datahub::canonical_of;

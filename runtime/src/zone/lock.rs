@@ -1,5 +1,5 @@
 //! The shared spin lock that guards a locked zone (the seeds'
-//! `SharedSpinLock`, DESIGN.md §7): one cache line in the segment header,
+//! `SharedSpinLock`, `docs/protocol.md`, "Liveness and recovery"): one cache line in the segment header,
 //! owned by a *process*, so that a lock whose owner died is taken over
 //! rather than held forever.
 //!
@@ -43,16 +43,16 @@
 //! zone handle must serialize its own threads (the guard borrows the handle).
 
 use std::time::Duration;
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 use std::time::Instant;
 
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 use crate::backoff::{Backoff, Deadline, Phase};
 
 use crate::segment::layout::SpinLockState;
 use crate::segment::os::ProcessId;
 use crate::segment::owner::{decode_owner, encode_owner};
-#[cfg(any(test, loom))]
+#[cfg(any(test, datahub_loom))]
 use crate::sync::AtomicU64;
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::ordering;
@@ -98,13 +98,13 @@ pub(crate) struct NotOwner {
 
 /// How often a waiter asks whether the owner is alive: a /proc read costs
 /// about 10 µs, so checking every millisecond keeps it near 1% of the wait.
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 const LIVENESS_INTERVAL: Duration = Duration::from_millis(1);
 
 impl SpinLockState {
     /// Free, never taken: all zero, the state of fresh shared memory (in
     /// a segment the lock is never constructed, only mapped).
-    #[cfg(any(test, loom))]
+    #[cfg(any(test, datahub_loom))]
     pub(crate) fn new() -> Self {
         Self {
             owner: AtomicU64::new(0),
@@ -255,7 +255,7 @@ impl SpinLockState {
     /// millisecond once spinning is over asks
     /// `is_alive` (`os::is_alive` outside tests) whether the owner is still
     /// there, taking the lock over if not.
-    #[cfg(not(loom))]
+    #[cfg(not(datahub_loom))]
     pub(crate) fn lock(
         &self,
         me: ProcessId,
@@ -308,8 +308,8 @@ impl SpinLockState {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, datahub_loom))]
 mod loom_tests;
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(datahub_loom)))]
 mod tests;

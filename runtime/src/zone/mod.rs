@@ -5,6 +5,6 @@
 //! behind by a dead process is taken over, and the taker told that the data
 //! may be half-written. `handle.rs` holds the handles users get.
 
-#[cfg(not(loom))]
+#[cfg(not(datahub_loom))]
 pub(crate) mod handle;
 pub(crate) mod lock;

@@ -1,6 +1,6 @@
 //! Rust structs equivalent to every struct of `shared/vectors/*.toml`
 //! reproduce the canonical strings and hashes of `expected.json`, computed by
-//! an independent implementation of DESIGN.md §4.
+//! an independent implementation of `docs/schema.md`, "Canonical form and hashes".
 
 use core::sync::atomic::{AtomicI64, AtomicU16, AtomicU32, AtomicU64};
 

@@ -1,4 +1,4 @@
-//! One test per refusal rule of DESIGN.md §3 (and the channel rules): each
+//! One test per refusal rule of `docs/schema.md` (and the channel rules): each
 //! asserts the kind of error and where it points, and snapshots the
 //! rendered diagnostic, so that a reader sees exactly what a user sees.
 

@@ -1,5 +1,5 @@
 //! The reference vectors of `shared/vectors/`, computed by an independent
-//! implementation of DESIGN.md §4, reproduced exactly.
+//! implementation of `docs/schema.md`, "Canonical form and hashes", reproduced exactly.
 
 use datahub_schema::{ErrorKind, Schema};
 use serde_json::Value;

@@ -8,7 +8,7 @@
 //! that is not ordered after its write, or any write while a reader may
 //! still read it: a torn read is a model failure, not a flaky test.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" cargo test -p datahub --lib --release loom`
+//! Run: `RUSTFLAGS="--cfg datahub_loom" cargo test -p datahub --lib --release loom`
 
 use std::sync::Arc as StdArc;
 

@@ -10,7 +10,7 @@
 //! trustworthy (it never reports a live process dead), the condition under
 //! which the protocol promises mutual exclusion.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p datahub --lib --release zone::`
+//! Run: `RUSTFLAGS="--cfg datahub_loom" CARGO_TARGET_DIR=target/loom cargo test -p datahub --lib --release zone::`
 
 use std::sync::Arc as StdArc;
 

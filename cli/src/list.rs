@@ -53,7 +53,7 @@ fn entry(channel: &str) -> Entry {
     match datahub::inspect(channel) {
         Ok(s) => Entry {
             channel: channel.to_owned(),
-            state: s.state.clone(),
+            state: s.state.to_string(),
             producer_pid: s.producer.pid,
             producer_alive: s.producer.alive,
             consumers: s.consumers.len(),

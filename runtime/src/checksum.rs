@@ -1,4 +1,4 @@
-//! Slot checksums (`docs/layout.md`, §6): one 64-byte entry per ring slot,
+//! Slot checksums (`docs/locks-and-checksums.md`): one 64-byte entry per ring slot,
 //! holding the BLAKE2b-256 digest of the item's sequence number and
 //! payload, keyed (a MAC) when the channel has a secret.
 //!

@@ -92,7 +92,7 @@ impl ChannelSnapshot {
             Some(pid) => format!("producer pid {pid}"),
             None => "no producer".to_owned(),
         };
-        if self.state == "closed" {
+        if self.state == crate::inspect::ChannelState::Closed {
             let closed = Finding::closed(channel);
             found(closed.severity, closed.code, closed.message, closed.fix);
         } else if !self.producer.alive {
@@ -189,7 +189,9 @@ impl ChannelSnapshot {
                      itself when it reads again"
                         .into(),
                 );
-            } else if self.overflow == "block" && c.lag >= u64::from(self.capacity) {
+            } else if self.overflow == crate::config::Overflow::Block
+                && c.lag >= u64::from(self.capacity)
+            {
                 found(
                     Severity::Info,
                     "consumer-behind",

@@ -2,10 +2,12 @@
 //! segment mapped read-only, by any process, without writing a byte of it.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::config::{ChecksumPolicy, Overflow};
 use crate::error::Error;
 use crate::metrics::COUNTERS;
 use crate::segment::header::{INIT_CLOSED, INIT_READY};
@@ -35,6 +37,9 @@ use crate::types::SchemaHash;
 /// assert_eq!(snapshot.committed, 1);
 /// assert_eq!(snapshot.counters["items_committed"], 1);
 /// assert!(snapshot.producer.alive);
+/// assert_eq!(snapshot.state, datahub::ChannelState::Ready);
+/// assert_eq!(snapshot.overflow, datahub::Overflow::Block);
+/// assert_eq!(snapshot.slot.kind, datahub::SlotKind::Typed);
 /// # Ok::<(), datahub::Error>(())
 /// ```
 #[derive(Debug, Clone, Serialize)]
@@ -42,18 +47,18 @@ use crate::types::SchemaHash;
 pub struct ChannelSnapshot {
     /// The channel's name.
     pub channel: String,
-    /// `ready` or `closed`.
-    pub state: String,
+    /// Ready or closed (`ready`, `closed` in JSON).
+    pub state: ChannelState,
     /// The channel hash (slot type and zones).
     pub channel_hash: SchemaHash,
     /// The slot type.
     pub slot: SlotTypeInfo,
     /// Number of ring slots.
     pub capacity: u32,
-    /// `block` or `overwrite`.
-    pub overflow: String,
-    /// `none`, `manual` or `enforced`.
-    pub checksum: String,
+    /// Block or overwrite (`block`, `overwrite` in JSON).
+    pub overflow: Overflow,
+    /// None, manual or enforced (`none`, `manual`, `enforced` in JSON).
+    pub checksum: ChecksumPolicy,
     /// Whether consumers need a secret.
     pub secret: bool,
     /// Consumer entries.
@@ -83,8 +88,8 @@ pub struct ChannelSnapshot {
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct SlotTypeInfo {
-    /// `typed` or `bytes`.
-    pub kind: String,
+    /// Typed or bytes (`typed`, `bytes` in JSON).
+    pub kind: SlotKind,
     /// Bytes of payload per slot.
     pub size: u64,
     /// Its canonical form, as the segment stores it.
@@ -106,6 +111,52 @@ pub struct ProducerInfo {
     /// Milliseconds since its last heartbeat.
     pub heartbeat_age_ms: u64,
 }
+
+/// What a segment's `init_state` says of its channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ChannelState {
+    /// Its producer made it and items may flow.
+    Ready,
+    /// Its producer closed it for good.
+    Closed,
+    /// Neither (a segment being created, or a corrupted word).
+    Invalid,
+}
+
+/// What a channel's slots hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SlotKind {
+    /// A type described by a schema (its canonical form is recorded).
+    Typed,
+    /// Raw bytes of at most the slot size.
+    Bytes,
+}
+
+macro_rules! spelled {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The word `datahub inspect` prints (and JSON carries).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+spelled!(ChannelState { Ready => "ready", Closed => "closed", Invalid => "invalid" });
+spelled!(SlotKind { Typed => "typed", Bytes => "bytes" });
 
 /// One consumer entry in use.
 #[derive(Debug, Clone, Serialize)]
@@ -285,31 +336,32 @@ pub(crate) fn snapshot(segment: &Segment) -> ChannelSnapshot {
     ChannelSnapshot {
         channel: segment.channel().to_owned(),
         state: match segment.init_state().load(Acquire) {
-            INIT_READY => "ready",
-            INIT_CLOSED => "closed",
-            _ => "invalid",
-        }
-        .into(),
+            INIT_READY => ChannelState::Ready,
+            INIT_CLOSED => ChannelState::Closed,
+            _ => ChannelState::Invalid,
+        },
         channel_hash: SchemaHash::from_bytes(id.channel_hash),
         slot: SlotTypeInfo {
-            kind: if id.slot_kind == 1 { "bytes" } else { "typed" }.into(),
+            kind: if id.slot_kind == 1 {
+                SlotKind::Bytes
+            } else {
+                SlotKind::Typed
+            },
             size: id.slot_size,
             canonical: segment.schema().slot.clone(),
             hash: SchemaHash::from_bytes(id.slot_hash),
         },
         capacity: id.capacity,
         overflow: if id.overflow == 1 {
-            "overwrite"
+            Overflow::Overwrite
         } else {
-            "block"
-        }
-        .into(),
+            Overflow::Block
+        },
         checksum: match id.checksum {
-            0 => "none",
-            1 => "manual",
-            _ => "enforced",
-        }
-        .into(),
+            0 => ChecksumPolicy::None,
+            1 => ChecksumPolicy::Manual,
+            _ => ChecksumPolicy::Enforced,
+        },
         secret: id.has_secret != 0,
         max_consumers: id.max_consumers,
         stall_timeout_ms: id.stall_timeout_ns / 1_000_000,
@@ -329,5 +381,42 @@ pub(crate) fn snapshot(segment: &Segment) -> ChannelSnapshot {
         consumers,
         zones,
         slots,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON of `datahub inspect --json` keeps its words: the typed
+    /// fields serialize as the strings they replaced.
+    #[test]
+    fn typed_fields_serialize_as_their_words() {
+        let words = |v: serde_json::Value| v.as_str().unwrap().to_owned();
+        for (state, word) in [
+            (ChannelState::Ready, "ready"),
+            (ChannelState::Closed, "closed"),
+            (ChannelState::Invalid, "invalid"),
+        ] {
+            assert_eq!(words(serde_json::to_value(state).unwrap()), word);
+            assert_eq!(state.to_string(), word);
+        }
+        for (kind, word) in [(SlotKind::Typed, "typed"), (SlotKind::Bytes, "bytes")] {
+            assert_eq!(words(serde_json::to_value(kind).unwrap()), word);
+            assert_eq!(kind.to_string(), word);
+        }
+        for (overflow, word) in [
+            (Overflow::Block, "block"),
+            (Overflow::Overwrite, "overwrite"),
+        ] {
+            assert_eq!(words(serde_json::to_value(overflow).unwrap()), word);
+        }
+        for (policy, word) in [
+            (ChecksumPolicy::None, "none"),
+            (ChecksumPolicy::Manual, "manual"),
+            (ChecksumPolicy::Enforced, "enforced"),
+        ] {
+            assert_eq!(words(serde_json::to_value(policy).unwrap()), word);
+        }
     }
 }

@@ -94,8 +94,8 @@ pub use {
     diagnose::{Finding, Severity},
     discovery::{ChannelRecord, Discovery, Expected, Registered, Registration, Registry},
     inspect::{
-        ChannelSnapshot, ConsumerInfo, ProducerInfo, SlotInfo, SlotTypeInfo, ZoneInfo, inspect,
-        list_channels,
+        ChannelSnapshot, ChannelState, ConsumerInfo, ProducerInfo, SlotInfo, SlotKind,
+        SlotTypeInfo, ZoneInfo, inspect, list_channels,
     },
     maintenance::{Cleanup, CleanupVerdict, Recovery, RecoveryAction, cleanup, recover},
     producer::{Producer, WriteSlot},

@@ -114,7 +114,7 @@ pub enum Overflow {
     Overwrite,
 }
 
-/// Slot checksums (`docs/layout.md`-6).
+/// Slot checksums (`docs/locks-and-checksums.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]

@@ -1,5 +1,5 @@
 //! The type system: which Rust types may live in shared memory, their
-//! layout descriptors, canonical form and schema hashes (`docs/schema.md`, §4).
+//! layout descriptors, canonical form and schema hashes (`docs/schema.md`).
 //!
 //! - [`DataHubType`]: a type with a known, padding-free layout that every bit
 //!   pattern makes valid, and its descriptor and hash.

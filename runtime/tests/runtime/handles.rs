@@ -167,7 +167,8 @@ impl Registry for Ledger {
         let channel = registration.channel.clone();
         let withdrawn = Arc::clone(&self.withdrawn_while_open);
         Ok(Registered::on_drop(move || {
-            let open = datahub::inspect(&channel).is_ok_and(|s| s.state == "ready");
+            let open =
+                datahub::inspect(&channel).is_ok_and(|s| s.state == datahub::ChannelState::Ready);
             *withdrawn.lock().unwrap() = Some(open);
         }))
     }

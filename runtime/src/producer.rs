@@ -17,9 +17,12 @@ use crate::ring::wait::{SleepOn, WaitStrategy, wait_until};
 use crate::segment::os;
 use crate::segment::shm::{SchemaStrings, Segment, SegmentError};
 use crate::segment::validate::{Blueprint, Params};
-use crate::sync::Ordering::{AcqRel, Relaxed, Release};
+use crate::sync::Ordering::{Relaxed, Release};
 use crate::types::{DataHubSlot, DataHubZone, SchemaHash};
 use crate::zone::handle::{LockedZone, Zone};
+
+mod takeover;
+use takeover::take_over;
 
 /// The one producer of a channel: creates its segment and writes slots of
 /// type `P` in place (no copy): a `DataHubSlot` type, or
@@ -388,177 +391,6 @@ impl<P: Payload> Producer<P> {
 /// `duration` in nanoseconds, saturated.
 fn duration_ns(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// The channel has a segment already. A live producer keeps it
-/// ([`Error::ChannelExists`]). Only a regular file of this user with the
-/// configured file mode is ever written or removed: a symbolic link, a
-/// FIFO or any other file type, a file of another user, or one whose mode
-/// is not the configured one, is refused ([`Error::ForeignFile`]) and
-/// left untouched. A dead producer's segment with the very same identity
-/// (channel hash, ring, zones, secret, stall timeout, mode) is taken over
-/// in place: slots left WRITING reset, sequence numbers go on, attached
-/// consumers carry on. Any other leftover of this user (another identity,
-/// a closed channel, one stuck being created by a dead process of an older
-/// build) is removed and created afresh; its consumers find their producer
-/// gone.
-/// Returns the segment and the next sequence number.
-fn take_over(
-    blueprint: &Blueprint<'_>,
-    schema: &SchemaStrings,
-    me: os::ProcessId,
-) -> Result<(Segment, u64), Error> {
-    let channel = blueprint.channel;
-    let exists = |holder: Option<os::ProcessId>| Error::ChannelExists {
-        channel: channel.to_owned(),
-        holder: holder.map(|p| p.pid),
-    };
-    let old = match Segment::attach_own(channel, Duration::from_millis(200)) {
-        Ok(old) => old,
-        Err(
-            e @ (SegmentError::Closed { .. }
-            | SegmentError::NotReady { .. }
-            | SegmentError::Corrupt { .. }),
-        ) => {
-            // Closed, or not ready (a file of an older build, whose creator
-            // may still be at it). A closed one of ours, or one abandoned
-            // by a creator that died before READY, is replaced.
-            return match Segment::leftover(channel) {
-                Ok((file, kind)) => {
-                    tracing::info!(channel, ?kind, "replacing a leftover segment");
-                    recreate(blueprint, schema, me, &file)
-                }
-                Err(_) if matches!(e, SegmentError::Corrupt { .. }) => Err(e.into()),
-                Err(_) => Err(exists(None)),
-            };
-        }
-        // Removed since our create found it: create it afresh, once.
-        Err(SegmentError::NotFound { .. }) => return create_afresh(blueprint, schema, me),
-        Err(e) => return Err(e.into()),
-    };
-    let holder = old.producer();
-    if holder.is_some_and(os::is_alive) {
-        return Err(exists(holder));
-    }
-    let mode = old.file_facts().mode;
-    if mode != blueprint.mode {
-        // Not written into: its mode was changed since it was created (it
-        // may now be writable by others), or it was made with another one.
-        return Err(Error::ForeignFile {
-            channel: channel.to_owned(),
-            found: format!("a segment of a dead producer with file mode {mode:04o}"),
-            expected: format!("mode {:04o}, this producer's", blueprint.mode),
-            advice: format!(
-                "remove it with `datahub cleanup {channel}` (its producer is dead) and start the \
-                 producer again, or configure mode {mode:#o} if that mode is meant"
-            ),
-        });
-    }
-    // Claim the segment: a CAS on the dead producer's exact owner word, so
-    // that of two restarting producers (or a producer and `datahub
-    // cleanup`) exactly one goes on, whether it takes the segment over or
-    // replaces it. AcqRel: the Acquire half pairs with the Release stores
-    // of the dead producer's last commit (through the ring words read
-    // below).
-    let line = &old.live().producer;
-    let mine = crate::segment::owner::encode_owner(me).unwrap_or(0);
-    let dead = holder
-        .and_then(crate::segment::owner::encode_owner)
-        .unwrap_or(0);
-    if line
-        .owner
-        .compare_exchange(dead, mine, AcqRel, Relaxed)
-        .is_err()
-    {
-        return Err(exists(old.producer()));
-    }
-    if !old.is_made_by(blueprint, schema) {
-        tracing::info!(
-            channel,
-            "replacing the segment of a dead producer with another identity"
-        );
-        return recreate(blueprint, schema, me, old.file());
-    }
-    // Relaxed: reports, published to readers with the commits that follow.
-    line.pid.store(me.pid, Relaxed);
-    line.start_time.store(me.start_time, Relaxed);
-    line.heartbeat_ns.store(os::monotonic_ns(), Relaxed);
-    line.epoch.fetch_add(1, Relaxed);
-    if let Some(keying) = old.keying(blueprint.secret) {
-        old.write_seal(&keying, me);
-    }
-    let ring = old.ring();
-    let (next, reset) = ring.recover_writer();
-    let metrics = &old.live().metrics;
-    metrics.add(Counter::ProducerTakeovers, 1);
-    metrics.add(Counter::SlotsRecovered, reset as u64);
-    count_uncounted_commits(&ring, metrics, next);
-    crate::liveness::reap_dead(&ring, metrics);
-    // Wake consumers sleeping on a slot that was reset.
-    ring.commit.futex.fetch_add(1, Release);
-    os::futex_wake_all(&ring.commit.futex);
-    tracing::info!(
-        channel,
-        next_seq = next,
-        slots_reset = reset,
-        "took over the segment of a dead producer"
-    );
-    Ok((old, next))
-}
-
-/// A producer killed between a commit and counting it leaves the
-/// `items_committed` and `bytes_committed` counters short of the ring's
-/// `commit_seq` (`next`): its successor counts those items (at most the
-/// last one or two, still in their slots) so the counters add up.
-fn count_uncounted_commits(
-    ring: &Ring<'_>,
-    metrics: &crate::segment::header::MetricsBlock,
-    next: u64,
-) {
-    let counted = metrics.get(Counter::ItemsCommitted);
-    if counted >= next {
-        return;
-    }
-    let missing = next - counted;
-    let bytes: u64 = (counted.max(next.saturating_sub(ring.capacity()))..next)
-        .map(|seq| &ring.slots[ring.slot_index(seq)])
-        // Relaxed: the dead producer's Release commit was acquired by our
-        // takeover CAS (and `recover_writer`'s loads).
-        .filter(|slot| slot.state.load(Relaxed) == crate::segment::layout::SLOT_COMMITTED)
-        .map(|slot| slot.payload_len.load(Relaxed))
-        .sum();
-    metrics.add_own(Counter::ItemsCommitted, missing);
-    metrics.add_own(Counter::BytesCommitted, bytes);
-}
-
-/// Removes a leftover segment (opened as `file`) and creates the channel
-/// afresh. Only that file's name is removed: if another producer replaced
-/// it meanwhile, the create finds theirs and fails with `ChannelExists`.
-fn recreate(
-    blueprint: &Blueprint<'_>,
-    schema: &SchemaStrings,
-    me: os::ProcessId,
-    file: &std::fs::File,
-) -> Result<(Segment, u64), Error> {
-    let _ = os::unlink_if_same(blueprint.channel, file);
-    create_afresh(blueprint, schema, me)
-}
-
-/// Creates the segment once more, after finding it gone or removing it: a
-/// producer that got in first wins (`ChannelExists`).
-fn create_afresh(
-    blueprint: &Blueprint<'_>,
-    schema: &SchemaStrings,
-    me: os::ProcessId,
-) -> Result<(Segment, u64), Error> {
-    match Segment::create(blueprint, schema, me) {
-        Ok(segment) => Ok((segment, 0)),
-        Err(SegmentError::AlreadyExists { channel }) => Err(Error::ChannelExists {
-            channel,
-            holder: None,
-        }),
-        Err(e) => Err(e.into()),
-    }
 }
 
 impl Producer<Bytes> {

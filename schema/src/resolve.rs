@@ -798,7 +798,7 @@ fn check_channel(
     known: &mut KnownTypes<'_>,
     sink: &mut Sink<'_>,
 ) -> Option<Channel> {
-    let (index, structs, resolved) = (cx.index, cx.structs, cx.resolved);
+    let (index, resolved) = (cx.index, cx.resolved);
     let name = &c.name.value;
     let mut ok = c.complete;
     if !is_channel_name(name) {
@@ -813,285 +813,9 @@ fn check_channel(
         ok = false;
     }
 
-    // The slot.
-    let mut slot = None;
-    if let Some(s) = &c.slot {
-        if s.value == "bytes" {
-            match &c.slot_size {
-                None => {
-                    sink.error(
-                        ErrorKind::MissingKey {
-                            key: "slot_size",
-                            within: format!("channel `{name}` (a `bytes` slot)"),
-                        },
-                        s.span.clone(),
-                    )
-                    .with_help("give the largest payload in bytes, e.g. `slot_size = 4096`");
-                    ok = false;
-                }
-                Some(size) if size.value == 0 || size.value > MAX_TYPE_SIZE => {
-                    sink.error(
-                        ErrorKind::InvalidValue {
-                            key: "slot_size".into(),
-                            message: format!(
-                                "expected 1 to {MAX_TYPE_SIZE} bytes, found {}",
-                                size.value
-                            ),
-                        },
-                        size.span.clone(),
-                    );
-                    ok = false;
-                }
-                Some(size) => {
-                    slot = Some((
-                        SlotType::Bytes { size: size.value },
-                        format!("[u8;{}]", size.value),
-                    ))
-                }
-            }
-        } else {
-            if let Some(size) = &c.slot_size {
-                sink.error(
-                    ErrorKind::InvalidValue {
-                        key: "slot_size".into(),
-                        message: "`slot_size` is only for `slot = \"bytes\"`; a struct slot's size is its struct's".to_owned(),
-                    },
-                    size.span.clone(),
-                )
-                .with_help("remove `slot_size`");
-                ok = false;
-            }
-            match index.get(s.value.as_str()) {
-                None if Primitive::from_name(&s.value).is_some() => {
-                    sink.error(
-                        ErrorKind::InvalidValue {
-                            key: "slot".into(),
-                            message: format!("a slot type is a struct declared in [structs] or \"bytes\", found the primitive `{}`", s.value),
-                        },
-                        s.span.clone(),
-                    )
-                    .with_help(format!(r#"wrap it in a struct: `[structs.Sample]` with `fields = [{{ name = "value", type = "{}" }}]`"#, s.value));
-                    ok = false;
-                }
-                None => {
-                    unknown_type(&s.value, &s.span, known, sink);
-                    ok = false;
-                }
-                Some(&i) => match &resolved[i] {
-                    None => ok = false,
-                    Some(r) => {
-                        if r.first_atomic.is_some() {
-                            let (field, field_ty) =
-                                first_leaf(i, true, index, resolved).unwrap_or_default();
-                            sink.error(
-                                ErrorKind::AtomicInSlot {
-                                    channel: name.clone(),
-                                    ty: s.value.clone(),
-                                    field,
-                                    field_ty,
-                                },
-                                s.span.clone(),
-                            )
-                            .with_help("use plain types in the slot struct, and put shared counters in a lock-free zone");
-                            ok = false;
-                        } else {
-                            slot = Some((
-                                SlotType::Struct(structs[i].name.value.clone()),
-                                r.canonical.clone(),
-                            ));
-                        }
-                    }
-                },
-            }
-        }
-    }
-
-    // Ring parameters.
-    let policy = c.policy.as_ref().map_or(Policy::Ring, |p| p.value);
-    let capacity = match (policy, &c.capacity) {
-        (Policy::Single, None) => 1,
-        (Policy::Double, None) => 2,
-        (Policy::Ring, None) => DEFAULT_CAPACITY,
-        (Policy::Single, Some(n)) if n.value == 1 => 1,
-        (Policy::Double, Some(n)) if n.value == 2 => 2,
-        (Policy::Ring, Some(n)) if (1..=MAX_CAPACITY).contains(&n.value) => n.value,
-        (Policy::Ring, Some(n)) => {
-            sink.error(
-                ErrorKind::InvalidValue {
-                    key: "capacity".into(),
-                    message: format!("a ring has 1 to {MAX_CAPACITY} slots, found {}", n.value),
-                },
-                n.span.clone(),
-            );
-            ok = false;
-            0
-        }
-        (p, Some(n)) => {
-            let fixed = if p == Policy::Single { 1 } else { 2 };
-            sink.error(
-                ErrorKind::InvalidValue {
-                    key: "capacity".into(),
-                    message: format!(
-                        "policy `{}` has exactly {fixed} slot{}, found capacity = {}",
-                        if p == Policy::Single {
-                            "single"
-                        } else {
-                            "double"
-                        },
-                        if fixed == 1 { "" } else { "s" },
-                        n.value
-                    ),
-                },
-                n.span.clone(),
-            )
-            .with_help("remove `capacity`, or use `policy = \"ring\"` for another depth");
-            ok = false;
-            0
-        }
-    };
-    let max_consumers = match &c.max_consumers {
-        None => DEFAULT_MAX_CONSUMERS,
-        Some(n) if (1..=MAX_CONSUMERS).contains(&n.value) => n.value,
-        Some(n) => {
-            sink.error(
-                ErrorKind::InvalidValue {
-                    key: "max_consumers".into(),
-                    message: format!("expected 1 to {MAX_CONSUMERS}, found {}", n.value),
-                },
-                n.span.clone(),
-            );
-            ok = false;
-            0
-        }
-    };
-
-    // Zones.
-    let mut zones = Vec::new();
-    let mut zone_canonicals = Vec::new();
-    if let Some(raw_zones) = &c.zones {
-        if raw_zones.value.len() > MAX_ZONES {
-            let extra = &raw_zones.value[MAX_ZONES];
-            sink.error(
-                ErrorKind::TooManyZones {
-                    channel: name.clone(),
-                    count: raw_zones.value.len(),
-                    max: MAX_ZONES,
-                },
-                extra.span.clone(),
-            )
-            .with_label(format!("zone {} is here", MAX_ZONES + 1))
-            .with_help("merge related zones into one struct, or split the channel");
-            ok = false;
-        }
-        let mut seen = HashSet::new();
-        // Accessor -> the zone that has it (generated handles have one
-        // method and one field per zone).
-        let mut accessors: HashMap<String, &At<String>> = HashMap::new();
-        for z in &raw_zones.value {
-            let (Some(zname), Some(zty)) = (&z.name, &z.ty) else {
-                ok = false;
-                continue;
-            };
-            let unique = check_unique_name(
-                "zone",
-                zname,
-                &mut seen,
-                &format!("channel `{name}`"),
-                "rename one of them: zones are found by name",
-                sink,
-            );
-            ok &= unique;
-            if unique {
-                let accessor = zone_accessor_name(&zname.value);
-                if let Some(other) = accessors.get(&accessor) {
-                    // One of the two is a method name, whose accessor takes `_zone`.
-                    let reserved = if other.value == accessor {
-                        &zname.value
-                    } else {
-                        &other.value
-                    };
-                    sink.error(
-                        ErrorKind::NameClash {
-                            what: format!("zone `{}`", zname.value),
-                            other: format!(
-                                "zone `{}` (line {})",
-                                other.value,
-                                sink.line_of(other.span.start)
-                            ),
-                            rust: format!("the accessor `{accessor}()` of the channel's handles"),
-                        },
-                        zname.span.clone(),
-                    )
-                    .with_help(format!(
-                        "rename one of them: `{reserved}` is a method of the handles, so zone `{reserved}` gets the accessor `{accessor}()`"
-                    ));
-                    ok = false;
-                } else {
-                    accessors.insert(accessor, zname);
-                }
-            }
-            let Some(&i) = index.get(zty.value.as_str()) else {
-                if Primitive::from_name(&zty.value).is_some() || zty.value.starts_with('[') {
-                    sink.error(
-                        ErrorKind::InvalidValue {
-                            key: "type".into(),
-                            message: format!(
-                                "a zone's type is a struct declared in [structs], found `{}`",
-                                zty.value
-                            ),
-                        },
-                        zty.span.clone(),
-                    )
-                    .with_help("wrap the value in a struct and name that struct here");
-                } else {
-                    unknown_type(&zty.value, &zty.span, known, sink);
-                }
-                ok = false;
-                continue;
-            };
-            let Some(r) = &resolved[i] else {
-                ok = false;
-                continue;
-            };
-            if z.locked && r.first_atomic.is_some() {
-                let (field, field_ty) = first_leaf(i, true, index, resolved).unwrap_or_default();
-                sink.error(
-                    ErrorKind::AtomicInLockedZone {
-                        zone: zname.value.clone(),
-                        ty: zty.value.clone(),
-                        field,
-                        field_ty,
-                    },
-                    zty.span.clone(),
-                )
-                .with_help("use plain types in a locked zone, or remove `locked = true` if every field is atomic");
-                ok = false;
-            } else if !z.locked && r.first_plain.is_some() {
-                let (field, field_ty) = first_leaf(i, false, index, resolved).unwrap_or_default();
-                sink.error(
-                    ErrorKind::NonAtomicInLockFreeZone {
-                        zone: zname.value.clone(),
-                        ty: zty.value.clone(),
-                        field: field.clone(),
-                        field_ty: field_ty.clone(),
-                    },
-                    zty.span.clone(),
-                )
-                .with_help(format!(
-                    "make `{field}` atomic (`atomic_{}`), or add `locked = true` to guard plain data with the zone's spin lock",
-                    field_ty.trim_start_matches('[').split([';', ']']).next().unwrap_or("u64")
-                ));
-                ok = false;
-            }
-            zones.push(Zone {
-                name: zname.value.clone(),
-                ty: structs[i].name.value.clone(),
-                locked: z.locked,
-                doc: z.doc.clone(),
-            });
-            zone_canonicals.push(r.canonical.clone());
-        }
-    }
+    let slot = check_slot(c, cx, known, sink, &mut ok);
+    let (policy, capacity, max_consumers) = ring_parameters(c, sink, &mut ok);
+    let (zones, zone_canonicals) = check_zones(c, cx, known, sink, &mut ok);
 
     let (slot, slot_canonical) = slot?;
     if !ok {
@@ -1181,6 +905,317 @@ fn check_channel(
         zone_canonicals,
         canonical,
     })
+}
+
+/// The channel's slot type and its canonical form; `None` when it has
+/// none that can be used (each reason reported, and `ok` cleared).
+fn check_slot(
+    c: &RawChannel,
+    cx: &Context<'_, '_>,
+    known: &mut KnownTypes<'_>,
+    sink: &mut Sink<'_>,
+    ok: &mut bool,
+) -> Option<(SlotType, String)> {
+    let (index, structs, resolved) = (cx.index, cx.structs, cx.resolved);
+    let name = &c.name.value;
+    let mut slot = None;
+    if let Some(s) = &c.slot {
+        if s.value == "bytes" {
+            match &c.slot_size {
+                None => {
+                    sink.error(
+                        ErrorKind::MissingKey {
+                            key: "slot_size",
+                            within: format!("channel `{name}` (a `bytes` slot)"),
+                        },
+                        s.span.clone(),
+                    )
+                    .with_help("give the largest payload in bytes, e.g. `slot_size = 4096`");
+                    *ok = false;
+                }
+                Some(size) if size.value == 0 || size.value > MAX_TYPE_SIZE => {
+                    sink.error(
+                        ErrorKind::InvalidValue {
+                            key: "slot_size".into(),
+                            message: format!(
+                                "expected 1 to {MAX_TYPE_SIZE} bytes, found {}",
+                                size.value
+                            ),
+                        },
+                        size.span.clone(),
+                    );
+                    *ok = false;
+                }
+                Some(size) => {
+                    slot = Some((
+                        SlotType::Bytes { size: size.value },
+                        format!("[u8;{}]", size.value),
+                    ))
+                }
+            }
+        } else {
+            if let Some(size) = &c.slot_size {
+                sink.error(
+                    ErrorKind::InvalidValue {
+                        key: "slot_size".into(),
+                        message: "`slot_size` is only for `slot = \"bytes\"`; a struct slot's size is its struct's".to_owned(),
+                    },
+                    size.span.clone(),
+                )
+                .with_help("remove `slot_size`");
+                *ok = false;
+            }
+            match index.get(s.value.as_str()) {
+                None if Primitive::from_name(&s.value).is_some() => {
+                    sink.error(
+                        ErrorKind::InvalidValue {
+                            key: "slot".into(),
+                            message: format!("a slot type is a struct declared in [structs] or \"bytes\", found the primitive `{}`", s.value),
+                        },
+                        s.span.clone(),
+                    )
+                    .with_help(format!(r#"wrap it in a struct: `[structs.Sample]` with `fields = [{{ name = "value", type = "{}" }}]`"#, s.value));
+                    *ok = false;
+                }
+                None => {
+                    unknown_type(&s.value, &s.span, known, sink);
+                    *ok = false;
+                }
+                Some(&i) => match &resolved[i] {
+                    None => *ok = false,
+                    Some(r) => {
+                        if r.first_atomic.is_some() {
+                            let (field, field_ty) =
+                                first_leaf(i, true, index, resolved).unwrap_or_default();
+                            sink.error(
+                                ErrorKind::AtomicInSlot {
+                                    channel: name.clone(),
+                                    ty: s.value.clone(),
+                                    field,
+                                    field_ty,
+                                },
+                                s.span.clone(),
+                            )
+                            .with_help("use plain types in the slot struct, and put shared counters in a lock-free zone");
+                            *ok = false;
+                        } else {
+                            slot = Some((
+                                SlotType::Struct(structs[i].name.value.clone()),
+                                r.canonical.clone(),
+                            ));
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    slot
+}
+
+/// The channel's policy, capacity and consumer entries (0 where a value
+/// is refused: reported, and `ok` cleared).
+fn ring_parameters(c: &RawChannel, sink: &mut Sink<'_>, ok: &mut bool) -> (Policy, u64, u64) {
+    let policy = c.policy.as_ref().map_or(Policy::Ring, |p| p.value);
+    let capacity = match (policy, &c.capacity) {
+        (Policy::Single, None) => 1,
+        (Policy::Double, None) => 2,
+        (Policy::Ring, None) => DEFAULT_CAPACITY,
+        (Policy::Single, Some(n)) if n.value == 1 => 1,
+        (Policy::Double, Some(n)) if n.value == 2 => 2,
+        (Policy::Ring, Some(n)) if (1..=MAX_CAPACITY).contains(&n.value) => n.value,
+        (Policy::Ring, Some(n)) => {
+            sink.error(
+                ErrorKind::InvalidValue {
+                    key: "capacity".into(),
+                    message: format!("a ring has 1 to {MAX_CAPACITY} slots, found {}", n.value),
+                },
+                n.span.clone(),
+            );
+            *ok = false;
+            0
+        }
+        (p, Some(n)) => {
+            let fixed = if p == Policy::Single { 1 } else { 2 };
+            sink.error(
+                ErrorKind::InvalidValue {
+                    key: "capacity".into(),
+                    message: format!(
+                        "policy `{}` has exactly {fixed} slot{}, found capacity = {}",
+                        if p == Policy::Single {
+                            "single"
+                        } else {
+                            "double"
+                        },
+                        if fixed == 1 { "" } else { "s" },
+                        n.value
+                    ),
+                },
+                n.span.clone(),
+            )
+            .with_help("remove `capacity`, or use `policy = \"ring\"` for another depth");
+            *ok = false;
+            0
+        }
+    };
+    let max_consumers = match &c.max_consumers {
+        None => DEFAULT_MAX_CONSUMERS,
+        Some(n) if (1..=MAX_CONSUMERS).contains(&n.value) => n.value,
+        Some(n) => {
+            sink.error(
+                ErrorKind::InvalidValue {
+                    key: "max_consumers".into(),
+                    message: format!("expected 1 to {MAX_CONSUMERS}, found {}", n.value),
+                },
+                n.span.clone(),
+            );
+            *ok = false;
+            0
+        }
+    };
+
+    (policy, capacity, max_consumers)
+}
+
+/// The channel's zones and their canonical forms, in order (a zone that
+/// cannot be used is reported, and `ok` cleared).
+fn check_zones(
+    c: &RawChannel,
+    cx: &Context<'_, '_>,
+    known: &mut KnownTypes<'_>,
+    sink: &mut Sink<'_>,
+    ok: &mut bool,
+) -> (Vec<Zone>, Vec<String>) {
+    let (index, structs, resolved) = (cx.index, cx.structs, cx.resolved);
+    let name = &c.name.value;
+    let mut zones = Vec::new();
+    let mut zone_canonicals = Vec::new();
+    if let Some(raw_zones) = &c.zones {
+        if raw_zones.value.len() > MAX_ZONES {
+            let extra = &raw_zones.value[MAX_ZONES];
+            sink.error(
+                ErrorKind::TooManyZones {
+                    channel: name.clone(),
+                    count: raw_zones.value.len(),
+                    max: MAX_ZONES,
+                },
+                extra.span.clone(),
+            )
+            .with_label(format!("zone {} is here", MAX_ZONES + 1))
+            .with_help("merge related zones into one struct, or split the channel");
+            *ok = false;
+        }
+        let mut seen = HashSet::new();
+        // Accessor -> the zone that has it (generated handles have one
+        // method and one field per zone).
+        let mut accessors: HashMap<String, &At<String>> = HashMap::new();
+        for z in &raw_zones.value {
+            let (Some(zname), Some(zty)) = (&z.name, &z.ty) else {
+                *ok = false;
+                continue;
+            };
+            let unique = check_unique_name(
+                "zone",
+                zname,
+                &mut seen,
+                &format!("channel `{name}`"),
+                "rename one of them: zones are found by name",
+                sink,
+            );
+            *ok &= unique;
+            if unique {
+                let accessor = zone_accessor_name(&zname.value);
+                if let Some(other) = accessors.get(&accessor) {
+                    // One of the two is a method name, whose accessor takes `_zone`.
+                    let reserved = if other.value == accessor {
+                        &zname.value
+                    } else {
+                        &other.value
+                    };
+                    sink.error(
+                        ErrorKind::NameClash {
+                            what: format!("zone `{}`", zname.value),
+                            other: format!(
+                                "zone `{}` (line {})",
+                                other.value,
+                                sink.line_of(other.span.start)
+                            ),
+                            rust: format!("the accessor `{accessor}()` of the channel's handles"),
+                        },
+                        zname.span.clone(),
+                    )
+                    .with_help(format!(
+                        "rename one of them: `{reserved}` is a method of the handles, so zone `{reserved}` gets the accessor `{accessor}()`"
+                    ));
+                    *ok = false;
+                } else {
+                    accessors.insert(accessor, zname);
+                }
+            }
+            let Some(&i) = index.get(zty.value.as_str()) else {
+                if Primitive::from_name(&zty.value).is_some() || zty.value.starts_with('[') {
+                    sink.error(
+                        ErrorKind::InvalidValue {
+                            key: "type".into(),
+                            message: format!(
+                                "a zone's type is a struct declared in [structs], found `{}`",
+                                zty.value
+                            ),
+                        },
+                        zty.span.clone(),
+                    )
+                    .with_help("wrap the value in a struct and name that struct here");
+                } else {
+                    unknown_type(&zty.value, &zty.span, known, sink);
+                }
+                *ok = false;
+                continue;
+            };
+            let Some(r) = &resolved[i] else {
+                *ok = false;
+                continue;
+            };
+            if z.locked && r.first_atomic.is_some() {
+                let (field, field_ty) = first_leaf(i, true, index, resolved).unwrap_or_default();
+                sink.error(
+                    ErrorKind::AtomicInLockedZone {
+                        zone: zname.value.clone(),
+                        ty: zty.value.clone(),
+                        field,
+                        field_ty,
+                    },
+                    zty.span.clone(),
+                )
+                .with_help("use plain types in a locked zone, or remove `locked = true` if every field is atomic");
+                *ok = false;
+            } else if !z.locked && r.first_plain.is_some() {
+                let (field, field_ty) = first_leaf(i, false, index, resolved).unwrap_or_default();
+                sink.error(
+                    ErrorKind::NonAtomicInLockFreeZone {
+                        zone: zname.value.clone(),
+                        ty: zty.value.clone(),
+                        field: field.clone(),
+                        field_ty: field_ty.clone(),
+                    },
+                    zty.span.clone(),
+                )
+                .with_help(format!(
+                    "make `{field}` atomic (`atomic_{}`), or add `locked = true` to guard plain data with the zone's spin lock",
+                    field_ty.trim_start_matches('[').split([';', ']']).next().unwrap_or("u64")
+                ));
+                *ok = false;
+            }
+            zones.push(Zone {
+                name: zname.value.clone(),
+                ty: structs[i].name.value.clone(),
+                locked: z.locked,
+                doc: z.doc.clone(),
+            });
+            zone_canonicals.push(r.canonical.clone());
+        }
+    }
+
+    (zones, zone_canonicals)
 }
 
 /// DH124: a struct whose own fields mix atomics and plain data (none of them

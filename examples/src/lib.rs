@@ -100,7 +100,7 @@ mod tests {
         let name = unique("sensor");
         let mut producer = sensor::create_with(&sensor::config_named(&name)).unwrap();
         assert_eq!(producer.channel_hash(), sensor::CHANNEL_HASH);
-        let mut consumer = sensor::attach_with(&name, &AttachOptions::default()).unwrap();
+        let consumer = sensor::attach_with(&name, &AttachOptions::default()).unwrap();
         producer.write_with(SECOND, |f| f.seq = 7).unwrap();
         producer.telemetry().frame_count.store(1, Ordering::Relaxed);
         let mut calib = producer.calibration().read(SECOND).unwrap();
@@ -109,6 +109,42 @@ mod tests {
         assert_eq!(consumer.next(SECOND).unwrap().seq, 7);
         assert_eq!(consumer.telemetry().frame_count.load(Ordering::Relaxed), 1);
         assert_eq!(consumer.calibration().read(SECOND).unwrap().gain[0], 2.5);
+    }
+
+    /// A frame and the zones that describe it, side by side (issue 16):
+    /// holding an item borrows the consumer shared, so its zones stay at
+    /// hand; a second read while the item is held is refused, not a
+    /// second read mark.
+    #[test]
+    fn zones_are_read_and_written_while_an_item_is_held() {
+        let name = unique("held");
+        let mut producer = sensor::create_with(&sensor::config_named(&name)).unwrap();
+        let consumer = sensor::attach_with(&name, &AttachOptions::default()).unwrap();
+        producer.write_with(SECOND, |f| f.seq = 1).unwrap();
+        producer.write_with(SECOND, |f| f.seq = 2).unwrap();
+        producer.telemetry().frame_count.store(2, Ordering::Relaxed);
+
+        let frame = consumer.next(SECOND).unwrap();
+        let frames = consumer.telemetry().frame_count.load(Ordering::Relaxed);
+        consumer
+            .telemetry()
+            .frame_count
+            .fetch_add(1, Ordering::Relaxed);
+        let gain = consumer.calibration().read(SECOND).unwrap().gain[0];
+        assert_eq!((frame.seq, frames, gain), (1, 2, 0.0));
+        let again = consumer.next(SECOND).map(|f| f.seq).unwrap_err();
+        assert!(matches!(again, Error::ItemHeld { held: 0, .. }), "{again}");
+        assert_eq!(again.code(), "DH225");
+        assert!(consumer.try_next().is_err() && consumer.latest(SECOND).is_err());
+        drop(frame);
+
+        // Released: the next item, at once.
+        assert_eq!(consumer.next(SECOND).unwrap().seq, 2);
+        assert_eq!(producer.telemetry().frame_count.load(Ordering::Relaxed), 3);
+        assert!(
+            consumer.try_next().unwrap().is_none(),
+            "nothing more, no error"
+        );
     }
 
     #[test]
@@ -121,7 +157,7 @@ mod tests {
         let mut producer = sensor::create_with(&sensor::config_named(&name)).unwrap();
         producer.register(&hub).unwrap();
         producer.write_with(SECOND, |f| f.seq = 3).unwrap();
-        let mut consumer = sensor::discover_with(&hub, &name, &AttachOptions::default()).unwrap();
+        let consumer = sensor::discover_with(&hub, &name, &AttachOptions::default()).unwrap();
         assert_eq!(consumer.next(SECOND).unwrap().seq, 3);
         // The same slot type without the zones: same slot hash, another
         // channel hash, refused at the broker.
@@ -174,7 +210,7 @@ mod tests {
         let name = unique("camera");
         let mut producer = raw_camera::create_with(&raw_camera::config_named(&name)).unwrap();
         assert_eq!(producer.slot_size(), 4 * 1024 * 1024);
-        let mut consumer = raw_camera::attach_with(&name, &AttachOptions::default()).unwrap();
+        let consumer = raw_camera::attach_with(&name, &AttachOptions::default()).unwrap();
         let mut slot = producer.acquire(SECOND).unwrap();
         slot[..3].copy_from_slice(b"raw");
         slot.set_len(3);

@@ -4,6 +4,8 @@
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Acquire, Release};
 use std::time::Duration;
 
 use crate::checksum;
@@ -103,15 +105,21 @@ const GONE_CHECK_INTERVAL_NS: u64 = 10_000_000;
 pub struct Consumer<P: Payload> {
     segment: Arc<Segment>,
     entry: usize,
-    next: u64,
-    lost: u64,
+    /// The next item to read. These words are this handle's alone; the
+    /// `reading` flag orders them between the threads that share it.
+    next: AtomicU64,
+    lost: AtomicU64,
+    /// Whether a `ReadSlot` of this consumer is alive, and which item:
+    /// `u64::MAX` when none (the entry has one read mark: one item at a
+    /// time).
+    reading: AtomicU64,
     strategy: WaitStrategy,
     enforced_checksums: bool,
     /// The channel's secret with the segment's nonce.
     keying: Option<checksum::Keying>,
     slot_size: usize,
     /// When an empty `try_next` last checked for a gone producer.
-    gone_checked_ns: u64,
+    gone_checked_ns: AtomicU64,
     _slot: PhantomData<fn() -> P>,
 }
 
@@ -166,12 +174,13 @@ impl<P: Payload> Consumer<P> {
             enforced_checksums: id.checksum == 2,
             segment: Arc::new(segment),
             entry,
-            next: first,
-            lost: 0,
+            next: AtomicU64::new(first),
+            lost: AtomicU64::new(0),
+            reading: AtomicU64::new(NOT_READING),
             strategy: options.strategy,
             keying,
             slot_size,
-            gone_checked_ns: 0,
+            gone_checked_ns: AtomicU64::new(0),
             _slot: PhantomData,
         })
     }
@@ -254,18 +263,71 @@ impl<P: Payload> Consumer<P> {
 
     /// Items lost so far: overwritten before this consumer read them.
     pub fn lost(&self) -> u64 {
-        self.lost
+        // Relaxed: a figure of this handle's own.
+        self.lost.load(Relaxed)
     }
 
     /// The sequence number of the next item [`next`](Self::next) returns.
     pub fn position(&self) -> u64 {
-        self.next
+        // Relaxed: as in `lost`.
+        self.next.load(Relaxed)
+    }
+
+    /// Takes this handle's one read: refused while a `ReadSlot` of it is
+    /// alive. Released by that `ReadSlot`'s drop, or by [`Self::end_read`]
+    /// when no item came.
+    fn begin_read(&self) -> Result<(), Error> {
+        // Acquire: pairs with the Release store in `end_read` (or the
+        // `ReadSlot`'s drop), so this thread sees the position the last
+        // read left, whichever thread made it. `NOT_READING - 1` marks a
+        // read under way that holds no item yet.
+        match self
+            .reading
+            .compare_exchange(NOT_READING, NOT_READING - 1, Acquire, Relaxed)
+        {
+            Ok(_) => Ok(()),
+            Err(held) => Err(Error::ItemHeld {
+                channel: self.channel().to_owned(),
+                held,
+            }),
+        }
+    }
+
+    /// Ends a read that returns no item.
+    fn end_read(&self) {
+        // Release: pairs with the Acquire in `begin_read`.
+        self.reading.store(NOT_READING, Release);
     }
 
     /// The next item in order, waiting up to `timeout` for it. In overwrite
     /// mode, items overwritten before they were read are skipped and
     /// counted ([`ReadSlot::lost_before`], [`lost`](Self::lost)).
-    pub fn next(&mut self, timeout: Duration) -> Result<ReadSlot<'_, P>, Error> {
+    ///
+    /// The consumer is borrowed shared, so its zones stay at hand while
+    /// the item is held; a second read before the item is dropped is
+    /// refused with [`Error::ItemHeld`].
+    pub fn next(&self, timeout: Duration) -> Result<ReadSlot<'_, P>, Error> {
+        self.begin_read()?;
+        match self.read_next(timeout) {
+            Ok(Ok(slot)) => Ok(slot),
+            Ok(Err(waited)) => {
+                self.end_read();
+                Err(self.gone().unwrap_or_else(|| Error::Timeout {
+                    channel: self.channel().to_owned(),
+                    waited,
+                    cause: format!("no item {} committed yet", self.position()),
+                }))
+            }
+            Err(e) => {
+                self.end_read();
+                Err(e)
+            }
+        }
+    }
+
+    /// `next` once the read is taken: the item, or how long it waited for
+    /// none.
+    fn read_next(&self, timeout: Duration) -> Result<Result<ReadSlot<'_, P>, Duration>, Error> {
         let mut lost_now = 0;
         let (wait, q) = {
             let ring = self.segment.ring();
@@ -275,7 +337,7 @@ impl<P: Payload> Consumer<P> {
             ring.resume_after_stall(me);
             // Relaxed: our own entry's counter, for the channel's total below.
             let races_before = me.races.load(Relaxed);
-            let mut q = self.next;
+            let mut q = self.position();
             let segment = &self.segment;
             let wait = wait_until(
                 self.strategy,
@@ -318,18 +380,16 @@ impl<P: Payload> Consumer<P> {
         };
         self.record_loss(lost_now);
         match wait.found {
-            Some(Ok(q)) => self.ready(q, lost_now),
+            Some(Ok(q)) => self.ready(q, lost_now).map(Ok),
             Some(Err(stop)) => {
-                self.next = q;
+                // Relaxed: ours (see `next`'s field).
+                self.next.store(q, Relaxed);
                 Err(self.stopped(stop))
             }
             None => {
-                self.next = q;
-                Err(self.gone().unwrap_or_else(|| Error::Timeout {
-                    channel: self.channel().to_owned(),
-                    waited: wait.waited(),
-                    cause: format!("no item {q} committed yet"),
-                }))
+                // Relaxed: as above.
+                self.next.store(q, Relaxed);
+                Ok(Err(wait.waited()))
             }
         }
     }
@@ -338,37 +398,61 @@ impl<P: Payload> Consumer<P> {
     /// channel this is one load and no system call; whether the producer
     /// is gone ([`Error::ProducerGone`]) is asked at most every 10 ms, so
     /// a polling loop learns of a dead producer within that.
-    pub fn try_next(&mut self) -> Result<Option<ReadSlot<'_, P>>, Error> {
+    pub fn try_next(&self) -> Result<Option<ReadSlot<'_, P>>, Error> {
+        self.begin_read()?;
+        let found = self.poll_next();
+        if !matches!(found, Ok(Some(_))) {
+            self.end_read();
+        }
+        found
+    }
+
+    /// `try_next` once the read is taken.
+    fn poll_next(&self) -> Result<Option<ReadSlot<'_, P>>, Error> {
         // Nothing committed past our position and the channel open: the
         // common answer of a polling loop, given without the liveness
         // check (`/proc` and two `stat`s), which runs at most every
         // GONE_CHECK_INTERVAL_NS of empty polls.
-        let nothing_new = self.segment.ring().commit_seq() <= self.next;
+        let nothing_new = self.segment.ring().commit_seq() <= self.position();
         if nothing_new && !closed(&self.segment) {
             let now = os::coarse_ns();
-            if now.saturating_sub(self.gone_checked_ns) < GONE_CHECK_INTERVAL_NS {
+            // Relaxed: this handle's own pacing figure.
+            if now.saturating_sub(self.gone_checked_ns.load(Relaxed)) < GONE_CHECK_INTERVAL_NS {
                 return Ok(None);
             }
-            self.gone_checked_ns = now;
+            self.gone_checked_ns.store(now, Relaxed);
             return match self.gone() {
                 Some(gone) => Err(gone),
                 None => Ok(None),
             };
         }
-        match self.next(Duration::ZERO) {
+        // Something new, or the channel closed: one look, no wait.
+        match self.read_next(Duration::ZERO)? {
             Ok(slot) => Ok(Some(slot)),
-            Err(Error::Timeout { .. }) => Ok(None),
-            Err(e) => Err(e),
+            Err(_) => match self.gone() {
+                Some(gone) => Err(gone),
+                None => Ok(None),
+            },
         }
     }
 
     /// The newest item (skipping older unread ones, which are not counted
     /// as lost), waiting up to `timeout` for one newer than the last read.
-    pub fn latest(&mut self, timeout: Duration) -> Result<ReadSlot<'_, P>, Error> {
+    pub fn latest(&self, timeout: Duration) -> Result<ReadSlot<'_, P>, Error> {
+        self.begin_read()?;
+        let found = self.read_latest(timeout);
+        if found.is_err() {
+            self.end_read();
+        }
+        found
+    }
+
+    /// `latest` once the read is taken.
+    fn read_latest(&self, timeout: Duration) -> Result<ReadSlot<'_, P>, Error> {
         let wait = {
             let ring = self.segment.ring();
             let me = &ring.consumers[self.entry];
-            let next = self.next;
+            let next = self.position();
             let segment = &self.segment;
             ring.resume_after_stall(me);
             wait_until(
@@ -409,7 +493,10 @@ impl<P: Payload> Consumer<P> {
             None => Err(self.gone().unwrap_or_else(|| Error::Timeout {
                 channel: self.channel().to_owned(),
                 waited: wait.waited(),
-                cause: format!("no item after {} committed yet", self.next.wrapping_sub(1)),
+                cause: format!(
+                    "no item after {} committed yet",
+                    self.position().wrapping_sub(1)
+                ),
             })),
         }
     }
@@ -448,9 +535,10 @@ impl<P: Payload> Consumer<P> {
             .store(os::monotonic_ns(), Relaxed);
     }
 
-    fn record_loss(&mut self, lost: u64) {
+    fn record_loss(&self, lost: u64) {
         if lost > 0 {
-            self.lost += lost;
+            // Relaxed: ours (see `next`'s field).
+            self.lost.fetch_add(lost, Relaxed);
             // Relaxed: a counter.
             self.ring().consumers[self.entry]
                 .overruns
@@ -461,7 +549,7 @@ impl<P: Payload> Consumer<P> {
 
     /// Item `q` is marked for reading: wraps it in a `ReadSlot`, after
     /// checking its length and (enforced) its checksum.
-    fn ready(&mut self, q: u64, lost_before: u64) -> Result<ReadSlot<'_, P>, Error> {
+    fn ready(&self, q: u64, lost_before: u64) -> Result<ReadSlot<'_, P>, Error> {
         let index = self.ring().slot_index(q);
         // Relaxed: written before the Release store of COMMITTED that our
         // Acquire in `try_read` saw, and not rewritten while our mark holds
@@ -473,6 +561,8 @@ impl<P: Payload> Consumer<P> {
                 .ok()
                 .filter(|&len| len <= self.slot_size),
         };
+        // Relaxed: the Acquire in `begin_read` already ordered this read.
+        self.reading.store(q, Relaxed);
         let slot = ReadSlot {
             consumer: self,
             seq: q,
@@ -525,8 +615,8 @@ impl<P: Payload> std::fmt::Debug for Consumer<P> {
         f.debug_struct("Consumer")
             .field("channel", &self.channel())
             .field("entry", &self.entry)
-            .field("position", &self.next)
-            .field("lost", &self.lost)
+            .field("position", &self.position())
+            .field("lost", &self.lost())
             .finish_non_exhaustive()
     }
 }
@@ -549,7 +639,7 @@ impl<P: Payload> Drop for Consumer<P> {
 /// is dropped.
 #[must_use = "the item is released as soon as the read slot is dropped"]
 pub struct ReadSlot<'a, P: Payload> {
-    consumer: &'a mut Consumer<P>,
+    consumer: &'a Consumer<P>,
     seq: u64,
     index: usize,
     /// Bytes of payload (the slot size for typed slots).
@@ -644,7 +734,7 @@ impl<P: Payload> Deref for ReadSlot<'_, P> {
 
 impl<P: Payload> Drop for ReadSlot<'_, P> {
     fn drop(&mut self) {
-        let consumer = &mut *self.consumer;
+        let consumer = self.consumer;
         {
             let ring = consumer.segment.ring();
             let me = &ring.consumers[consumer.entry];
@@ -658,9 +748,15 @@ impl<P: Payload> Drop for ReadSlot<'_, P> {
                 .store(me.slots_read.load(Relaxed).wrapping_add(1), Relaxed);
             me.heartbeat_ns.store(os::coarse_ns(), Relaxed);
         }
-        consumer.next = self.seq + 1;
+        // Relaxed: published to the next reader of this handle by the
+        // Release below.
+        consumer.next.store(self.seq + 1, Relaxed);
+        consumer.end_read();
     }
 }
+
+/// `Consumer::reading` when no read is under way.
+const NOT_READING: u64 = u64::MAX;
 
 /// Whether the producer closed the channel (checked only when no item is
 /// ready, so that committed items are still read first).

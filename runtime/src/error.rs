@@ -280,6 +280,18 @@ pub enum Error {
         /// Bytes free in `/dev/shm`, when the OS says.
         available: Option<u64>,
     },
+    /// A consumer was asked for an item while it still holds one (its
+    /// entry has one read mark: one item at a time).
+    #[error(
+        "consumer of channel `{channel}` still holds item {held}: drop that `ReadSlot` (or copy \
+         what you need out of it) before reading the next item"
+    )]
+    ItemHeld {
+        /// The channel.
+        channel: String,
+        /// The sequence number of the item held.
+        held: u64,
+    },
     /// The operating system refused something.
     #[error("channel `{channel}`: {source}")]
     Io {
@@ -319,6 +331,7 @@ impl Error {
             Self::RemoteChannel { .. } => "DH222",
             Self::ForeignFile { .. } => "DH223",
             Self::OutOfSpace { .. } => "DH224",
+            Self::ItemHeld { .. } => "DH225",
         }
     }
 }

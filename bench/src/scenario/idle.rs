@@ -49,7 +49,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Option<IdleRow> {
 /// The peer's side: attach, then wait `wait` in `next()` and measure the
 /// process's CPU time over it.
 pub(crate) fn wait_idle(channel: &str, wait: Duration) -> Result<Report> {
-    let mut consumer = retry(&format!("attaching to `{channel}`"), || {
+    let consumer = retry(&format!("attaching to `{channel}`"), || {
         Ok(Consumer::<Bytes>::attach_with(
             channel,
             &AttachOptions::default(),

@@ -126,7 +126,7 @@ fn child() {
             ready();
         }
         "reader" => {
-            let mut consumer = Consumer::<Frame>::attach_with(
+            let consumer = Consumer::<Frame>::attach_with(
                 channel,
                 &datahub::AttachOptions::default().start(datahub::Start::Oldest),
             )

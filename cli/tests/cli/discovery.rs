@@ -47,7 +47,7 @@ fn a_registered_producer_is_discovered_attached_and_read_and_withdrawn_when_drop
     assert_eq!(found.producer_pid, std::process::id());
     assert_eq!(found.shm_name, format!("/datahub.{name}"));
     assert!(found.local);
-    let mut consumer = Consumer::<Frame>::discover(&hub, &name).unwrap();
+    let consumer = Consumer::<Frame>::discover(&hub, &name).unwrap();
     assert_eq!(consumer.next(SECOND).unwrap().seq, 41);
 
     // Another slot type is refused by the broker, before any attach.
@@ -109,7 +109,7 @@ fn register_with_announces_the_zmq_endpoint_and_registering_again_keeps_the_chan
     assert_eq!(record.zmq_endpoint.as_deref(), Some(zmq_endpoint));
     assert_eq!(record.producer_pid, std::process::id());
     assert!(record.local, "{record:?}");
-    let mut consumer = Consumer::<Frame>::discover(&hub, &name).unwrap();
+    let consumer = Consumer::<Frame>::discover(&hub, &name).unwrap();
     producer.write_with(SECOND, |f| f.seq = 7).unwrap();
     assert_eq!(consumer.next(SECOND).unwrap().seq, 7);
 
@@ -228,7 +228,7 @@ fn without_a_broker_calls_time_out_naming_the_endpoint_and_channels_work_as_ever
     let mut producer = Producer::<Frame>::create(&config(&name)).unwrap();
     let err = producer.register(&hub).unwrap_err();
     assert!(matches!(err, Error::BrokerTimeout { .. }), "{err}");
-    let mut consumer = Consumer::<Frame>::attach(&name).unwrap();
+    let consumer = Consumer::<Frame>::attach(&name).unwrap();
     producer.write_with(SECOND, |f| f.seq = 5).unwrap();
     assert_eq!(consumer.next(SECOND).unwrap().seq, 5);
     let snapshot = datahub::inspect(&name).unwrap();

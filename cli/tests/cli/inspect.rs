@@ -11,7 +11,7 @@ use crate::{Frame, SECOND, config, datahub_json, datahub_ok, redact, redact_json
 /// both zones written.
 fn busy_channel(name: &str) -> (Producer<Frame>, Consumer<Frame>) {
     let mut producer = Producer::<Frame>::create(&config(name)).unwrap();
-    let mut consumer = Consumer::<Frame>::attach(name).unwrap();
+    let consumer = Consumer::<Frame>::attach(name).unwrap();
     producer
         .locked_zone::<crate::Calib>("calibration")
         .unwrap()

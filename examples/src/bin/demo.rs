@@ -147,7 +147,7 @@ fn cleanup(children: &mut [Child]) {
 }
 
 fn consume(channel: &str, id: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let mut consumer = sensor::attach_with(channel, &AttachOptions::default())?;
+    let consumer = sensor::attach_with(channel, &AttachOptions::default())?;
     let calib = consumer.calibration().read(Duration::from_secs(1))?;
     let label = String::from_utf8_lossy(&calib.label);
     say!(

@@ -20,7 +20,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut consumer = match std::env::var("DATAHUB_BROKER") {
+    let consumer = match std::env::var("DATAHUB_BROKER") {
         Ok(endpoint) => sensor::discover(&datahub_broker::MessageHub::connect(&endpoint)?)?,
         Err(_) => sensor::attach()?,
     };

@@ -88,7 +88,7 @@ fn lossless_channel_delivers_every_item_in_order_to_every_consumer() {
     const ITEMS: u64 = 20_000;
     let consumers: Vec<_> = (0..2)
         .map(|_| {
-            let mut c = Consumer::<Frame>::attach(&name.0).unwrap();
+            let c = Consumer::<Frame>::attach(&name.0).unwrap();
             thread::spawn(move || {
                 for expected in 0..ITEMS {
                     let item = c.next(10 * SECOND).unwrap();
@@ -115,7 +115,7 @@ fn an_overwriting_producer_never_waits_and_a_slow_consumer_learns_its_loss() {
         .capacity(4)
         .overflow(Overflow::Overwrite);
     let mut producer = Producer::<Frame>::create(&config).unwrap();
-    let mut slow = Consumer::<Frame>::attach(&name.0).unwrap();
+    let slow = Consumer::<Frame>::attach(&name.0).unwrap();
     for seq in 0..100 {
         producer.write_with(SECOND, |f| f.fill(seq)).unwrap();
     }
@@ -137,7 +137,7 @@ fn overwrite_under_concurrent_reads_is_never_torn_and_losses_add_up() {
         .capacity(2)
         .overflow(Overflow::Overwrite);
     let mut producer = Producer::<Frame>::create(&config).unwrap();
-    let mut consumer = Consumer::<Frame>::attach(&name.0).unwrap();
+    let consumer = Consumer::<Frame>::attach(&name.0).unwrap();
     const ITEMS: u64 = 50_000;
     let reader = thread::spawn(move || {
         let (mut read, mut last) = (0u64, None);
@@ -207,7 +207,7 @@ fn latest_skips_to_the_newest_item_and_then_waits_for_a_newer_one() {
     let name = Name::new("latest");
     let mut producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0).capacity(8)).unwrap();
     let opts = AttachOptions::default().start(Start::Newest);
-    let mut consumer = Consumer::<Frame>::attach_with(&name.0, &opts).unwrap();
+    let consumer = Consumer::<Frame>::attach_with(&name.0, &opts).unwrap();
     for seq in 0..5 {
         producer.write_with(SECOND, |f| f.fill(seq)).unwrap();
     }
@@ -264,7 +264,7 @@ fn thread_cpu_time() -> Duration {
 fn an_idle_consumer_sleeps_without_cpu_and_wakes_on_the_next_commit() {
     let name = Name::new("idle");
     let mut producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0)).unwrap();
-    let mut consumer = Consumer::<Frame>::attach(&name.0).unwrap();
+    let consumer = Consumer::<Frame>::attach(&name.0).unwrap();
     let started = Arc::new(Barrier::new(2));
     let woke = Arc::new(AtomicBool::new(false));
     let reader = {
@@ -300,7 +300,7 @@ fn an_enforced_checksum_catches_a_slot_corrupted_behind_the_protocol() {
     let name = Name::new("checksum");
     let config = ChannelConfig::new(&name.0).checksum(ChecksumPolicy::Enforced);
     let mut producer = Producer::<Frame>::create(&config).unwrap();
-    let mut consumer = Consumer::<Frame>::attach(&name.0).unwrap();
+    let consumer = Consumer::<Frame>::attach(&name.0).unwrap();
     producer.write_with(SECOND, |f| f.fill(0)).unwrap();
     producer.write_with(SECOND, |f| f.fill(1)).unwrap();
     assert!(consumer.next(SECOND).unwrap().verify_checksum());
@@ -323,7 +323,7 @@ fn an_enforced_checksum_catches_a_slot_corrupted_behind_the_protocol() {
 fn dropping_the_producer_closes_the_channel_after_its_items_are_read() {
     let name = Name::new("closed");
     let mut producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0)).unwrap();
-    let mut consumer = Consumer::<Frame>::attach(&name.0).unwrap();
+    let consumer = Consumer::<Frame>::attach(&name.0).unwrap();
     producer.write_with(SECOND, |f| f.fill(0)).unwrap();
     let sleeper = thread::spawn(move || {
         assert_eq!(
@@ -362,7 +362,7 @@ fn a_consumer_polling_while_its_producer_commits_and_closes_still_reads_every_it
         let name = Name::new(&format!("close-race-{round}"));
         let mut producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0)).unwrap();
         let options = AttachOptions::default().wait_strategy(datahub::WaitStrategy::busy_poll());
-        let mut consumer = Consumer::<Frame>::attach_with(&name.0, &options).unwrap();
+        let consumer = Consumer::<Frame>::attach_with(&name.0, &options).unwrap();
         let polling = Arc::new(AtomicBool::new(false));
         let reader = thread::spawn({
             let polling = Arc::clone(&polling);
@@ -408,7 +408,7 @@ fn a_channel_with_a_secret_admits_only_consumers_with_that_secret() {
     assert!(denied(AttachOptions::default()).contains("the channel has a secret"));
     let wrong = Secret::from_bytes([0x5B; 32]);
     assert!(denied(AttachOptions::default().secret(wrong)).contains("differs"));
-    let mut consumer =
+    let consumer =
         Consumer::<Frame>::attach_with(&name.0, &AttachOptions::default().secret(key.clone()))
             .unwrap();
     producer.write_with(SECOND, |f| f.fill(0)).unwrap();
@@ -441,7 +441,7 @@ fn a_producer_blocked_on_a_full_ring_sleeps_without_cpu_and_wakes_on_the_read() 
         .capacity(2)
         .stall_timeout(Duration::from_secs(60));
     let mut producer = Producer::<Frame>::create(&config).unwrap();
-    let mut consumer = Consumer::<Frame>::attach(&name.0).unwrap();
+    let consumer = Consumer::<Frame>::attach(&name.0).unwrap();
     for seq in 0..2 {
         producer.write_with(SECOND, |f| f.fill(seq)).unwrap();
     }
@@ -483,7 +483,7 @@ fn a_live_consumer_stalled_past_the_timeout_stops_holding_back_the_producer_and_
         .capacity(2)
         .stall_timeout(Duration::from_millis(200));
     let mut producer = Producer::<Frame>::create(&config).unwrap();
-    let mut stalled = Consumer::<Frame>::attach(&name.0).unwrap();
+    let stalled = Consumer::<Frame>::attach(&name.0).unwrap();
     let started = Instant::now();
     for seq in 0..10 {
         producer.write_with(10 * SECOND, |f| f.fill(seq)).unwrap();
@@ -517,7 +517,7 @@ fn inspect_reads_counters_that_add_up_and_every_consumer_without_writing() {
         .capacity(4)
         .stall_timeout(Duration::from_secs(60));
     let mut producer = Producer::<Frame>::create(&config).unwrap();
-    let mut reader = Consumer::<Frame>::attach(&name.0).unwrap();
+    let reader = Consumer::<Frame>::attach(&name.0).unwrap();
     let idle = Consumer::<Frame>::attach(&name.0).unwrap();
     for seq in 0..4 {
         producer.write_with(SECOND, |f| f.fill(seq)).unwrap();

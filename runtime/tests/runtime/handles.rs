@@ -238,7 +238,7 @@ fn register_with_no_broker_answering_fails_and_is_counted() {
         (counters["broker_failures"], counters["last_error_code"]),
         (1, 217)
     );
-    let mut consumer = Consumer::<Tick>::attach(&name.0).unwrap();
+    let consumer = Consumer::<Tick>::attach(&name.0).unwrap();
     producer.write_with(STUCK, |t| t.seq = 1).unwrap();
     assert_eq!(consumer.next(STUCK).unwrap().seq, 1);
 }

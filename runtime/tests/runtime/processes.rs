@@ -143,7 +143,7 @@ fn deliver_losslessly(tag: &str, capacity: u32, consumers: usize, items: u64) {
 /// Child: reads every item until the channel closes, checking each is
 /// whole and follows the previous one.
 fn read_every_item(channel: &str) -> Value {
-    let mut consumer = Consumer::<Record>::attach(channel).unwrap();
+    let consumer = Consumer::<Record>::attach(channel).unwrap();
     let first = consumer.position();
     let (mut count, mut seq_sum, mut digest) = (0u64, 0u64, 0u64);
     let end = loop {
@@ -217,7 +217,7 @@ fn a_slow_consumer_process_counts_every_overwritten_item_and_never_reads_a_torn_
 /// Child: reads slowly (napping `nap_us` after each item) until the
 /// channel closes, checking each item is whole and newer than the last.
 fn read_slowly(channel: &str, nap: Duration) -> Value {
-    let mut consumer = Consumer::<Record>::attach(channel).unwrap();
+    let consumer = Consumer::<Record>::attach(channel).unwrap();
     let first = consumer.position();
     let (mut read, mut lost_before_sum, mut last) = (0u64, 0u64, None::<u64>);
     let end = loop {
@@ -318,7 +318,7 @@ fn a_process_attaching_to_a_corrupted_segment_gets_a_typed_error_never_a_crash()
 fn attach(channel: &str, slot_type: &str) -> Value {
     let options = AttachOptions::default().ready_timeout(Duration::from_millis(200));
     let attached = match slot_type {
-        "record" => Consumer::<Record>::attach_with(channel, &options).and_then(|mut c| {
+        "record" => Consumer::<Record>::attach_with(channel, &options).and_then(|c| {
             Ok(c.try_next()?.map(|item| {
                 item.assert_is(item.seq());
                 item.seq()
@@ -408,7 +408,7 @@ fn a_consumer_killed_holding_a_read_does_not_pin_its_slot() {
 /// Child: reads item 0 and holds it (in place, its read mark set), tells
 /// the parent through `marker`, and waits to be killed.
 fn hold_a_read(channel: &str, marker: &str) -> Value {
-    let mut consumer = Consumer::<Record>::attach(channel).unwrap();
+    let consumer = Consumer::<Record>::attach(channel).unwrap();
     let item = consumer.next(STUCK).unwrap();
     item.assert_is(0);
     std::fs::write(marker, b"holding item 0").unwrap();
@@ -530,7 +530,7 @@ fn kill_a_producer(name: &Name, committed: u64, role: &str) -> Consumer<Record> 
 #[test]
 fn a_restarted_producer_takes_a_dead_ones_channel_over_and_consumers_carry_on() {
     let name = Name::new("mp-takeover");
-    let mut consumer = kill_a_producer_mid_write(&name, 5);
+    let consumer = kill_a_producer_mid_write(&name, 5);
     for seq in 0..5 {
         consumer.next(STUCK).unwrap().assert_is(seq);
     }
@@ -558,7 +558,7 @@ fn a_restarted_producer_takes_a_dead_ones_channel_over_and_consumers_carry_on() 
 #[test]
 fn a_producer_killed_between_commits_is_taken_over_with_nothing_lost_or_repeated() {
     let name = Name::new("mp-between");
-    let mut consumer = kill_a_producer(&name, 6, "idle");
+    let consumer = kill_a_producer(&name, 6, "idle");
     for seq in 0..6 {
         consumer.next(STUCK).unwrap().assert_is(seq);
     }
@@ -660,7 +660,7 @@ struct OtherRecord {
 #[test]
 fn a_producer_restarted_with_another_schema_recreates_the_channel_and_old_consumers_are_told() {
     let name = Name::new("mp-changed");
-    let mut orphan = kill_a_producer_mid_write(&name, 3);
+    let orphan = kill_a_producer_mid_write(&name, 3);
     let _new = Producer::<OtherRecord>::create(&ChannelConfig::new(&name.0)).unwrap();
     for seq in 0..3 {
         orphan.next(STUCK).unwrap().assert_is(seq);
@@ -671,7 +671,7 @@ fn a_producer_restarted_with_another_schema_recreates_the_channel_and_old_consum
     // Same schema, another ring: recreated too; its consumers are told the
     // producer is gone.
     let other = Name::new("mp-regrown");
-    let mut orphan = kill_a_producer_mid_write(&other, 2);
+    let orphan = kill_a_producer_mid_write(&other, 2);
     let _bigger = Producer::<Record>::create(&takeover_config(&other.0).capacity(16)).unwrap();
     for seq in 0..2 {
         orphan.next(STUCK).unwrap().assert_is(seq);

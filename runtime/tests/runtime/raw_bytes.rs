@@ -22,7 +22,7 @@ fn items_of_varying_length_arrive_with_exactly_their_bytes() {
         .checksum(ChecksumPolicy::Enforced);
     let mut producer = Producer::<Bytes>::create(&config).unwrap();
     assert_eq!(producer.slot_size(), MAX);
-    let mut consumer = Consumer::<Bytes>::attach(&name.0).unwrap();
+    let consumer = Consumer::<Bytes>::attach(&name.0).unwrap();
     assert_eq!(consumer.slot_size(), MAX);
     let reader = std::thread::spawn(move || {
         for seq in 0..2_000u64 {
@@ -54,7 +54,7 @@ fn a_payload_longer_than_the_slot_is_refused_and_nothing_is_sent() {
     let name = Name::new("bytes-long");
     let mut producer =
         Producer::<Bytes>::create(&ChannelConfig::new(&name.0).slot_size(16)).unwrap();
-    let mut consumer = Consumer::<Bytes>::attach(&name.0).unwrap();
+    let consumer = Consumer::<Bytes>::attach(&name.0).unwrap();
     let err = producer.write_bytes(SECOND, &[1; 17]).unwrap_err();
     assert!(
         matches!(
@@ -125,7 +125,7 @@ fn a_forged_payload_length_is_a_corrupt_segment_not_a_read_past_the_slot() {
         .slot_size(64)
         .overflow(Overflow::Overwrite);
     let mut producer = Producer::<Bytes>::create(&config).unwrap();
-    let mut consumer = Consumer::<Bytes>::attach(&name.0).unwrap();
+    let consumer = Consumer::<Bytes>::attach(&name.0).unwrap();
     producer.write_bytes(SECOND, b"abc").unwrap();
     producer.write_bytes(SECOND, b"def").unwrap();
     // Item 0's slot state: payload_len at +16 (docs/layout.md).

@@ -57,7 +57,7 @@ fn a_lock_free_zone_is_shared_and_its_handle_outlives_the_borrow_of_the_producer
     let name = Name::new("zone");
     let mut producer = Producer::<Tick>::create(&config(&name)).unwrap();
     let telemetry = producer.zone::<Telemetry>("telemetry").unwrap();
-    let mut consumer = Consumer::<Tick>::attach(&name.0).unwrap();
+    let consumer = Consumer::<Tick>::attach(&name.0).unwrap();
     let seen = consumer.zone::<Telemetry>("telemetry").unwrap();
     for seq in 0..10 {
         // The handle is held while the producer is borrowed mutably.

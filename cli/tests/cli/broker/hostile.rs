@@ -113,7 +113,7 @@ fn a_client_claiming_a_live_producers_pid_can_neither_deregister_nor_rewrite_its
         (&found.shm_name, found.channel_hash, &found.zmq_endpoint),
         (&registered.shm_name, registered.channel_hash, &None)
     );
-    let mut consumer = Consumer::<Frame>::discover(&hub, &name).unwrap();
+    let consumer = Consumer::<Frame>::discover(&hub, &name).unwrap();
     assert!(consumer.try_next().is_ok());
     drop(consumer);
     producer.kill();
@@ -193,7 +193,7 @@ fn a_client_flooding_registrations_reaches_its_quota_and_a_real_producer_still_r
     let mut producer = Producer::<Frame>::create(&config(&name)).unwrap();
     producer.register(&hub).unwrap();
     producer.write_with(SECOND, |f| f.seq = 3).unwrap();
-    let mut consumer = Consumer::<Frame>::discover(&hub, &name).unwrap();
+    let consumer = Consumer::<Frame>::discover(&hub, &name).unwrap();
     assert_eq!(consumer.next(SECOND).unwrap().seq, 3);
 }
 

@@ -238,7 +238,7 @@ fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) -> D
 /// and how many it was told it lost (it may be passed over as stalled when
 /// the machine stops it for longer than the stall timeout).
 fn witness(name: &str, stop: &AtomicBool) -> Value {
-    let mut consumer = Consumer::<Record>::attach(name).expect("the witness attaches");
+    let consumer = Consumer::<Record>::attach(name).expect("the witness attaches");
     let first = consumer.position();
     let (mut read, mut last) = (0u64, None::<u64>);
     while !stop.load(Ordering::Relaxed) {
@@ -298,7 +298,7 @@ pub(super) fn stream(channel: &str) -> Value {
 /// Child: a consumer reading and checking every item until it is killed.
 pub(super) fn read_on(channel: &str) -> Value {
     let started = Instant::now();
-    let mut consumer = loop {
+    let consumer = loop {
         match Consumer::<Record>::attach(channel) {
             Ok(c) => break c,
             Err(e) if started.elapsed() > Duration::from_secs(60) => panic!("attach: {e}"),

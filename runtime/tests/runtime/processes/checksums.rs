@@ -142,7 +142,7 @@ fn verify_two<P: Payload>(
     options: &AttachOptions,
     check_item_0: impl Fn(&P::View),
 ) -> Value {
-    let mut consumer = match Consumer::<P>::attach_with(channel, options) {
+    let consumer = match Consumer::<P>::attach_with(channel, options) {
         Ok(consumer) => consumer,
         Err(e) => return json!({"attach": e.code(), "message": e.to_string()}),
     };

@@ -81,7 +81,7 @@ fn a_takeover_resets_the_half_written_slot_and_a_consumer_counts_its_item_lost()
     assert_eq!(before.slots[2].state, "writing", "{:?}", before.slots);
 
     // Attached during the outage: at the oldest item still in the ring.
-    let mut consumer = Consumer::<Record>::attach(&name.0).unwrap();
+    let consumer = Consumer::<Record>::attach(&name.0).unwrap();
     assert_eq!(consumer.position(), COMMITTED - 8);
 
     let mut successor = Producer::<Record>::create(&outage_config(&name.0)).unwrap();
@@ -163,7 +163,7 @@ fn full_table_with_a_dead_consumer(name: &Name) -> (Producer<Record>, u32) {
 fn a_consumer_attaching_to_a_full_table_removes_a_dead_consumer_and_attaches() {
     let name = Name::new("mp-full");
     let (mut producer, _) = full_table_with_a_dead_consumer(&name);
-    let mut consumer = Consumer::<Record>::attach(&name.0).expect("the dead entry was not freed");
+    let consumer = Consumer::<Record>::attach(&name.0).expect("the dead entry was not freed");
     let snapshot = datahub::inspect(&name.0).unwrap();
     assert_eq!(snapshot.counters["consumers_evicted"], 1);
     assert_eq!(snapshot.consumers.len(), 1);

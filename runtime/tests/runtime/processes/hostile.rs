@@ -241,7 +241,7 @@ fn a_full_dev_shm_is_an_out_of_space_error_not_a_sigbus() {
 /// Child: attaches, reads item 0, and writes into it through a pointer
 /// made from the shared reference, as a buggy consumer might.
 pub(super) fn scribble(channel: &str) -> Value {
-    let mut consumer = Consumer::<Record>::attach(channel).unwrap();
+    let consumer = Consumer::<Record>::attach(channel).unwrap();
     let item = consumer.next(STUCK).unwrap();
     item.assert_is(0);
     // `seq` is the first field: the item's address is its address. (Through
@@ -264,7 +264,7 @@ pub(super) fn scribble(channel: &str) -> Value {
 fn a_consumer_that_writes_into_a_slot_faults_and_the_item_stays_whole() {
     let name = Name::new("scribble");
     let mut producer = Producer::<Record>::create(&ChannelConfig::new(&name.0)).unwrap();
-    let mut witness = Consumer::<Record>::attach(&name.0).unwrap();
+    let witness = Consumer::<Record>::attach(&name.0).unwrap();
     producer.write_with(STUCK, |r| r.fill(0)).unwrap();
     let child = ChildProcess::spawn(&["scribble", &name.0]);
     let finished = child.finish(Instant::now() + START);
@@ -304,7 +304,7 @@ fn a_replayed_copy_of_a_secret_channel_is_refused() {
     wait_for(&ready, &mut child);
     let with_key = AttachOptions::default().secret(Secret::from_bytes(KEY));
     // While the producer lives, the key admits.
-    let mut live = Consumer::<Record>::attach_with(&name.0, &with_key).unwrap();
+    let live = Consumer::<Record>::attach_with(&name.0, &with_key).unwrap();
     live.next(STUCK).unwrap().assert_is(0);
     drop(live);
     let copy = std::fs::read(shm_path(&name)).unwrap();
@@ -330,7 +330,7 @@ fn a_replayed_copy_of_a_secret_channel_is_refused() {
         .secret(Secret::from_bytes(KEY));
     let successor = Producer::<Record>::create(&config).unwrap();
     assert_eq!(successor.next_seq(), 5, "taken over");
-    let mut consumer = Consumer::<Record>::attach_with(&name.0, &with_key).unwrap();
+    let consumer = Consumer::<Record>::attach_with(&name.0, &with_key).unwrap();
     consumer.next(STUCK).unwrap().assert_is(0);
 }
 
@@ -361,7 +361,7 @@ fn an_item_from_an_earlier_incarnation_of_a_secret_channel_does_not_verify() {
         capture(&std::fs::read(shm_path(&name)).unwrap())
     };
     let mut second = Producer::<Record>::create(&config).unwrap();
-    let mut consumer = Consumer::<Record>::attach_with(&name.0, &with_key).unwrap();
+    let consumer = Consumer::<Record>::attach_with(&name.0, &with_key).unwrap();
     second
         .write_with(STUCK, |r| {
             r.fill(0);
@@ -441,7 +441,7 @@ fn waits_notice_a_killed_producer_within_100_ms() {
     let ready = marker(&name, "gone-wait");
     let mut child = ChildProcess::spawn(&["idle", &name.0, "2", ready.to_str().unwrap()]);
     let deadline = Instant::now() + START;
-    let mut consumer = loop {
+    let consumer = loop {
         match Consumer::<Record>::attach(&name.0) {
             Ok(c) => break c,
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
@@ -449,7 +449,7 @@ fn waits_notice_a_killed_producer_within_100_ms() {
         }
     };
     wait_for(&ready, &mut child);
-    let mut latest = Consumer::<Record>::attach_with(
+    let latest = Consumer::<Record>::attach_with(
         &name.0,
         &AttachOptions::default().start(datahub::Start::Newest),
     )

@@ -106,6 +106,11 @@ impl Backoff {
         }
     }
 
+    /// Rounds waited so far.
+    pub(crate) fn round(&self) -> u64 {
+        self.round
+    }
+
     /// Moves to the next round without waiting (for a caller that waits
     /// its own way in the phase [`Backoff::phase`] gave).
     pub(crate) fn advance(&mut self) {

@@ -153,11 +153,10 @@ pub(crate) fn wait_until<R>(
         since: Some(deadline.start()),
     };
     let mut backoff = strategy.backoff();
-    let mut round: u64 = 0;
     let mut checked = Duration::ZERO;
     loop {
         let phase = backoff.phase();
-        if phase == Phase::Spin && !round.is_multiple_of(CLOCK_EVERY) {
+        if phase == Phase::Spin && !backoff.round().is_multiple_of(CLOCK_EVERY) {
             std::hint::spin_loop();
         } else {
             let elapsed = deadline.elapsed();
@@ -189,7 +188,6 @@ pub(crate) fn wait_until<R>(
             }
         }
         backoff.advance();
-        round = round.saturating_add(1);
         if let Some(found) = poll() {
             return done(Some(found));
         }

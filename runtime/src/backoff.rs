@@ -21,6 +21,7 @@ pub(crate) struct Deadline {
 
 impl Deadline {
     /// `timeout` from now.
+    #[inline]
     pub(crate) fn after(timeout: Duration) -> Self {
         Self {
             start: Instant::now(),
@@ -29,11 +30,13 @@ impl Deadline {
     }
 
     /// When the wait began.
+    #[inline]
     pub(crate) fn start(&self) -> Instant {
         self.start
     }
 
     /// Since the wait began.
+    #[inline]
     pub(crate) fn elapsed(&self) -> Duration {
         self.start.elapsed()
     }
@@ -94,6 +97,7 @@ impl Backoff {
 
     /// The phase of the next round (the one [`Backoff::snooze`] or
     /// [`Backoff::advance`] would run).
+    #[inline]
     pub(crate) fn phase(&self) -> Phase {
         if self.round < self.spins {
             Phase::Spin
@@ -107,12 +111,14 @@ impl Backoff {
     }
 
     /// Rounds waited so far.
+    #[inline]
     pub(crate) fn round(&self) -> u64 {
         self.round
     }
 
     /// Moves to the next round without waiting (for a caller that waits
     /// its own way in the phase [`Backoff::phase`] gave).
+    #[inline]
     pub(crate) fn advance(&mut self) {
         self.round = self.round.saturating_add(1);
     }

@@ -760,6 +760,7 @@ const NOT_READING: u64 = u64::MAX;
 
 /// Whether the producer closed the channel (checked only when no item is
 /// ready, so that committed items are still read first).
+#[inline]
 fn closed(segment: &Segment) -> bool {
     // Acquire: pairs with the Release store of CLOSED in `Producer::drop`,
     // which follows every commit; a reader that sees CLOSED and then finds

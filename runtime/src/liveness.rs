@@ -24,7 +24,11 @@ pub(crate) struct Watch<'a> {
     ring: &'a Ring<'a>,
     metrics: &'a MetricsBlock,
     stall_timeout_ns: u64,
-    next_check: Option<Instant>,
+    /// When the next check may run: the producer's, kept across its
+    /// `acquire` calls, so that a producer that finds the ring full on
+    /// every call (a consumer just slower than it) reads /proc at most
+    /// once per [`CHECK_EVERY`], not once per item.
+    next_check: &'a mut Option<Instant>,
 }
 
 impl<'a> Watch<'a> {
@@ -32,17 +36,18 @@ impl<'a> Watch<'a> {
         ring: &'a Ring<'a>,
         metrics: &'a MetricsBlock,
         stall_timeout_ns: u64,
+        next_check: &'a mut Option<Instant>,
     ) -> Self {
         Self {
             ring,
             metrics,
             stall_timeout_ns,
-            next_check: None,
+            next_check,
         }
     }
 
     /// The producer is blocked by `why`. At most every millisecond (the
-    /// first time at once), removes the blocking consumer if its process
+    /// first time at once; the pace is the producer's, across calls), removes the blocking consumer if its process
     /// died, or stops waiting for it if it is alive, holds the producer back
     /// in lossless mode, and has had an item to read for the stall timeout
     /// without moving ([`Watch::idle_since`]). Returns
@@ -52,7 +57,7 @@ impl<'a> Watch<'a> {
         if self.next_check.is_some_and(|at| now < at) {
             return false;
         }
-        self.next_check = Some(now + CHECK_EVERY);
+        *self.next_check = Some(now + CHECK_EVERY);
         let index = match why {
             WriteBlocked::Behind { consumer, .. } | WriteBlocked::Marked { consumer, .. } => {
                 consumer

@@ -59,6 +59,9 @@ pub struct Producer<P: Payload> {
     strategy: WaitStrategy,
     slot_size: usize,
     stall_timeout_ns: u64,
+    /// When a blocked `acquire` may next look for dead or stalled
+    /// consumers (`liveness::Watch`): kept across calls.
+    next_watch: Option<std::time::Instant>,
     /// The registration to withdraw when dropped.
     registration: Option<Registered>,
     _slot: PhantomData<fn(P) -> P>,
@@ -160,6 +163,7 @@ impl<P: Payload> Producer<P> {
             strategy: WaitStrategy::default(),
             slot_size: slot_len,
             stall_timeout_ns: blueprint.stall_timeout_ns,
+            next_watch: None,
             registration: None,
             _slot: PhantomData,
         })
@@ -274,7 +278,7 @@ impl<P: Payload> Producer<P> {
         let ring = self.segment.ring();
         let metrics = &self.segment.live().metrics;
         let sleep_on = SleepOn::Reads(&ring);
-        let mut watch = Watch::new(&ring, metrics, self.stall_timeout_ns);
+        let mut watch = Watch::new(&ring, metrics, self.stall_timeout_ns, &mut self.next_watch);
         let (mut blocked, mut waited) = (None, false);
         // Polls `check`; when blocked, lets the watch remove a dead consumer
         // or pass over a stalled one, and checks again at once if it did.

@@ -109,7 +109,8 @@ fn a_blocking_consumer_whose_process_died_is_removed_at_once() {
     let m = metrics();
     let a = join(&ring, dead());
     fill(&ring, 2, os::monotonic_ns());
-    let mut watch = Watch::new(&ring, &m, 60 * SECOND);
+    let mut pace = None;
+    let mut watch = Watch::new(&ring, &m, 60 * SECOND, &mut pace);
     assert!(watch.blocked(behind(a)), "changed: the caller re-checks");
     assert_eq!(f.consumers[a].state.load(Relaxed), CONSUMER_FREE);
     assert_eq!(m.get(Counter::ConsumersEvicted), 1);
@@ -117,7 +118,8 @@ fn a_blocking_consumer_whose_process_died_is_removed_at_once() {
 
     // Holding a mark, the same.
     let b = join(&ring, dead());
-    let mut watch = Watch::new(&ring, &m, 60 * SECOND);
+    let mut pace = None;
+    let mut watch = Watch::new(&ring, &m, 60 * SECOND, &mut pace);
     let marked = WriteBlocked::Marked {
         consumer: b,
         seq: 1,
@@ -147,7 +149,8 @@ fn a_live_consumer_is_passed_over_only_after_its_item_waited_the_stall_timeout()
         let a = join(&ring, live());
         fill(&ring, 2, committed);
         f.consumers[a].heartbeat_ns.store(last_read, Relaxed);
-        let mut watch = Watch::new(&ring, &m, 5 * SECOND);
+        let mut pace = None;
+        let mut watch = Watch::new(&ring, &m, 5 * SECOND, &mut pace);
         let case = format!("last read {last_read}, committed {committed}");
         assert_eq!(watch.blocked(behind(a)), stalled, "{case}");
         assert_eq!(
@@ -174,7 +177,8 @@ fn a_live_consumer_holding_its_item_is_never_passed_over() {
     let long_ago = os::monotonic_ns() - 10 * SECOND;
     fill(&ring, 2, long_ago);
     f.consumers[a].heartbeat_ns.store(long_ago, Relaxed);
-    let mut watch = Watch::new(&ring, &m, 0);
+    let mut pace = None;
+    let mut watch = Watch::new(&ring, &m, 0, &mut pace);
     let marked = WriteBlocked::Marked {
         consumer: a,
         seq: 0,
@@ -182,4 +186,34 @@ fn a_live_consumer_holding_its_item_is_never_passed_over() {
     assert!(!watch.blocked(marked));
     assert_eq!(f.consumers[a].stalled_since_ns.load(Relaxed), 0);
     assert_eq!(m.get(Counter::ConsumersStalled), 0);
+}
+
+/// The producer keeps the pace across its `acquire` calls (a watch each):
+/// a producer that finds the ring full on every call looks at /proc once
+/// per `CHECK_EVERY`, not once per item, and still finds a dead consumer
+/// within one period.
+#[test]
+fn the_checks_keep_their_pace_across_watches() {
+    let f = Fixture::new(2, 2);
+    let ring = f.ring();
+    let m = metrics();
+    let a = join(&ring, live());
+    fill(&ring, 2, os::monotonic_ns());
+    let mut next_check = None;
+    // A live consumer: checked, nothing to change.
+    assert!(!Watch::new(&ring, &m, 60 * SECOND, &mut next_check).blocked(behind(a)));
+    let paced_until = next_check.expect("the check set the next one");
+    // It dies; the next watch, within the period, does not look.
+    f.consumers[a]
+        .pid_start_time
+        .store(dead().start_time, Relaxed);
+    if Instant::now() < paced_until {
+        assert!(!Watch::new(&ring, &m, 60 * SECOND, &mut next_check).blocked(behind(a)));
+        assert_eq!(m.get(Counter::ConsumersEvicted), 0, "not looked at yet");
+    }
+    // Once the period is over, the next one does.
+    std::thread::sleep(CHECK_EVERY);
+    assert!(Watch::new(&ring, &m, 60 * SECOND, &mut next_check).blocked(behind(a)));
+    assert_eq!(m.get(Counter::ConsumersEvicted), 1);
+    assert_eq!(f.consumers[a].state.load(Relaxed), CONSUMER_FREE);
 }

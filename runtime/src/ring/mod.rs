@@ -16,6 +16,7 @@ pub use wait::WaitStrategy;
 #[cfg(not(datahub_loom))]
 impl crate::segment::shm::Segment {
     /// The ring's shared words in this segment.
+    #[inline]
     pub(crate) fn ring(&self) -> protocol::Ring<'_> {
         let live = self.live();
         protocol::Ring {

@@ -80,17 +80,20 @@ pub(crate) enum ReadAttempt {
 
 impl Ring<'_> {
     /// Number of slots.
+    #[inline]
     pub(crate) fn capacity(&self) -> u64 {
         self.slots.len() as u64
     }
 
     /// The slot that holds item `seq`.
+    #[inline]
     pub(crate) fn slot_index(&self, seq: u64) -> usize {
         // The remainder is below `slots.len()`, a usize.
         (seq % self.capacity()) as usize
     }
 
     /// Items committed so far.
+    #[inline]
     pub(crate) fn commit_seq(&self) -> u64 {
         // Acquire: pairs with the Release store in `commit`, so an item seen
         // as committed has its slot state and payload visible.
@@ -103,6 +106,7 @@ impl Ring<'_> {
 
     /// Writer, step 1 (lossless mode only): has every active consumer
     /// finished with item `q - capacity`, which item `q` overwrites?
+    #[inline]
     pub(crate) fn check_room(&self, q: u64) -> Result<(), WriteBlocked> {
         let Some(needed) = (q + 1).checked_sub(self.capacity()) else {
             return Ok(());
@@ -136,6 +140,7 @@ impl Ring<'_> {
     /// the slot's previous state, for [`Ring::cancel_claim`]. Must be
     /// followed by [`Ring::check_marks`] until it succeeds before the
     /// payload is touched.
+    #[inline]
     pub(crate) fn claim(&self, q: u64, pid: u32) -> u32 {
         let slot = &self.slots[self.slot_index(q)];
         slot.writer_pid.store(pid, Relaxed);
@@ -148,6 +153,7 @@ impl Ring<'_> {
 
     /// Writer, step 3: is any reader still reading the slot of item `q` in
     /// place? When `Ok`, the payload may be written.
+    #[inline]
     pub(crate) fn check_marks(&self, q: u64) -> Result<(), WriteBlocked> {
         let slot = self.slot_index(q);
         // SeqCst fence: between the store of WRITING in `claim` and the
@@ -196,6 +202,7 @@ impl Ring<'_> {
 
     /// Writer, step 4: publish item `q`, whose payload has been written.
     /// Returns whether sleepers should be woken (`os::futex_wake_all`).
+    #[inline]
     pub(crate) fn commit(&self, q: u64, payload_len: u64, now_ns: u64) -> bool {
         let slot = &self.slots[self.slot_index(q)];
         // Relaxed: published by the Release store of `state` just below.
@@ -220,6 +227,7 @@ impl Ring<'_> {
     }
 
     /// Bumps the futex word; returns whether anyone may be sleeping on it.
+    #[inline]
     fn bump(&self) -> bool {
         // Release: a sleeper that reads the new value has the commit.
         self.commit
@@ -355,6 +363,7 @@ impl Ring<'_> {
 
     /// Consumer: if the producer stopped waiting for it, asks to be waited
     /// for again. Returns whether it had been passed over.
+    #[inline]
     pub(crate) fn resume_after_stall(&self, me: &ConsumerEntry) -> bool {
         // Acquire: pairs with the Release store in `mark_stalled`.
         if me.stalled_since_ns.load(ordering!("resume.load", Acquire)) == 0 {
@@ -403,6 +412,7 @@ impl Ring<'_> {
 
     /// Reader, step 1-2: try to read item `q` in place, for the consumer
     /// whose entry is `me`.
+    #[inline]
     pub(crate) fn try_read(&self, me: &ConsumerEntry, q: u64) -> ReadAttempt {
         let committed = self.commit_seq();
         if committed <= q {
@@ -469,6 +479,7 @@ impl Ring<'_> {
     /// Returns whether the producer waits and should be woken
     /// (`os::futex_wake_all(&write.read_futex)`).
     #[must_use = "a waiting producer must be woken"]
+    #[inline]
     pub(crate) fn finish_read(&self, me: &ConsumerEntry, q: u64) -> bool {
         // Release: pairs with the Acquire load in `check_marks`: our reads
         // of the payload happen before the writer's next writes.
@@ -482,6 +493,7 @@ impl Ring<'_> {
     /// Reader moves its position without reading (skipping lost items, or
     /// `latest()` jumping ahead). Returns whether to wake the producer.
     #[must_use = "a waiting producer must be woken"]
+    #[inline]
     pub(crate) fn skip_to(&self, me: &ConsumerEntry, q: u64) -> bool {
         // Release: pairs with the Acquire load in `check_room`.
         me.read_pos.store(q, ordering!("skip.read-pos", Release));
@@ -490,6 +502,7 @@ impl Ring<'_> {
 
     /// After a reader's position or mark moved: if the producer waits (or
     /// is about to), bumps its futex word and says it must be woken.
+    #[inline]
     fn release_writer(&self) -> bool {
         // SeqCst fence: pairs with the fence in `prepare_writer_wait` (a
         // Dekker pairing): either the producer's re-check sees our new

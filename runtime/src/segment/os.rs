@@ -403,6 +403,7 @@ pub(crate) fn futex_wake_all(word: &AtomicU32) {
 
 /// CLOCK_MONOTONIC in nanoseconds: the same clock in every process of the
 /// machine, so heartbeats and commit times compare across processes.
+#[inline]
 pub(crate) fn monotonic_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     // Monotonic time is non-negative and fits in u64 nanoseconds for 584 years.
@@ -414,6 +415,7 @@ pub(crate) fn monotonic_ns() -> u64 {
 /// for a fraction of the cost (about 4 ns here against 25 on this VM): for
 /// the heartbeat and commit time written with every item, which are read
 /// as ages against stall timeouts of hundreds of milliseconds.
+#[inline]
 pub(crate) fn coarse_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
     // As in `monotonic_ns`.

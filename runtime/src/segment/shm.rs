@@ -272,6 +272,7 @@ impl Segment {
     }
 
     /// The `init_state` word.
+    #[inline]
     pub(crate) fn init_state(&self) -> &AtomicU32 {
         // SAFETY: offset 24 of at least HEADER_SIZE bytes from `base`,
         // 4-aligned (`base` is page- or 64-aligned); accessed only
@@ -285,6 +286,7 @@ impl Segment {
     }
 
     /// The live part of the header.
+    #[inline]
     pub(crate) fn live(&self) -> &Live {
         // Bytes 2048..4096 from `base` (at least HEADER_SIZE long),
         // 64-aligned since `base` is; `Live` is 2048 bytes (asserted in
@@ -295,11 +297,13 @@ impl Segment {
 
     /// The slots' states, one per slot (the ring's view is `Segment::ring`,
     /// in `crate::ring`).
+    #[inline]
     pub(crate) fn slot_states(&self) -> &[SlotState] {
         self.slice(&self.regions.slot_states)
     }
 
     /// The consumer entries, `max_consumers` of them.
+    #[inline]
     pub(crate) fn consumer_entries(&self) -> &[ConsumerEntry] {
         self.slice(&self.regions.consumers)
     }
@@ -311,6 +315,7 @@ impl Segment {
 
     /// The first byte of slot `index` (< capacity), for the ring's payload.
     /// Mapped segments only (a copy holds no slots).
+    #[inline]
     pub(crate) fn slot_ptr(&self, index: usize) -> *mut u8 {
         debug_assert!((index as u64) < u64::from(self.identity.capacity));
         assert!(

@@ -133,7 +133,10 @@ mod tests {
         let gain = consumer.calibration().read(SECOND).unwrap().gain[0];
         assert_eq!((frame.seq, frames, gain), (1, 2, 0.0));
         let again = consumer.next(SECOND).map(|f| f.seq).unwrap_err();
-        assert!(matches!(again, Error::ItemHeld { held: 0, .. }), "{again}");
+        assert!(
+            matches!(again, Error::ItemHeld { held: Some(0), .. }),
+            "{again}"
+        );
         assert_eq!(again.code(), "DH225");
         assert!(consumer.try_next().is_err() && consumer.latest(SECOND).is_err());
         drop(frame);

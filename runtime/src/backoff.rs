@@ -12,6 +12,67 @@
 
 use std::time::{Duration, Instant};
 
+/// How long a call may wait: every call that waits (`Producer::acquire`,
+/// `Consumer::next`, `Consumer::latest`, a zone's `lock`, ...) takes an
+/// `impl Into<Wait>`, so a [`Duration`] (a timeout), an [`Instant`] (a
+/// deadline) or [`Wait::Forever`] all fit the one argument.
+///
+/// A wait without a timeout still ends when it cannot succeed: a consumer's
+/// when the producer closes the channel or dies, a lossless producer's when
+/// its slowest consumer dies or stalls past the stall timeout. Each of those
+/// is noticed within 100 ms.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use datahub::Wait;
+///
+/// assert_eq!(Wait::from(Duration::from_millis(5)), Wait::Timeout(Duration::from_millis(5)));
+/// let at = Instant::now() + Duration::from_secs(1);
+/// assert_eq!(Wait::from(at), Wait::Deadline(at));
+/// assert_eq!(Wait::from(None::<Duration>), Wait::Forever);  // Python's timeout=None
+/// assert!(Wait::Deadline(Instant::now()).remaining().is_zero());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Wait {
+    /// Until it succeeds, or until it cannot (see above).
+    Forever,
+    /// At most this long from the call.
+    Timeout(Duration),
+    /// Until this instant (a deadline already passed polls once).
+    Deadline(Instant),
+}
+
+impl Wait {
+    /// The time left from now: `Duration::MAX` for [`Wait::Forever`].
+    pub fn remaining(self) -> Duration {
+        match self {
+            Self::Forever => Duration::MAX,
+            Self::Timeout(timeout) => timeout,
+            Self::Deadline(at) => at.saturating_duration_since(Instant::now()),
+        }
+    }
+}
+
+impl From<Duration> for Wait {
+    fn from(timeout: Duration) -> Self {
+        Self::Timeout(timeout)
+    }
+}
+
+impl From<Instant> for Wait {
+    fn from(deadline: Instant) -> Self {
+        Self::Deadline(deadline)
+    }
+}
+
+/// `None` waits forever: a binding's `timeout=None`.
+impl From<Option<Duration>> for Wait {
+    fn from(timeout: Option<Duration>) -> Self {
+        timeout.map_or(Self::Forever, Self::Timeout)
+    }
+}
+
 /// When a wait gives up: a start and a timeout.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline {

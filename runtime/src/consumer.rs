@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Release};
 use std::time::Duration;
 
+use crate::backoff::Wait;
 use crate::checksum;
 use crate::config::Secret;
 use crate::discovery::{Discovery, Expected};
@@ -24,7 +25,11 @@ use crate::types::{DataHubSlot, DataHubZone, SchemaHash};
 use crate::zone::handle::{LockedZone, Zone};
 
 mod attach;
+mod builder;
+mod iter;
 use attach::{check_channel_hash, check_secret, check_slot};
+pub use builder::ConsumerBuilder;
+pub use iter::Iter;
 
 /// How a consumer attaches.
 ///
@@ -288,7 +293,7 @@ impl<P: Payload> Consumer<P> {
             Ok(_) => Ok(()),
             Err(held) => Err(Error::ItemHeld {
                 channel: self.channel().to_owned(),
-                held,
+                held: (held != NOT_READING - 1).then_some(held),
             }),
         }
     }
@@ -306,7 +311,8 @@ impl<P: Payload> Consumer<P> {
     /// The consumer is borrowed shared, so its zones stay at hand while
     /// the item is held; a second read before the item is dropped is
     /// refused with [`Error::ItemHeld`].
-    pub fn next(&self, timeout: Duration) -> Result<ReadSlot<'_, P>, Error> {
+    pub fn next(&self, wait: impl Into<Wait>) -> Result<ReadSlot<'_, P>, Error> {
+        let timeout = wait.into().remaining();
         self.begin_read()?;
         match self.read_next(timeout) {
             Ok(Ok(slot)) => Ok(slot),
@@ -438,7 +444,8 @@ impl<P: Payload> Consumer<P> {
 
     /// The newest item (skipping older unread ones, which are not counted
     /// as lost), waiting up to `timeout` for one newer than the last read.
-    pub fn latest(&self, timeout: Duration) -> Result<ReadSlot<'_, P>, Error> {
+    pub fn latest(&self, wait: impl Into<Wait>) -> Result<ReadSlot<'_, P>, Error> {
+        let timeout = wait.into().remaining();
         self.begin_read()?;
         let found = self.read_latest(timeout);
         if found.is_err() {
@@ -713,6 +720,16 @@ impl<P: Payload> ReadSlot<'_, P> {
         // `len <= slot_size` (checked in `ready`); committed; our mark holds.
         // SAFETY: in bounds of the mapping, initialized, not written until drop.
         unsafe { std::slice::from_raw_parts(self.start(), self.len) }
+    }
+}
+
+impl<P: Payload> std::fmt::Debug for ReadSlot<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadSlot")
+            .field("channel", &self.consumer.channel())
+            .field("seq", &self.seq())
+            .field("lost_before", &self.lost_before())
+            .finish_non_exhaustive()
     }
 }
 

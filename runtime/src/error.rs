@@ -283,14 +283,17 @@ pub enum Error {
     /// A consumer was asked for an item while it still holds one (its
     /// entry has one read mark: one item at a time).
     #[error(
-        "consumer of channel `{channel}` still holds item {held}: drop that `ReadSlot` (or copy \
-         what you need out of it) before reading the next item"
+        "consumer of channel `{channel}` {}: drop that `ReadSlot` (or copy what you need out of \
+         it) before reading the next item, or give each thread its own consumer",
+        held.map_or("is reading in another thread".to_owned(), |q| format!("still holds item {q}"))
     )]
     ItemHeld {
         /// The channel.
         channel: String,
-        /// The sequence number of the item held.
-        held: u64,
+        /// The sequence number of the item held; `None` when another
+        /// thread's read of this consumer is under way (it holds no item
+        /// yet).
+        held: Option<u64>,
     },
     /// The operating system refused something.
     #[error("channel `{channel}`: {source}")]

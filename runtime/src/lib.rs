@@ -78,6 +78,7 @@ mod producer;
 #[doc(hidden)]
 pub mod __private;
 
+pub use backoff::Wait;
 pub use config::{ChannelConfig, ChecksumPolicy, MAX_ZONE_NAME_LEN, MAX_ZONES, Overflow, Secret};
 pub use error::Error;
 pub use payload::{Bytes, Payload};
@@ -90,7 +91,7 @@ pub use types::{
 };
 #[cfg(not(datahub_loom))]
 pub use {
-    consumer::{AttachOptions, Consumer, ReadSlot},
+    consumer::{AttachOptions, Consumer, ConsumerBuilder, Iter, ReadSlot},
     diagnose::{Finding, Severity},
     discovery::{ChannelRecord, Discovery, Expected, Registered, Registration, Registry},
     inspect::{
@@ -98,7 +99,7 @@ pub use {
         SlotTypeInfo, ZoneInfo, inspect, list_channels,
     },
     maintenance::{Cleanup, CleanupVerdict, Recovery, RecoveryAction, cleanup, recover},
-    producer::{Producer, WriteSlot},
+    producer::{Loan, Producer, WriteSlot},
     zone::handle::{LockedZone, Zone, ZoneGuard},
 };
 

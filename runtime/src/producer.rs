@@ -3,8 +3,9 @@
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::backoff::Wait;
 use crate::checksum;
 use crate::config::{ChannelConfig, ChecksumPolicy, Overflow};
 use crate::discovery::{Registered, Registration, Registry};
@@ -21,7 +22,9 @@ use crate::sync::Ordering::{Relaxed, Release};
 use crate::types::{DataHubSlot, DataHubZone, SchemaHash};
 use crate::zone::handle::{LockedZone, Zone};
 
+mod loan;
 mod takeover;
+pub use loan::Loan;
 use takeover::take_over;
 
 /// The one producer of a channel: creates its segment and writes slots of
@@ -273,7 +276,58 @@ impl<P: Payload> Producer<P> {
     /// for room (lossless mode: the slowest consumer) and for any reader
     /// still reading the slot's previous item. Commit with
     /// [`WriteSlot::commit`]; dropping the slot without committing aborts it.
-    pub fn acquire(&mut self, timeout: Duration) -> Result<WriteSlot<'_, P>, Error> {
+    pub fn acquire(&mut self, wait: impl Into<Wait>) -> Result<WriteSlot<'_, P>, Error> {
+        let claimed = self.claim_next(wait.into().remaining())?;
+        Ok(WriteSlot {
+            len: self.slot_size,
+            producer: self,
+            seq: claimed.seq,
+            index: claimed.index,
+            done: false,
+        })
+    }
+
+    /// Claims the next slot as [`acquire`](Self::acquire) does, as a loan
+    /// whose bytes cannot be read: the slot still holds an older item, and
+    /// a loan only lets the new one be written whole
+    /// ([`Loan::write`]), which gives the [`WriteSlot`] to commit. A loan
+    /// dropped unwritten gives the slot back untouched (its older item stays
+    /// readable). `iceoryx2`'s `loan_uninit().write_payload()` is the model.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use datahub::{ChannelConfig, Consumer, Producer};
+    ///
+    /// # let name = format!("doc-loan-{}", std::process::id());
+    /// let mut p = Producer::<[f32; 4]>::create(&ChannelConfig::new(&name))?;
+    /// let c = Consumer::<[f32; 4]>::attach(&name)?;
+    /// let loan = p.loan(Duration::from_millis(100))?;
+    /// loan.write([1.0, 2.0, 3.0, 4.0]).commit();
+    /// assert_eq!(*c.next(Duration::from_secs(1))?, [1.0, 2.0, 3.0, 4.0]);
+    /// # Ok::<(), datahub::Error>(())
+    /// ```
+    pub fn loan(&mut self, wait: impl Into<Wait>) -> Result<Loan<'_, P>, Error> {
+        let claimed = self.claim_next(wait.into().remaining())?;
+        Ok(Loan::new(self, claimed))
+    }
+
+    /// Sends `value` (claims, writes and commits the next slot; or, for
+    /// [`Bytes`], see [`Producer::send_bytes`]), waiting
+    /// as `wait` allows for room and for readers of the slot; returns the
+    /// item's sequence number.
+    fn send_within(
+        &mut self,
+        wait: Wait,
+        write: impl FnOnce(Loan<'_, P>) -> Result<WriteSlot<'_, P>, Error>,
+    ) -> Result<u64, Error> {
+        let slot = write(self.loan(wait)?)?;
+        let seq = slot.seq();
+        slot.commit();
+        Ok(seq)
+    }
+
+    /// Claims the next slot, waiting up to `timeout` for room and readers.
+    fn claim_next(&mut self, timeout: Duration) -> Result<Claimed, Error> {
         let q = self.next_seq;
         let ring = self.segment.ring();
         let metrics = &self.segment.live().metrics;
@@ -335,13 +389,10 @@ impl<P: Payload> Producer<P> {
             }
             return Err(self.timeout(time_waited, blocked));
         }
-        let index = ring.slot_index(q);
-        Ok(WriteSlot {
-            len: self.slot_size,
-            producer: self,
+        Ok(Claimed {
             seq: q,
-            index,
-            done: false,
+            index: ring.slot_index(q),
+            previous,
         })
     }
 
@@ -349,10 +400,10 @@ impl<P: Payload> Producer<P> {
     /// sequence number.
     pub fn write_with(
         &mut self,
-        timeout: Duration,
+        wait: impl Into<Wait>,
         fill: impl FnOnce(&mut P::View),
     ) -> Result<u64, Error> {
-        let mut slot = self.acquire(timeout)?;
+        let mut slot = self.acquire(wait)?;
         fill(&mut slot);
         let seq = slot.seq();
         slot.commit();
@@ -397,11 +448,60 @@ fn duration_ns(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// A slot claimed by `claim_next`.
+struct Claimed {
+    seq: u64,
+    index: usize,
+    /// The slot's state before the claim, to restore if nothing is written.
+    previous: u32,
+}
+
+impl<T: DataHubSlot> Producer<T> {
+    /// Sends `value`: claims the next slot, writes `value` into it and
+    /// commits it; returns its sequence number. Waits without a timeout
+    /// for room (lossless mode) and for readers of the slot; see [`Wait`]
+    /// for when such a wait ends anyway.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use datahub::{ChannelConfig, Consumer, Producer};
+    ///
+    /// # let name = format!("doc-send-{}", std::process::id());
+    /// let mut p = Producer::<u64>::create(&ChannelConfig::new(&name))?;
+    /// let c = Consumer::<u64>::attach(&name)?;
+    /// assert_eq!(p.send(7)?, 0);
+    /// assert_eq!(p.send_timeout(8, Duration::from_millis(10))?, 1);
+    /// assert_eq!(*c.next(Duration::from_secs(1))?, 7);
+    /// # Ok::<(), datahub::Error>(())
+    /// ```
+    pub fn send(&mut self, value: T) -> Result<u64, Error> {
+        self.send_within(Wait::Forever, |loan| Ok(loan.write(value)))
+    }
+
+    /// [`send`](Self::send), waiting at most `timeout`.
+    pub fn send_timeout(&mut self, value: T, timeout: Duration) -> Result<u64, Error> {
+        self.send_within(Wait::Timeout(timeout), |loan| Ok(loan.write(value)))
+    }
+
+    /// [`send`](Self::send), waiting until `deadline` at most.
+    pub fn send_deadline(&mut self, value: T, deadline: Instant) -> Result<u64, Error> {
+        self.send_within(Wait::Deadline(deadline), |loan| Ok(loan.write(value)))
+    }
+}
+
 impl Producer<Bytes> {
+    /// Sends a copy of `bytes` as the next item (its length is the
+    /// item's); returns its sequence number. Fails with
+    /// [`Error::PayloadTooLarge`] when `bytes` is longer than the slot.
+    /// Waits as [`Producer::send`] does.
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<u64, Error> {
+        self.write_bytes(Wait::Forever, bytes)
+    }
+
     /// Copies `bytes` into the next slot and commits it; returns its
     /// sequence number. Fails with [`Error::PayloadTooLarge`] when `bytes`
     /// is longer than the slot.
-    pub fn write_bytes(&mut self, timeout: Duration, bytes: &[u8]) -> Result<u64, Error> {
+    pub fn write_bytes(&mut self, wait: impl Into<Wait>, bytes: &[u8]) -> Result<u64, Error> {
         if bytes.len() > self.slot_size {
             return Err(Error::PayloadTooLarge {
                 channel: self.channel().to_owned(),
@@ -409,12 +509,7 @@ impl Producer<Bytes> {
                 max: self.slot_size,
             });
         }
-        let mut slot = self.acquire(timeout)?;
-        slot[..bytes.len()].copy_from_slice(bytes);
-        slot.set_len(bytes.len());
-        let seq = slot.seq();
-        slot.commit();
-        Ok(seq)
+        self.send_within(wait.into(), |loan| loan.write(bytes))
     }
 }
 
@@ -549,6 +644,16 @@ impl WriteSlot<'_, Bytes> {
             self.producer.slot_size
         );
         self.len = len;
+    }
+}
+
+impl<P: Payload> std::fmt::Debug for WriteSlot<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteSlot")
+            .field("channel", &self.producer.channel())
+            .field("seq", &self.seq)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 

@@ -20,9 +20,8 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::time::Duration;
 
-use crate::backoff::{Backoff, Deadline};
+use crate::backoff::{Backoff, Deadline, Wait};
 use crate::error::Error;
 use crate::segment::os;
 use crate::segment::shm::Segment;
@@ -237,15 +236,16 @@ impl<T: DataHubSlot> LockedZone<T> {
         self.segment.zone_names().nth(self.index).unwrap_or("")
     }
 
-    /// Takes the zone's lock, waiting up to `timeout` for its holder (a
+    /// Takes the zone's lock, waiting (up to a timeout, a deadline or
+    /// without one: [`Wait`]) for its holder (a
     /// thread of this process, or another process; a dead holder's lock is
     /// taken over at once). Hold the guard briefly: every process that
     /// wants the zone spins, then sleeps, while you hold it.
     ///
     /// Locking again from the thread that holds the guard waits out the
     /// timeout and fails, as any deadlock would.
-    pub fn lock(&self, timeout: Duration) -> Result<ZoneGuard<'_, T>, Error> {
-        let deadline = Deadline::after(timeout);
+    pub fn lock(&self, wait: impl Into<Wait>) -> Result<ZoneGuard<'_, T>, Error> {
+        let deadline = Deadline::after(wait.into().remaining());
         let mut backoff = Backoff::LOCK;
         let busy = self.segment.zone_busy(self.index);
         // Acquire: pairs with the Release store in `ZoneGuard::drop`: the
@@ -306,13 +306,13 @@ impl<T: DataHubSlot> LockedZone<T> {
     }
 
     /// A copy of the zone's value, taken under the lock.
-    pub fn read(&self, timeout: Duration) -> Result<T, Error> {
-        Ok(*self.lock(timeout)?)
+    pub fn read(&self, wait: impl Into<Wait>) -> Result<T, Error> {
+        Ok(*self.lock(wait)?)
     }
 
     /// Replaces the zone's value under the lock.
-    pub fn write(&self, timeout: Duration, value: T) -> Result<(), Error> {
-        *self.lock(timeout)? = value;
+    pub fn write(&self, wait: impl Into<Wait>, value: T) -> Result<(), Error> {
+        *self.lock(wait)? = value;
         Ok(())
     }
 

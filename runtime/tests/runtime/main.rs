@@ -1,6 +1,7 @@
 //! Integration tests of the runtime (derives, type system, channels), in
 //! one test binary (one compile on a 2-core machine).
 
+mod api;
 mod channel;
 mod compile_time;
 mod example;

@@ -371,7 +371,7 @@ fn an_item_from_an_earlier_incarnation_of_a_secret_channel_does_not_verify() {
     for (offset, bytes) in [old.0, old.1] {
         name.poke(offset as u64, &bytes);
     }
-    let err = consumer.next(STUCK).err().expect("an old item verified");
+    let err = consumer.next(STUCK).expect_err("an old item verified");
     assert!(
         matches!(err, Error::ChecksumMismatch { seq: 0, .. }),
         "{err}"

@@ -122,7 +122,10 @@ impl ChannelConfig {
         }
     }
 
-    /// Number of ring slots (1: single buffer, 2: double buffer, N: ring).
+    /// Number of ring slots (1: single buffer, 2: double buffer, N: ring;
+    /// 0: no ring, a zones-only channel: state shared by many processes
+    /// through its zones, where `acquire` and `next` are
+    /// [`Error::NoRing`](crate::Error::NoRing)).
     pub fn capacity(mut self, capacity: u32) -> Self {
         self.capacity = capacity;
         self
@@ -203,9 +206,9 @@ impl ChannelConfig {
                 self.name
             ));
         }
-        if !(1..=crate::segment::validate::MAX_CAPACITY).contains(&u64::from(self.capacity)) {
+        if u64::from(self.capacity) > crate::segment::validate::MAX_CAPACITY {
             return invalid(format!(
-                "capacity {} is not 1 to {}",
+                "capacity {} is not 0 (zones only) to {}",
                 self.capacity,
                 crate::segment::validate::MAX_CAPACITY
             ));
@@ -326,7 +329,15 @@ mod tests {
             other => panic!("expected InvalidConfig, got {other:?}"),
         };
         assert!(problem(ChannelConfig::new("a/b")).contains("channel name `a/b`"));
-        assert!(problem(ChannelConfig::new("c").capacity(0)).contains("capacity 0"));
+        let too_deep = u32::try_from(crate::segment::validate::MAX_CAPACITY + 1).unwrap();
+        assert!(
+            problem(ChannelConfig::new("c").capacity(too_deep))
+                .contains(&format!("capacity {too_deep} is not 0 (zones only) to"))
+        );
+        assert!(
+            ChannelConfig::new("c").capacity(0).check().is_ok(),
+            "zones only"
+        );
         assert!(problem(ChannelConfig::new("c").max_consumers(65)).contains("max_consumers 65"));
         assert!(problem(ChannelConfig::new("c").mode(0o4777)).contains("mode"));
         assert!(problem(ChannelConfig::new("c").zone::<Telemetry>("type")).contains("`type`"));

@@ -282,6 +282,13 @@ impl<P: Payload> Consumer<P> {
     /// alive. Released by that `ReadSlot`'s drop, or by [`Self::end_read`]
     /// when no item came.
     fn begin_read(&self) -> Result<(), Error> {
+        // A zones-only channel has no slot to index (`q % capacity`).
+        if self.ring().capacity() == 0 {
+            return Err(Error::NoRing {
+                channel: self.channel().to_owned(),
+                operation: "read",
+            });
+        }
         // Acquire: pairs with the Release store in `end_read` (or the
         // `ReadSlot`'s drop), so this thread sees the position the last
         // read left, whichever thread made it. `NOT_READING - 1` marks a

@@ -190,6 +190,7 @@ impl ChannelSnapshot {
                         .into(),
                 );
             } else if self.overflow == crate::config::Overflow::Block
+                && self.capacity > 0
                 && c.lag >= u64::from(self.capacity)
             {
                 found(

@@ -295,6 +295,18 @@ pub enum Error {
         /// yet).
         held: Option<u64>,
     },
+    /// An item was asked of a zones-only channel (capacity 0): it has no
+    /// ring, only zones.
+    #[error(
+        "channel `{channel}` has no ring (capacity 0: it shares zones only), so it has no items to \
+         {operation}: use its zones, or recreate it with a capacity"
+    )]
+    NoRing {
+        /// The channel.
+        channel: String,
+        /// What was asked: "write" or "read".
+        operation: &'static str,
+    },
     /// The operating system refused something.
     #[error("channel `{channel}`: {source}")]
     Io {
@@ -335,6 +347,7 @@ impl Error {
             Self::ForeignFile { .. } => "DH223",
             Self::OutOfSpace { .. } => "DH224",
             Self::ItemHeld { .. } => "DH225",
+            Self::NoRing { .. } => "DH226",
         }
     }
 }

@@ -328,6 +328,13 @@ impl<P: Payload> Producer<P> {
 
     /// Claims the next slot, waiting up to `timeout` for room and readers.
     fn claim_next(&mut self, timeout: Duration) -> Result<Claimed, Error> {
+        // A zones-only channel has no slot to index (`q % capacity`).
+        if self.ring().capacity() == 0 {
+            return Err(Error::NoRing {
+                channel: self.channel().to_owned(),
+                operation: "write",
+            });
+        }
         let q = self.next_seq;
         let ring = self.segment.ring();
         let metrics = &self.segment.live().metrics;

@@ -1023,12 +1023,16 @@ fn ring_parameters(c: &RawChannel, sink: &mut Sink<'_>, ok: &mut bool) -> (Polic
         (Policy::Ring, None) => DEFAULT_CAPACITY,
         (Policy::Single, Some(n)) if n.value == 1 => 1,
         (Policy::Double, Some(n)) if n.value == 2 => 2,
-        (Policy::Ring, Some(n)) if (1..=MAX_CAPACITY).contains(&n.value) => n.value,
+        // 0: no ring, a zones-only channel (state shared through zones).
+        (Policy::Ring, Some(n)) if n.value <= MAX_CAPACITY => n.value,
         (Policy::Ring, Some(n)) => {
             sink.error(
                 ErrorKind::InvalidValue {
                     key: "capacity".into(),
-                    message: format!("a ring has 1 to {MAX_CAPACITY} slots, found {}", n.value),
+                    message: format!(
+                        "a ring has 1 to {MAX_CAPACITY} slots (0: no ring, zones only), found {}",
+                        n.value
+                    ),
                 },
                 n.span.clone(),
             );

@@ -297,10 +297,10 @@ pub(crate) fn validate(id: &Identity, file_len: u64) -> Result<Regions, Corrupt>
         ));
     }
     let capacity = u64::from(id.capacity);
-    if !(1..=MAX_CAPACITY).contains(&capacity) {
+    if capacity > MAX_CAPACITY {
         return Err(corrupt(
             "capacity",
-            format!("1 to {MAX_CAPACITY}"),
+            format!("0 (zones only) to {MAX_CAPACITY}"),
             capacity,
         ));
     }

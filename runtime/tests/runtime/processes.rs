@@ -11,6 +11,7 @@ mod faults;
 mod hostile;
 mod spawn;
 mod stalls;
+mod zones_only;
 
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
@@ -449,6 +450,7 @@ fn child() {
         ["die-mid-write", channel, committed, marker] => {
             faults::die_mid_write(channel, committed.parse().unwrap(), marker)
         }
+        ["zones-only", channel] => zones_only::visit(channel),
         ["verify", channel, slots, key] => checksums::read_and_verify(channel, slots, key),
         _ => panic!("unknown child role `{role}`"),
     };

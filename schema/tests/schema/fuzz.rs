@@ -13,7 +13,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use datahub_schema::{Schema, SchemaHash, channel_canonical};
+use datahub_schema::{MAX_CAPACITY, Schema, SchemaHash, channel_canonical};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestRunner};
 
@@ -96,7 +96,11 @@ fn assert_invariants(schema: &Schema) {
         );
     }
     for c in schema.channels() {
-        assert!(c.capacity >= 1 && (1..=64).contains(&c.max_consumers) && c.zones.len() <= 16);
+        assert!(
+            u64::from(c.capacity) <= MAX_CAPACITY
+                && (1..=64).contains(&c.max_consumers)
+                && c.zones.len() <= 16
+        );
         let zones: Vec<(&str, &str, bool)> = c
             .zones
             .iter()

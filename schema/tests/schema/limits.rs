@@ -247,6 +247,22 @@ fn channels_whose_segment_would_exceed_1_tib_are_refused() {
 }
 
 #[test]
+fn a_ring_of_0_to_2_pow_20_slots_is_accepted_and_one_more_refused() {
+    let channel = |capacity: u64| {
+        format!("[channels.c]\nslot = \"bytes\"\nslot_size = 8\ncapacity = {capacity}\n")
+    };
+    // 0: no ring, a zones-only channel; its segment holds no slots.
+    let zones_only = accept(&channel(0));
+    let none = zones_only.channel("c").unwrap();
+    assert_eq!(none.capacity, 0);
+    assert!(none.segment_size() < accept(&channel(1)).channel("c").unwrap().segment_size());
+    accept(&channel(1 << 20));
+    let (kinds, _, text) = refuse(&channel((1 << 20) + 1));
+    assert_eq!(codes(&kinds), ["DH106"]);
+    assert!(text.contains("(0: no ring, zones only)"), "{text}");
+}
+
+#[test]
 fn files_larger_than_8_mib_are_refused_without_being_read_whole() {
     let dir = std::env::temp_dir().join(format!("datahub-schema-limits-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -786,10 +786,9 @@ const NOT_READING: u64 = u64::MAX;
 /// ready, so that committed items are still read first).
 #[inline]
 fn closed(segment: &Segment) -> bool {
-    // Acquire: pairs with the Release store of CLOSED in `Producer::drop`,
-    // which follows every commit; a reader that sees CLOSED and then finds
-    // no item has read everything.
-    segment.init_state().load(crate::sync::Ordering::Acquire) == crate::segment::header::INIT_CLOSED
+    // A reader that sees CLOSED and then finds no item has read everything
+    // (`ring::lifecycle`, where the ordering is).
+    segment.lifecycle().closed()
 }
 
 /// What ended a wait other than an item.

@@ -14,11 +14,10 @@ use crate::diagnose::Finding;
 use crate::error::Error;
 use crate::inspect::snapshot;
 use crate::liveness::{dead_consumers, reap_dead};
-use crate::segment::header::INIT_CLOSED;
 use crate::segment::os;
 use crate::segment::owner::encode_owner;
 use crate::segment::shm::{Leftover, Segment, SegmentError};
-use crate::sync::Ordering::{AcqRel, Relaxed, Release};
+use crate::sync::Ordering::Relaxed;
 
 /// How long `recover` and `cleanup` wait for a segment being created.
 const ATTACH_TIMEOUT: Duration = Duration::from_millis(200);
@@ -279,11 +278,9 @@ fn clean_one(channel: &str, dry_run: bool) -> (CleanupVerdict, String) {
         }
     };
     // Claim the segment as a restarting producer would: a CAS on the dead
-    // producer's exact owner word. AcqRel: Acquire pairs with the Release
-    // stores of the last holder (the consumer table read below is
-    // current); Release orders the claim before our CLOSED store. A
-    // producer restarting meanwhile wins or loses this same CAS.
-    let line = &segment.live().producer;
+    // producer's exact owner word, so a producer restarting meanwhile wins
+    // or loses this same claim (`ring::lifecycle`, where the orderings are).
+    let lifecycle = segment.lifecycle();
     let expected = producer.and_then(encode_owner).unwrap_or(0);
     let Some(mine) = encode_owner(os::current_process()) else {
         return (
@@ -291,27 +288,18 @@ fn clean_one(channel: &str, dry_run: bool) -> (CleanupVerdict, String) {
             "this process's identity does not fit an owner word".into(),
         );
     };
-    if line
-        .owner
-        .compare_exchange(expected, mine, AcqRel, Relaxed)
-        .is_err()
-    {
+    let Ok(claim) = lifecycle.claim(expected, mine) else {
         return (Kept, "a new producer took it over meanwhile".into());
-    }
+    };
     if let Some(pid) = live_consumer(&segment) {
         // A consumer attached between the checks: give the segment back.
-        // Release: pairs with the Acquire CAS of a restarting producer.
-        let _ = line
-            .owner
-            .compare_exchange(mine, expected, Release, Relaxed);
+        let _ = lifecycle.hand_back(claim);
         return (Kept, format!("consumer pid {pid} attached meanwhile"));
     }
-    // Release: pairs with the Acquire loads of `init_state` in consumers'
-    // waits and attaches; then wake the sleepers so they see it now.
-    segment.init_state().store(INIT_CLOSED, Release);
-    let ring = segment.ring();
-    ring.commit.futex.fetch_add(1, Release);
-    os::futex_wake_all(&ring.commit.futex);
+    // CLOSED, so that nobody is left waiting on a segment that vanished,
+    // and the sleepers woken so they see it now.
+    let wake = lifecycle.close();
+    os::futex_wake_all(wake.futex());
     remove(segment.file(), reason)
 }
 

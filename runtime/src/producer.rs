@@ -18,7 +18,7 @@ use crate::ring::wait::{SleepOn, WaitStrategy, wait_until};
 use crate::segment::os;
 use crate::segment::shm::{SchemaStrings, Segment, SegmentError};
 use crate::segment::validate::{Blueprint, Params};
-use crate::sync::Ordering::{Relaxed, Release};
+use crate::sync::Ordering::Relaxed;
 use crate::types::{DataHubSlot, DataHubZone, SchemaHash};
 use crate::zone::handle::{LockedZone, Zone};
 
@@ -538,14 +538,11 @@ impl<P: Payload> Drop for Producer<P> {
     fn drop(&mut self) {
         // Withdrawn first, so nobody discovers a channel being closed.
         drop(self.registration.take());
-        // Release: pairs with the Acquire load of `init_state` in the
-        // consumers' waits, after every commit of this producer.
-        self.segment
-            .init_state()
-            .store(crate::segment::header::INIT_CLOSED, Release);
-        // Wake sleepers so they see CLOSED now rather than at their next re-check.
-        self.ring().commit.futex.fetch_add(1, Release);
-        os::futex_wake_all(&self.ring().commit.futex);
+        // CLOSED after every commit of this producer, then the sleepers
+        // woken so they see it now rather than at their next re-check
+        // (`ring::lifecycle`, where the orderings are).
+        let wake = self.segment.lifecycle().close();
+        os::futex_wake_all(wake.futex());
         // Only our own file's name: one removed by hand and created afresh
         // by another producer meanwhile is theirs.
         let _ = os::unlink_if_same(self.segment.channel(), self.segment.file());

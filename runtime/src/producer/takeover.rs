@@ -11,7 +11,7 @@ use crate::ring::protocol::Ring;
 use crate::segment::os;
 use crate::segment::shm::{SchemaStrings, Segment, SegmentError};
 use crate::segment::validate::Blueprint;
-use crate::sync::Ordering::{AcqRel, Relaxed, Release};
+use crate::sync::Ordering::Relaxed;
 
 /// The channel has a segment already. A live producer keeps it
 /// ([`Error::ChannelExists`]). Only a regular file of this user with the
@@ -80,21 +80,16 @@ pub(super) fn take_over(
     // Claim the segment: a CAS on the dead producer's exact owner word, so
     // that of two restarting producers (or a producer and `datahub
     // cleanup`) exactly one goes on, whether it takes the segment over or
-    // replaces it. AcqRel: the Acquire half pairs with the Release stores
-    // of the dead producer's last commit (through the ring words read
-    // below).
+    // replaces it (`ring::lifecycle`, where the orderings are). The claim
+    // is kept: the segment is ours from here on.
     let line = &old.live().producer;
     let mine = crate::segment::owner::encode_owner(me).unwrap_or(0);
     let dead = holder
         .and_then(crate::segment::owner::encode_owner)
         .unwrap_or(0);
-    if line
-        .owner
-        .compare_exchange(dead, mine, AcqRel, Relaxed)
-        .is_err()
-    {
+    let Ok(_claim) = old.lifecycle().claim(dead, mine) else {
         return Err(exists(old.producer()));
-    }
+    };
     if !old.is_made_by(blueprint, schema) {
         tracing::info!(
             channel,
@@ -118,8 +113,8 @@ pub(super) fn take_over(
     count_uncounted_commits(&ring, metrics, next);
     crate::liveness::reap_dead(&ring, metrics);
     // Wake consumers sleeping on a slot that was reset.
-    ring.commit.futex.fetch_add(1, Release);
-    os::futex_wake_all(&ring.commit.futex);
+    let wake = old.lifecycle().wake_sleepers();
+    os::futex_wake_all(wake.futex());
     tracing::info!(
         channel,
         next_seq = next,
@@ -146,8 +141,9 @@ fn count_uncounted_commits(
     let missing = next - counted;
     let bytes: u64 = (counted.max(next.saturating_sub(ring.capacity()))..next)
         .map(|seq| &ring.slots[ring.slot_index(seq)])
-        // Relaxed: the dead producer's Release commit was acquired by our
-        // takeover CAS (and `recover_writer`'s loads).
+        // Relaxed: the dead producer's commits happen before our look, by
+        // its death (the OS's verdict follows its last store) and by
+        // `recover_writer`'s Acquire loads of the same words.
         .filter(|slot| slot.state.load(Relaxed) == crate::segment::layout::SLOT_COMMITTED)
         .map(|slot| slot.payload_len.load(Relaxed))
         .sum();

@@ -1,10 +1,12 @@
 //! Table 2: the ring of fixed slots, one writer, many readers.
 //!
-//! `protocol.rs` is the state machine on the shared atomics (and the only
-//! code here that reasons about memory ordering).
+//! `protocol.rs` is the slot state machine on the shared atomics, and
+//! `lifecycle.rs` the producer's lifecycle (claim, close, wake); the two are
+//! the only code here that reasons about memory ordering.
 
 #[cfg(all(test, not(datahub_loom)))]
 pub(crate) mod fixture;
+pub(crate) mod lifecycle;
 pub(crate) mod protocol;
 #[cfg(not(datahub_loom))]
 pub(crate) mod wait;
@@ -24,6 +26,17 @@ impl crate::segment::shm::Segment {
             commit: &live.commit,
             slots: self.slot_states(),
             consumers: self.consumer_entries(),
+        }
+    }
+
+    /// The producer's lifecycle words in this segment.
+    #[inline]
+    pub(crate) fn lifecycle(&self) -> lifecycle::Lifecycle<'_> {
+        let live = self.live();
+        lifecycle::Lifecycle {
+            owner: &live.producer.owner,
+            init_state: self.init_state(),
+            commit: &live.commit,
         }
     }
 }

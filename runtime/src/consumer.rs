@@ -15,6 +15,7 @@ use crate::discovery::{Discovery, Expected};
 use crate::error::Error;
 use crate::metrics::Counter;
 use crate::payload::Payload;
+use crate::ring::lifecycle::{AfterEmpty, EmptyLooks};
 use crate::ring::protocol::{ReadAttempt, Ring, Start};
 use crate::ring::wait::{SleepOn, WaitStrategy, wait_until};
 use crate::segment::layout::ConsumerEntry;
@@ -357,21 +358,18 @@ impl<P: Payload> Consumer<P> {
                 timeout,
                 SleepOn::Commits(&ring),
                 || {
-                    let mut closed_seen = false;
+                    // Closed, but the producer may have committed between our
+                    // look and its close: look once more (`EmptyLooks`).
+                    let mut looks = EmptyLooks::default();
                     loop {
                         match ring.try_read(me, q) {
                             ReadAttempt::Ready => return Some(Ok(q)),
                             ReadAttempt::NotYet | ReadAttempt::Busy => {
-                                if closed_seen {
-                                    return Some(Err(Stop::Closed));
+                                match looks.after_empty(&segment.lifecycle()) {
+                                    AfterEmpty::Wait => return None,
+                                    AfterEmpty::LookAgain => {}
+                                    AfterEmpty::Closed => return Some(Err(Stop::Closed)),
                                 }
-                                if !closed(segment) {
-                                    return None;
-                                }
-                                // Closed, but the producer may have committed
-                                // between our look and its close: look once
-                                // more (CLOSED, acquired, follows every commit).
-                                closed_seen = true;
                             }
                             ReadAttempt::Lost { resume } => {
                                 lost_now += resume - q;
@@ -474,20 +472,17 @@ impl<P: Payload> Consumer<P> {
                 timeout,
                 SleepOn::Commits(&ring),
                 || {
-                    let mut closed_seen = false;
+                    // As in `next`: an item committed just before the close
+                    // is still read.
+                    let mut looks = EmptyLooks::default();
                     loop {
                         let committed = ring.commit_seq();
                         if committed <= next {
-                            if closed_seen {
-                                return Some(Err(Stop::Closed));
+                            match looks.after_empty(&segment.lifecycle()) {
+                                AfterEmpty::Wait => return None,
+                                AfterEmpty::LookAgain => continue,
+                                AfterEmpty::Closed => return Some(Err(Stop::Closed)),
                             }
-                            if !closed(segment) {
-                                return None;
-                            }
-                            // As in `next`: an item committed just before the
-                            // close is still read.
-                            closed_seen = true;
-                            continue;
                         }
                         let newest = committed - 1;
                         match ring.try_read(me, newest) {

@@ -152,6 +152,42 @@ impl<'a> Lifecycle<'a> {
     }
 }
 
+/// A reader's looks that found no item ready, with the rule that one which
+/// then sees CLOSED looks once more before it stops: the producer may have
+/// committed between the reader's look and its close. One per poll.
+#[derive(Debug, Default)]
+pub(crate) struct EmptyLooks {
+    closed_seen: bool,
+}
+
+/// What a reader does after a look that found no item ready.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AfterEmpty {
+    /// The channel is open: wait for a commit.
+    Wait,
+    /// The channel is closed: look once more, for an item committed just
+    /// before the close.
+    LookAgain,
+    /// Closed, and the look after seeing it found nothing: every item was
+    /// read.
+    Closed,
+}
+
+impl EmptyLooks {
+    /// The reader just found no item ready: what now.
+    #[inline]
+    pub(crate) fn after_empty(&mut self, lifecycle: &Lifecycle<'_>) -> AfterEmpty {
+        if self.closed_seen {
+            AfterEmpty::Closed
+        } else if lifecycle.closed() {
+            self.closed_seen = true;
+            AfterEmpty::LookAgain
+        } else {
+            AfterEmpty::Wait
+        }
+    }
+}
+
 #[cfg(all(test, datahub_loom))]
 mod loom_tests;
 

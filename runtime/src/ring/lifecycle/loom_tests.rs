@@ -110,25 +110,22 @@ enum Poll {
     Lost { resume: u64 },
 }
 
-/// One poll for item `q`, with `Consumer::next`'s rule: a reader that
-/// finds no item and then sees CLOSED looks once more, since the producer
-/// may have committed between its look and its close.
+/// One poll for item `q`, as `Consumer::next` polls, with the shipped
+/// rule (`EmptyLooks`): a reader that finds no item and then sees CLOSED
+/// looks once more, since the producer may have committed between its look
+/// and its close.
 fn poll(m: &Model, q: u64) -> Poll {
     let (ring, lifecycle) = (m.ring(), m.lifecycle());
     let me = &m.consumers[0];
-    let mut closed_seen = false;
+    let mut looks = EmptyLooks::default();
     loop {
         match ring.try_read(me, q) {
             ReadAttempt::Ready => return Poll::Ready,
-            ReadAttempt::NotYet | ReadAttempt::Busy => {
-                if closed_seen {
-                    return Poll::Closed;
-                }
-                if !lifecycle.closed() {
-                    return Poll::Nothing;
-                }
-                closed_seen = true;
-            }
+            ReadAttempt::NotYet | ReadAttempt::Busy => match looks.after_empty(&lifecycle) {
+                AfterEmpty::Wait => return Poll::Nothing,
+                AfterEmpty::LookAgain => {}
+                AfterEmpty::Closed => return Poll::Closed,
+            },
             ReadAttempt::Lost { resume } => return Poll::Lost { resume },
         }
     }

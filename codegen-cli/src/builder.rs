@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use datahub_schema::Schema;
 
-use crate::generate::{GenerateError, generate};
+use crate::crate_path::{CratePath, CratePathError};
+use crate::generate::{GenerateError, generate_with};
 
 /// Why a [`Builder`] run failed.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,10 @@ pub enum BuildError {
         #[source]
         source: GenerateError,
     },
+    /// The path given to [`Builder::crate_path`] is not one generated code
+    /// can use.
+    #[error(transparent)]
+    CratePath(#[from] CratePathError),
     /// No output directory: neither [`Builder::out_dir`] nor `OUT_DIR` (set
     /// by Cargo for build scripts).
     #[error(
@@ -63,6 +68,7 @@ pub enum BuildError {
 pub struct Builder {
     schemas: Vec<PathBuf>,
     out_dir: Option<PathBuf>,
+    crate_path: Option<String>,
 }
 
 impl Builder {
@@ -83,9 +89,39 @@ impl Builder {
         self
     }
 
+    /// The path by which the generated code names the `datahub` crate,
+    /// instead of `::datahub`: `"::dh"` when the dependency is renamed
+    /// (`dh = { package = "datahub", .. }` in `Cargo.toml`), or
+    /// `"crate::path::to::datahub"` when the crate reaches datahub through
+    /// a re-export. Derived structs get `#[datahub(crate = "...")]` with
+    /// the same path. It must be absolute (see [`CratePath`]);
+    /// [`generate`](Self::generate) refuses another.
+    ///
+    /// With `dh = { package = "datahub", .. }` under `[dependencies]`, in
+    /// `build.rs`:
+    ///
+    /// ```no_run
+    /// datahub_codegen::Builder::new()
+    ///     .schema("schemas/sensor.toml")
+    ///     .crate_path("::dh")
+    ///     .generate()
+    ///     .unwrap_or_else(|e| panic!("{e}"));
+    /// ```
+    ///
+    /// The generated code names nothing from the prelude either, so it may
+    /// be included in a module under `#![no_implicit_prelude]`.
+    pub fn crate_path(mut self, path: impl Into<String>) -> Self {
+        self.crate_path = Some(path.into());
+        self
+    }
+
     /// Generates every schema; returns the files written. A file whose
     /// content would not change is left untouched (its mtime too).
     pub fn generate(self) -> Result<Vec<PathBuf>, BuildError> {
+        let crate_path = match &self.crate_path {
+            Some(path) => CratePath::new(path)?,
+            None => CratePath::default(),
+        };
         let in_build_script = std::env::var_os("OUT_DIR").is_some();
         let out_dir = match self.out_dir {
             Some(dir) => dir,
@@ -98,7 +134,7 @@ impl Builder {
             if in_build_script {
                 println!("cargo::rerun-if-changed={}", path.display());
             }
-            let code = generate_file(path)?;
+            let code = generate_file_with(path, &crate_path)?;
             let stem = path
                 .file_stem()
                 .map_or_else(|| "schema".into(), |s| s.to_string_lossy().into_owned());
@@ -118,11 +154,18 @@ impl Builder {
 /// The Rust code for the schema file at `path` (named in its header as
 /// given).
 pub fn generate_file(path: &Path) -> Result<String, BuildError> {
+    generate_file_with(path, &CratePath::default())
+}
+
+/// [`generate_file`], with the code naming the runtime by `crate_path`.
+pub fn generate_file_with(path: &Path, crate_path: &CratePath) -> Result<String, BuildError> {
     let schema = Schema::load(path).map_err(|e| BuildError::Schema {
         rendered: e.render(false),
     })?;
-    generate(&schema, &path.display().to_string()).map_err(|source| BuildError::Generate {
-        path: path.to_owned(),
-        source,
+    generate_with(&schema, &path.display().to_string(), crate_path).map_err(|source| {
+        BuildError::Generate {
+            path: path.to_owned(),
+            source,
+        }
     })
 }

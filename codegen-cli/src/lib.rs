@@ -17,11 +17,13 @@
 //! ```
 
 mod builder;
+mod crate_path;
 mod describe;
 mod generate;
 mod report;
 
-pub use builder::{BuildError, Builder, generate_file};
+pub use builder::{BuildError, Builder, generate_file, generate_file_with};
+pub use crate_path::{CratePath, CratePathError};
 pub use describe::describe;
-pub use generate::{GenerateError, generate, module_name};
+pub use generate::{GenerateError, generate, generate_with, module_name};
 pub use report::{ChannelReport, HashReport, StructReport};

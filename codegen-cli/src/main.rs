@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use datahub_codegen::HashReport;
+use datahub_codegen::{CratePath, HashReport};
 use datahub_schema::Schema;
 
 #[derive(Debug, Parser)]
@@ -58,6 +58,11 @@ enum Command {
         /// would be generated.
         #[arg(long)]
         check: bool,
+        /// How the generated code names the datahub crate: `::dh` when the
+        /// dependency is renamed (`dh = { package = "datahub", .. }`),
+        /// `crate::path::to::datahub` for a re-export. Must be absolute.
+        #[arg(long, value_name = "PATH", default_value = "::datahub")]
+        crate_path: CratePath,
     },
     /// Print each struct's layout (offset, size, type, field) and every hash.
     Describe {
@@ -102,7 +107,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Generate { file, out, check } => generate(&file, &out, check),
+        Command::Generate {
+            file,
+            out,
+            check,
+            crate_path,
+        } => generate(&file, &out, check, &crate_path),
         Command::Describe { file } => match Schema::load(&file) {
             Ok(schema) => {
                 print!("{}", datahub_codegen::describe(&schema));
@@ -145,8 +155,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn generate(file: &Path, out: &Path, check: bool) -> ExitCode {
-    let code = match datahub_codegen::generate_file(file) {
+fn generate(file: &Path, out: &Path, check: bool, crate_path: &CratePath) -> ExitCode {
+    let code = match datahub_codegen::generate_file_with(file, crate_path) {
         Ok(code) => code,
         Err(e) => {
             eprint!("{e}");
@@ -156,8 +166,13 @@ fn generate(file: &Path, out: &Path, check: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let option = if crate_path.is_default() {
+        String::new()
+    } else {
+        format!(" --crate-path {crate_path}")
+    };
     let regenerate = format!(
-        "datahub-codegen generate {} -o {}",
+        "datahub-codegen generate{option} {} -o {}",
         file.display(),
         out.display()
     );

@@ -9,10 +9,12 @@ use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, LitStr};
 
 use crate::Kind;
+use crate::attr::{self, CratePath};
 use crate::check::{self, Errors, Field};
 
 pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> TokenStream {
     let mut errors = Errors::default();
+    let krate = attr::crate_path(input, &mut errors);
     let checked = check::check(input, kind, &mut errors);
     let Some(checked) = checked.filter(|c| c.concrete) else {
         return errors.into_compile_errors();
@@ -26,14 +28,14 @@ pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> TokenStream {
     let field_checks = fields
         .iter()
         .filter(|f| f.type_ok)
-        .map(|f| field_check(name, f, kind, !with_impls));
+        .map(|f| field_check(&krate, name, f, kind, !with_impls));
     let padding_checks = if checked.repr_c && fields.iter().all(|f| f.type_ok) {
-        padding_checks(name, fields)
+        padding_checks(&krate, name, fields)
     } else {
         Vec::new()
     };
     let impls = if with_impls {
-        impls(name, fields, kind)
+        impls(&krate, name, fields, kind)
     } else {
         TokenStream::new()
     };
@@ -52,17 +54,24 @@ pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> TokenStream {
 
 /// The call that yields a field type's descriptor and requires the slot or
 /// zone marker, spanned on the field's type so an error points there.
-fn field_desc(ty: &syn::Type, kind: Kind) -> TokenStream {
+fn field_desc(krate: &CratePath, ty: &syn::Type, kind: Kind) -> TokenStream {
+    let krate = krate.spanned(ty.span());
     let function = match kind {
-        Kind::Slot => quote_spanned!(ty.span()=> ::datahub::__private::slot_field_desc),
-        Kind::Zone => quote_spanned!(ty.span()=> ::datahub::__private::zone_field_desc),
+        Kind::Slot => quote_spanned!(ty.span()=> #krate::__private::slot_field_desc),
+        Kind::Zone => quote_spanned!(ty.span()=> #krate::__private::zone_field_desc),
     };
     quote_spanned!(ty.span()=> #function::<#ty>())
 }
 
 /// The field's type must not be zero-sized and, when no impl will check it,
 /// must implement the slot or zone marker.
-fn field_check(name: &Ident, field: &Field<'_>, kind: Kind, check_marker: bool) -> TokenStream {
+fn field_check(
+    krate: &CratePath,
+    name: &Ident,
+    field: &Field<'_>,
+    kind: Kind,
+    check_marker: bool,
+) -> TokenStream {
     let ty = field.ty;
     let zero_sized = LitStr::new(
         &format!(
@@ -73,8 +82,9 @@ fn field_check(name: &Ident, field: &Field<'_>, kind: Kind, check_marker: bool) 
         ty.span(),
     );
     let marker = check_marker.then(|| {
-        let desc = field_desc(ty, kind);
-        quote_spanned!(ty.span()=> const _: &::datahub::__private::TypeDesc = #desc;)
+        let desc = field_desc(krate, ty, kind);
+        let krate = krate.spanned(ty.span());
+        quote_spanned!(ty.span()=> const _: &#krate::__private::TypeDesc = #desc;)
     });
     quote_spanned! {ty.span()=>
         #marker
@@ -86,10 +96,15 @@ fn field_check(name: &Ident, field: &Field<'_>, kind: Kind, check_marker: bool) 
 /// last, up to the end of the struct (trailing padding).
 ///
 /// The gap's size in bytes is computed by rustc from `offset_of!` and
-/// `size_of`, and becomes the length of `[u8; GAP]`. A trait made for this
-/// gap is implemented only for `[u8; 0]`, and its `on_unimplemented` message
-/// names the fields and shows `{Self}`, i.e. the exact padding field to add.
-fn padding_checks(name: &Ident, fields: &[Field<'_>]) -> Vec<TokenStream> {
+/// `size_of`, and becomes the length of `[u8; GAP]`, which must implement
+/// a trait of the runtime that only `[u8; 0]` implements; its
+/// `on_unimplemented` message shows `{Self}`, i.e. the exact padding field
+/// to add. The trait is the runtime's, not one the expansion defines,
+/// because `#[diagnostic::..]` cannot be named under
+/// `#![no_implicit_prelude]`; the names in its message (the fields, the
+/// padding field to add) are the type parameters of the function that
+/// checks the bound, named after them.
+fn padding_checks(krate: &CratePath, name: &Ident, fields: &[Field<'_>]) -> Vec<TokenStream> {
     let pad_names = pad_names(fields);
     fields
         .iter()
@@ -97,50 +112,38 @@ fn padding_checks(name: &Ident, fields: &[Field<'_>]) -> Vec<TokenStream> {
         .map(|(i, field)| {
             let ident = field.ident;
             let ty = field.ty;
-            let this = &field.name;
-            let pad = &pad_names[i];
-            let end_of_field = quote!(::core::mem::offset_of!(#name, #ident) + ::core::mem::size_of::<#ty>());
-            let (gap, message, label, note) = match fields.get(i + 1) {
+            let pad = format_ident!("{}", pad_names[i]);
+            let end_of_field =
+                quote!(::core::mem::offset_of!(#name, #ident) + ::core::mem::size_of::<#ty>());
+            let (gap, params, check) = match fields.get(i + 1) {
                 Some(next) => {
                     let next_ident = next.ident;
-                    let next_name = &next.name;
                     (
                         quote!(::core::mem::offset_of!(#name, #next_ident) - (#end_of_field)),
-                        format!(
-                            "`{name}` has implicit padding between `{this}` and `{next_name}`: \
-                             add the field `{pad}: {{Self}}` after `{this}`"
-                        ),
-                        format!("`{{Self}}` of implicit padding after this field, before `{next_name}`"),
-                        format!(
-                            "rustc placed `{next_name}` at the next multiple of its alignment; padding bytes \
-                             are not part of the schema, so every byte must be a named field (or reorder the \
-                             fields from the largest alignment to the smallest)"
-                        ),
+                        quote!(#ident, #next_ident, #pad),
+                        quote!(no_padding_between),
                     )
                 }
                 None => (
                     quote!(::core::mem::size_of::<#name>() - (#end_of_field)),
-                    format!(
-                        "`{name}` has implicit trailing padding after its last field `{this}`: \
-                         add the field `{pad}: {{Self}}` after `{this}`"
-                    ),
-                    "`{Self}` of implicit padding after this last field".to_string(),
-                    format!(
-                        "rustc rounds the size of `{name}` up to a multiple of its alignment; padding bytes \
-                         are not part of the schema, so every byte must be a named field"
-                    ),
+                    quote!(#ident, #pad),
+                    quote!(no_padding_after),
                 ),
             };
-            let trait_name = format_ident!("NoImplicitPaddingAfter_{}", this);
             let span = ident.span();
-            let call = quote_spanned!(span=> assert_no_padding::<[u8; #gap]>());
+            // The struct, the gap and the check are named outside the
+            // function: inside it, a type parameter named after a field
+            // could shadow them.
+            let gap_type = quote_spanned!(span=> __DataHubGap);
             quote! {
                 const _: () = {
-                    #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
-                    trait #trait_name {}
-                    impl #trait_name for [u8; 0] {}
-                    const fn assert_no_padding<T: #trait_name>() {}
-                    #call
+                    type __DataHubStruct = #name;
+                    type __DataHubGap = [::core::primitive::u8; #gap];
+                    use #krate::__private::#check as __datahub_check;
+                    #[allow(non_camel_case_types, dead_code)]
+                    const fn no_implicit_padding<#params>() {
+                        __datahub_check::<#gap_type, __DataHubStruct, #params>()
+                    }
                 };
             }
         })
@@ -164,13 +167,13 @@ fn pad_names(fields: &[Field<'_>]) -> Vec<String> {
         .collect()
 }
 
-fn impls(name: &Ident, fields: &[Field<'_>], kind: Kind) -> TokenStream {
+fn impls(krate: &CratePath, name: &Ident, fields: &[Field<'_>], kind: Kind) -> TokenStream {
     let field_descs = fields.iter().map(|f| {
         let ident = f.ident;
         let field_name = LitStr::new(&f.name, Span::call_site());
-        let desc = field_desc(f.ty, kind);
+        let desc = field_desc(krate, f.ty, kind);
         quote! {
-            ::datahub::__private::FieldDesc {
+            #krate::__private::FieldDesc {
                 name: #field_name,
                 ty: #desc,
                 offset: ::core::mem::offset_of!(#name, #ident),
@@ -178,8 +181,8 @@ fn impls(name: &Ident, fields: &[Field<'_>], kind: Kind) -> TokenStream {
         }
     });
     let marker = match kind {
-        Kind::Slot => quote!(::datahub::__private::DataHubSlot),
-        Kind::Zone => quote!(::datahub::__private::DataHubZone),
+        Kind::Slot => quote!(#krate::__private::DataHubSlot),
+        Kind::Zone => quote!(#krate::__private::DataHubZone),
     };
     // SAFETY (of the generated impls): the checks above, which rustc must
     // pass for the impls to compile, prove that the struct is `repr(C)` and
@@ -190,8 +193,8 @@ fn impls(name: &Ident, fields: &[Field<'_>], kind: Kind) -> TokenStream {
     // alignment and offsets from rustc itself.
     quote! {
         #[automatically_derived]
-        unsafe impl ::datahub::__private::DataHubType for #name {
-            const DESC: &'static ::datahub::__private::TypeDesc = &::datahub::__private::TypeDesc::Struct {
+        unsafe impl #krate::__private::DataHubType for #name {
+            const DESC: &'static #krate::__private::TypeDesc = &#krate::__private::TypeDesc::Struct {
                 size: ::core::mem::size_of::<#name>(),
                 align: ::core::mem::align_of::<#name>(),
                 fields: &[#(#field_descs),*],
@@ -203,7 +206,7 @@ fn impls(name: &Ident, fields: &[Field<'_>], kind: Kind) -> TokenStream {
 
         // Evaluate the hash now, so that a type that derives is also one
         // whose hash rustc has computed (under `cargo check` too).
-        const _: ::datahub::SchemaHash = <#name as ::datahub::__private::DataHubType>::SCHEMA_HASH;
+        const _: #krate::SchemaHash = <#name as #krate::__private::DataHubType>::SCHEMA_HASH;
     }
 }
 
@@ -223,6 +226,25 @@ mod tests {
         assert!(out.contains("unsafe impl :: datahub :: __private :: DataHubSlot for V"));
         assert!(out.contains("slot_field_desc"));
         assert!(!out.contains("compile_error"));
+    }
+
+    #[test]
+    fn every_path_goes_through_the_crate_attribute() {
+        for kind in [Kind::Slot, Kind::Zone] {
+            let field = if kind == Kind::Slot { "u32" } else { "Atomic" };
+            let out = expand_str(
+                &format!(
+                    "#[datahub(crate = \"::dh\")] #[repr(C)] struct V {{ a: {field}, b: [{field}; 2] }}"
+                ),
+                kind,
+            );
+            assert!(
+                out.contains("unsafe impl :: dh :: __private :: DataHubType for V"),
+                "{out}"
+            );
+            assert!(!out.contains(":: datahub"), "{out}");
+            assert!(!out.contains("compile_error"), "{out}");
+        }
     }
 
     #[test]

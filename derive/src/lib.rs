@@ -24,8 +24,14 @@
 //! `datahub::DataHubType` (a `const` descriptor built with `offset_of!`,
 //! from which rustc computes the schema hash) and the marker trait.
 //!
+//! The expansion names the `datahub` crate as `::datahub`, or as the path
+//! given by `#[datahub(crate = "...")]` on the struct (for a renamed
+//! dependency or a re-export), and everything else by absolute paths
+//! (`::core::...`), so it compiles under `#![no_implicit_prelude]` too.
+//!
 //! The macros never panic: every problem is a `syn::Error`.
 
+mod attr;
 mod check;
 mod expand;
 mod field_type;
@@ -54,7 +60,34 @@ impl Kind {
 /// Implements `datahub::DataHubType` and `datahub::DataHubSlot` for a
 /// `#[repr(C)]` struct of plain data, after checking its layout at compile
 /// time. See the `datahub` crate.
-#[proc_macro_derive(DataHubSlot)]
+///
+/// # `#[datahub(crate = "...")]`
+///
+/// The generated code names the `datahub` crate `::datahub`. A crate that
+/// renamed the dependency (`dh = { package = "datahub", .. }`, then
+/// `crate = "::dh"`) or reaches it through a re-export gives the path on the
+/// struct, as with serde's `#[serde(crate = "...")]`:
+///
+/// ```
+/// // A crate that hands datahub to its users as `sdk::datahub`.
+/// mod sdk {
+///     pub use datahub;
+/// }
+///
+/// #[derive(Clone, Copy, sdk::datahub::DataHubSlot)]
+/// #[datahub(crate = "sdk::datahub")]
+/// #[repr(C)]
+/// struct V {
+///     u: f32,
+///     v: f32,
+/// }
+///
+/// assert_eq!(sdk::datahub::canonical_of::<V>(), "{8/4:u:f32@0,v:f32@4}");
+/// ```
+///
+/// The path is written where the struct is, so it may be relative to that
+/// module. `DataHubZone` takes the same attribute.
+#[proc_macro_derive(DataHubSlot, attributes(datahub))]
 pub fn derive_data_hub_slot(input: TokenStream) -> TokenStream {
     derive(input, Kind::Slot)
 }
@@ -62,7 +95,24 @@ pub fn derive_data_hub_slot(input: TokenStream) -> TokenStream {
 /// Implements `datahub::DataHubType` and `datahub::DataHubZone` for a
 /// `#[repr(C)]` struct of atomics, after checking its layout at compile
 /// time. See the `datahub` crate.
-#[proc_macro_derive(DataHubZone)]
+///
+/// `#[datahub(crate = "...")]` names the `datahub` crate as for
+/// [`DataHubSlot`](derive@DataHubSlot):
+///
+/// ```
+/// use datahub as dh;
+///
+/// #[derive(dh::DataHubZone)]
+/// #[datahub(crate = "dh")]
+/// #[repr(C)]
+/// struct Telemetry {
+///     frames: core::sync::atomic::AtomicU64,
+///     rate: dh::AtomicF64,
+/// }
+///
+/// assert_eq!(dh::canonical_of::<Telemetry>(), "{16/8:frames:atomic_u64@0,rate:atomic_f64@8}");
+/// ```
+#[proc_macro_derive(DataHubZone, attributes(datahub))]
 pub fn derive_data_hub_zone(input: TokenStream) -> TokenStream {
     derive(input, Kind::Zone)
 }

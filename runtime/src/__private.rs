@@ -21,3 +21,52 @@ pub const fn slot_field_desc<T: DataHubSlot>() -> &'static TypeDesc {
 pub const fn zone_field_desc<T: DataHubZone>() -> &'static TypeDesc {
     T::DESC
 }
+
+// The padding witnesses of the derives. They live here, not in the
+// expansion, because `#[diagnostic::on_unimplemented]` cannot be named
+// inside a user's `#![no_implicit_prelude]` module. The derive calls them
+// from a function whose type parameters are named after the fields, so
+// that `{After}`, `{Before}` and `{Pad}` print as those names.
+
+/// Implemented only for `[u8; 0]`: `Self` is `[u8; GAP]`, the bytes of
+/// implicit padding between the fields `After` and `Before` of `Struct`.
+#[diagnostic::on_unimplemented(
+    message = "`{Struct}` has implicit padding between `{After}` and `{Before}`: add the field `{Pad}: {Self}` after `{After}`",
+    label = "`{Self}` of implicit padding after this field, before `{Before}`",
+    note = "rustc placed `{Before}` at the next multiple of its alignment; padding bytes are not part of the schema, so every byte must be a named field (or reorder the fields from the largest alignment to the smallest)"
+)]
+pub trait NoPaddingBetween<Struct: ?Sized, After: ?Sized, Before: ?Sized, Pad: ?Sized> {}
+
+impl<S: ?Sized, A: ?Sized, B: ?Sized, P: ?Sized> NoPaddingBetween<S, A, B, P> for [u8; 0] {}
+
+/// Compiles only if `Gap` is `[u8; 0]` (see [`NoPaddingBetween`]).
+pub const fn no_padding_between<Gap, Struct, After, Before, Pad>()
+where
+    Gap: NoPaddingBetween<Struct, After, Before, Pad>,
+    Struct: ?Sized,
+    After: ?Sized,
+    Before: ?Sized,
+    Pad: ?Sized,
+{
+}
+
+/// Implemented only for `[u8; 0]`: `Self` is `[u8; GAP]`, the bytes of
+/// implicit padding after `Last`, the last field of `Struct`.
+#[diagnostic::on_unimplemented(
+    message = "`{Struct}` has implicit trailing padding after its last field `{Last}`: add the field `{Pad}: {Self}` after `{Last}`",
+    label = "`{Self}` of implicit padding after this last field",
+    note = "rustc rounds the size of `{Struct}` up to a multiple of its alignment; padding bytes are not part of the schema, so every byte must be a named field"
+)]
+pub trait NoPaddingAfter<Struct: ?Sized, Last: ?Sized, Pad: ?Sized> {}
+
+impl<S: ?Sized, L: ?Sized, P: ?Sized> NoPaddingAfter<S, L, P> for [u8; 0] {}
+
+/// Compiles only if `Gap` is `[u8; 0]` (see [`NoPaddingAfter`]).
+pub const fn no_padding_after<Gap, Struct, Last, Pad>()
+where
+    Gap: NoPaddingAfter<Struct, Last, Pad>,
+    Struct: ?Sized,
+    Last: ?Sized,
+    Pad: ?Sized,
+{
+}

@@ -294,3 +294,116 @@ fn a_builder_writes_one_file_per_schema_and_leaves_unchanged_files_alone() {
         .unwrap_err();
     assert!(err.to_string().contains("error[DH116]"), "{err}");
 }
+
+/// The runtime, named anywhere in code (not in docs or comments): a path
+/// segment `datahub` followed by `::`.
+fn names_datahub(line: &str) -> bool {
+    let code = line.trim_start();
+    !code.starts_with("//") && !code.starts_with("#[doc") && code.contains("datahub::")
+}
+
+#[test]
+fn with_a_crate_path_the_code_names_the_runtime_only_through_it() {
+    let schema = Schema::load(root().join("schemas/sensor.toml")).unwrap();
+    let dh: datahub_codegen::CratePath = "::dh".parse().unwrap();
+    let code = datahub_codegen::generate_with(&schema, "schemas/sensor.toml", &dh).unwrap();
+    let stray: Vec<&str> = code.lines().filter(|l| names_datahub(l)).collect();
+    assert!(stray.is_empty(), "paths not through `::dh`: {stray:#?}");
+    assert!(code.contains("::dh::DataHubSlot"), "{code}");
+    assert!(code.contains("pub fps: ::dh::AtomicF32,"), "{code}");
+    assert_eq!(
+        code.matches("#[datahub(crate = \"::dh\")]").count(),
+        3,
+        "on each derived struct"
+    );
+    assert!(code.contains(
+        "// Regenerate: datahub-codegen generate --crate-path ::dh schemas/sensor.toml -o <this file>\n"
+    ));
+    // The default is `::datahub`, and no attribute.
+    let default = datahub_codegen::generate_with(
+        &schema,
+        "schemas/sensor.toml",
+        &datahub_codegen::CratePath::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        default,
+        generated("schemas/sensor.toml", &root().join("schemas/sensor.toml"))
+    );
+    assert!(!default.contains("#[datahub(crate"));
+}
+
+#[test]
+fn a_builder_with_a_relative_crate_path_fails_saying_it_must_be_absolute() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("builder-crate-path");
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = datahub_codegen::Builder::new()
+        .schema(root().join("schemas/sensor.toml"))
+        .crate_path("dh")
+        .out_dir(&dir)
+        .generate()
+        .unwrap_err();
+    assert!(
+        matches!(err, datahub_codegen::BuildError::CratePath(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("must be absolute"), "{err}");
+}
+
+#[test]
+fn generate_takes_a_crate_path_option_documented_in_its_help() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-crate-path");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("sensor.rs");
+    let out_str = out.to_str().unwrap();
+    let args = [
+        "generate",
+        "--crate-path",
+        "::dh",
+        "schemas/sensor.toml",
+        "-o",
+        out_str,
+    ];
+    let made = run(&args);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let schema = Schema::load(root().join("schemas/sensor.toml")).unwrap();
+    let dh = datahub_codegen::CratePath::new("::dh").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        datahub_codegen::generate_with(&schema, "schemas/sensor.toml", &dh).unwrap()
+    );
+    // `--check` compares with the same option; without it, the file is stale.
+    let fresh = run(&[
+        "generate",
+        "--check",
+        "--crate-path",
+        "::dh",
+        "schemas/sensor.toml",
+        "-o",
+        out_str,
+    ]);
+    assert!(fresh.status.success(), "{}", text(&fresh.stderr));
+    let stale = run(&["generate", "--check", "schemas/sensor.toml", "-o", out_str]);
+    assert_eq!(stale.status.code(), Some(1));
+
+    let relative = run(&[
+        "generate",
+        "--crate-path",
+        "dh",
+        "schemas/sensor.toml",
+        "-o",
+        out_str,
+    ]);
+    assert_eq!(relative.status.code(), Some(2), "a usage error");
+    assert!(
+        text(&relative.stderr).contains("`dh` is not a crate path that generated code can use"),
+        "{}",
+        text(&relative.stderr)
+    );
+    let help = run(&["generate", "--help"]);
+    assert!(
+        text(&help.stdout).contains("--crate-path <PATH>"),
+        "{}",
+        text(&help.stdout)
+    );
+}

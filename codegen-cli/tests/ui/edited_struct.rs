@@ -9,7 +9,12 @@
 /// One acquisition frame
 ///
 /// Layout from `schemas/sensor.toml`: 4112 bytes, align 8, type hash `dh1:f0169100efc2f15b66fcec20b964c2b39c7839511e57fec66dc1b73b6f57b12f`.
-#[derive(Debug, Clone, Copy, ::datahub::DataHubSlot)]
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::marker::Copy,
+    ::datahub::DataHubSlot
+)]
 #[repr(C)]
 pub struct SensorFrame {
     /// CLOCK_MONOTONIC (`u64` at offset 0)
@@ -23,32 +28,32 @@ pub struct SensorFrame {
 }
 const _: () = {
     let size = ::core::mem::size_of::<SensorFrame>();
-    assert!(
+    ::core::assert!(
         size == 4112,
         "`SensorFrame` is not 4112 bytes as schemas/sensor.toml says: the struct was edited by hand or the schema changed; regenerate it"
     );
     let align = ::core::mem::align_of::<SensorFrame>();
-    assert!(
+    ::core::assert!(
         align == 8,
         "`SensorFrame` is not 8-byte aligned as schemas/sensor.toml says: regenerate it"
     );
     let offset = ::core::mem::offset_of!(SensorFrame, timestamp_ns);
-    assert!(
+    ::core::assert!(
         offset == 0,
         "field `SensorFrame.timestamp_ns` is not at offset 0 as schemas/sensor.toml says: regenerate it"
     );
     let offset = ::core::mem::offset_of!(SensorFrame, seq);
-    assert!(
+    ::core::assert!(
         offset == 8,
         "field `SensorFrame.seq` is not at offset 8 as schemas/sensor.toml says: regenerate it"
     );
     let offset = ::core::mem::offset_of!(SensorFrame, _pad0);
-    assert!(
+    ::core::assert!(
         offset == 12,
         "field `SensorFrame._pad0` is not at offset 12 as schemas/sensor.toml says: regenerate it"
     );
     let offset = ::core::mem::offset_of!(SensorFrame, samples);
-    assert!(
+    ::core::assert!(
         offset == 16,
         "field `SensorFrame.samples` is not at offset 16 as schemas/sensor.toml says: regenerate it"
     );
@@ -56,13 +61,13 @@ const _: () = {
         "dh1:f0169100efc2f15b66fcec20b964c2b39c7839511e57fec66dc1b73b6f57b12f",
     );
     let same = <SensorFrame as ::datahub::DataHubType>::SCHEMA_HASH.const_eq(&schema);
-    assert!(
+    ::core::assert!(
         same,
         "the layout of `SensorFrame` does not have the schema hash dh1:f0169100efc2f15b66fcec20b964c2b39c7839511e57fec66dc1b73b6f57b12f that schemas/sensor.toml computed: regenerate it"
     );
 };
 /// Layout from `schemas/sensor.toml`: 16 bytes, align 8, type hash `dh1:d981ee0c380e24207375585fb031f91f4e8d045ea8596b7e2d52094ba4215837`.
-#[derive(Debug, ::datahub::DataHubZone)]
+#[derive(::core::fmt::Debug, ::datahub::DataHubZone)]
 #[repr(C)]
 pub struct Telemetry {
     /// `atomic_u64` at offset 0
@@ -74,27 +79,27 @@ pub struct Telemetry {
 }
 const _: () = {
     let size = ::core::mem::size_of::<Telemetry>();
-    assert!(
+    ::core::assert!(
         size == 16,
         "`Telemetry` is not 16 bytes as schemas/sensor.toml says: the struct was edited by hand or the schema changed; regenerate it"
     );
     let align = ::core::mem::align_of::<Telemetry>();
-    assert!(
+    ::core::assert!(
         align == 8,
         "`Telemetry` is not 8-byte aligned as schemas/sensor.toml says: regenerate it"
     );
     let offset = ::core::mem::offset_of!(Telemetry, frame_count);
-    assert!(
+    ::core::assert!(
         offset == 0,
         "field `Telemetry.frame_count` is not at offset 0 as schemas/sensor.toml says: regenerate it"
     );
     let offset = ::core::mem::offset_of!(Telemetry, fps);
-    assert!(
+    ::core::assert!(
         offset == 8,
         "field `Telemetry.fps` is not at offset 8 as schemas/sensor.toml says: regenerate it"
     );
     let offset = ::core::mem::offset_of!(Telemetry, state);
-    assert!(
+    ::core::assert!(
         offset == 12,
         "field `Telemetry.state` is not at offset 12 as schemas/sensor.toml says: regenerate it"
     );
@@ -102,13 +107,18 @@ const _: () = {
         "dh1:d981ee0c380e24207375585fb031f91f4e8d045ea8596b7e2d52094ba4215837",
     );
     let same = <Telemetry as ::datahub::DataHubType>::SCHEMA_HASH.const_eq(&schema);
-    assert!(
+    ::core::assert!(
         same,
         "the layout of `Telemetry` does not have the schema hash dh1:d981ee0c380e24207375585fb031f91f4e8d045ea8596b7e2d52094ba4215837 that schemas/sensor.toml computed: regenerate it"
     );
 };
 /// Layout from `schemas/sensor.toml`: 192 bytes, align 8, type hash `dh1:49ff344d63cc3f781be7f824c8a795e1214d13b89d85b5d68f4bd3007efb354b`.
-#[derive(Debug, Clone, Copy, ::datahub::DataHubSlot)]
+#[derive(
+    ::core::fmt::Debug,
+    ::core::clone::Clone,
+    ::core::marker::Copy,
+    ::datahub::DataHubSlot
+)]
 #[repr(C)]
 pub struct Calib {
     /// `[f64;8]` at offset 0
@@ -120,27 +130,27 @@ pub struct Calib {
 }
 const _: () = {
     let size = ::core::mem::size_of::<Calib>();
-    assert!(
+    ::core::assert!(
         size == 192,
         "`Calib` is not 192 bytes as schemas/sensor.toml says: the struct was edited by hand or the schema changed; regenerate it"
     );
     let align = ::core::mem::align_of::<Calib>();
-    assert!(
+    ::core::assert!(
         align == 8,
         "`Calib` is not 8-byte aligned as schemas/sensor.toml says: regenerate it"
     );
     let offset = ::core::mem::offset_of!(Calib, gain);
-    assert!(
+    ::core::assert!(
         offset == 0,
         "field `Calib.gain` is not at offset 0 as schemas/sensor.toml says: regenerate it"
     );
     let offset = ::core::mem::offset_of!(Calib, offset);
-    assert!(
+    ::core::assert!(
         offset == 64,
         "field `Calib.offset` is not at offset 64 as schemas/sensor.toml says: regenerate it"
     );
     let offset = ::core::mem::offset_of!(Calib, label);
-    assert!(
+    ::core::assert!(
         offset == 128,
         "field `Calib.label` is not at offset 128 as schemas/sensor.toml says: regenerate it"
     );
@@ -148,7 +158,7 @@ const _: () = {
         "dh1:49ff344d63cc3f781be7f824c8a795e1214d13b89d85b5d68f4bd3007efb354b",
     );
     let same = <Calib as ::datahub::DataHubType>::SCHEMA_HASH.const_eq(&schema);
-    assert!(
+    ::core::assert!(
         same,
         "the layout of `Calib` does not have the schema hash dh1:49ff344d63cc3f781be7f824c8a795e1214d13b89d85b5d68f4bd3007efb354b that schemas/sensor.toml computed: regenerate it"
     );
@@ -202,7 +212,10 @@ pub mod sensor {
     }
     /// Attaches to the channel [`NAME`] (checks the channel hash).
     pub fn attach() -> ::core::result::Result<Consumer, ::datahub::Error> {
-        attach_with(NAME, &::datahub::AttachOptions::default())
+        attach_with(
+            NAME,
+            &<::datahub::AttachOptions as ::core::default::Default>::default(),
+        )
     }
     /// Attaches to an instance `name` of this channel with `options`; refused
     /// with `datahub::Error::SchemaMismatch` when its channel hash is not
@@ -211,7 +224,7 @@ pub mod sensor {
         name: &str,
         options: &::datahub::AttachOptions,
     ) -> ::core::result::Result<Consumer, ::datahub::Error> {
-        let options = options.clone().channel_hash(CHANNEL_HASH);
+        let options = ::core::clone::Clone::clone(options).channel_hash(CHANNEL_HASH);
         Consumer::new(::datahub::Consumer::<Slot>::attach_with(name, &options)?)
     }
     /// Discovers the channel [`NAME`] through `hub` (a broker's
@@ -220,7 +233,11 @@ pub mod sensor {
     pub fn discover(
         hub: &(impl ::datahub::Discovery + ?::core::marker::Sized),
     ) -> ::core::result::Result<Consumer, ::datahub::Error> {
-        discover_with(hub, NAME, &::datahub::AttachOptions::default())
+        discover_with(
+            hub,
+            NAME,
+            &<::datahub::AttachOptions as ::core::default::Default>::default(),
+        )
     }
     /// Discovers an instance `name` of this channel through `hub` and
     /// attaches to it with `options`, expecting [`CHANNEL_HASH`].
@@ -229,7 +246,7 @@ pub mod sensor {
         name: &str,
         options: &::datahub::AttachOptions,
     ) -> ::core::result::Result<Consumer, ::datahub::Error> {
-        let options = options.clone().channel_hash(CHANNEL_HASH);
+        let options = ::core::clone::Clone::clone(options).channel_hash(CHANNEL_HASH);
         Consumer::new(::datahub::Consumer::<Slot>::discover_with(hub, name, &options)?)
     }
     /// The channel's producer: derefs to `datahub::Producer`, with one accessor per zone.

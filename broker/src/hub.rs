@@ -26,6 +26,7 @@
 //! while no broker runs), and sends nothing while no socket is there, so
 //! nothing waits in ZeroMQ for whoever binds the path next.
 
+use datahub::ErrorKind;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -217,7 +218,7 @@ enum OwnRequest {
 impl MessageHub {
     /// Connects to the broker at `endpoint` with default [`HubOptions`].
     /// Connecting does not wait for the broker: a broker that is not
-    /// running shows as [`Error::BrokerTimeout`] on the first call.
+    /// running shows as [`ErrorKind::BrokerTimeout`] on the first call.
     pub fn connect(endpoint: &str) -> Result<Self, Error> {
         Self::connect_with(endpoint, HubOptions::default())
     }
@@ -231,10 +232,10 @@ impl MessageHub {
 
     /// Connects to the broker at `endpoint` with `options`. Refuses an
     /// `ipc://` path that another user owns or can replace
-    /// ([`Error::BrokerIo`], naming the user): see
+    /// ([`ErrorKind::BrokerIo`], naming the user): see
     /// [`HubOptions::trust_socket_owner`].
     pub fn connect_with(endpoint: &str, options: HubOptions) -> Result<Self, Error> {
-        let io = |source: std::io::Error| Error::BrokerIo {
+        let io = |source: std::io::Error| ErrorKind::BrokerIo {
             endpoint: endpoint.to_owned(),
             source,
         };
@@ -314,7 +315,7 @@ impl MessageHub {
 
     /// `REG_REQ`: registers `registration`, then keeps it renewed until
     /// [`deregister`](Self::deregister). Refused with
-    /// [`Error::ChannelExists`] when another live producer holds it.
+    /// [`ErrorKind::ChannelExists`] when another live producer holds it.
     pub fn register(&self, registration: &Registration) -> Result<(), Error> {
         let request = register_request(registration, &self.handle.shared.owner_token);
         // A deregistration of this channel still being re-sent must not
@@ -334,8 +335,8 @@ impl MessageHub {
 
     /// `DISC_REQ`: who produces `channel`. With `expected_hash`, a
     /// channel registered with another channel hash is refused by the
-    /// broker ([`Error::SchemaMismatch`]); an unknown channel is
-    /// [`Error::NotDiscovered`].
+    /// broker ([`ErrorKind::SchemaMismatch`]); an unknown channel is
+    /// [`ErrorKind::NotDiscovered`].
     pub fn discover(
         &self,
         channel: &str,
@@ -394,10 +395,11 @@ impl MessageHub {
     }
 
     fn protocol(&self, problem: String) -> Error {
-        Error::BrokerProtocol {
+        ErrorKind::BrokerProtocol {
             endpoint: self.endpoint().to_owned(),
             problem,
         }
+        .into()
     }
 
     /// Sends one request and waits for its reply; an `ERROR` reply
@@ -412,10 +414,11 @@ impl MessageHub {
         {
             let mut state = shared.lock();
             if let Some(why) = &state.failed {
-                return Err(Error::BrokerIo {
+                return Err(ErrorKind::BrokerIo {
                     endpoint: shared.endpoint.clone(),
                     source: std::io::Error::other(why.clone()),
-                });
+                }
+                .into());
             }
             state.enqueue(request, Some(tx), shared.options.timeout, None);
         }
@@ -427,7 +430,7 @@ impl MessageHub {
                 shared.lock().pending.remove(&id);
                 // The reply may have been handed over between the timeout
                 // and the removal: it is ours, take it.
-                rx.try_recv().map_err(|_| Error::BrokerTimeout {
+                rx.try_recv().map_err(|_| ErrorKind::BrokerTimeout {
                     endpoint: shared.endpoint.clone(),
                     request: kind,
                     waited: timeout,
@@ -435,13 +438,14 @@ impl MessageHub {
             }
             Err(RecvTimeoutError::Disconnected) => {
                 let why = shared.lock().failed.clone().unwrap_or_default();
-                return Err(Error::BrokerIo {
+                return Err(ErrorKind::BrokerIo {
                     endpoint: shared.endpoint.clone(),
                     source: std::io::Error::other(format!("the hub's I/O thread stopped: {why}")),
-                });
+                }
+                .into());
             }
         };
-        let reply = answer.map_err(|why| Error::BrokerIo {
+        let reply = answer.map_err(|why| ErrorKind::BrokerIo {
             endpoint: shared.endpoint.clone(),
             source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, why),
         })?;
@@ -656,21 +660,23 @@ fn error_of(endpoint: &str, channel: String, refusal: ErrorBody) -> Error {
         message,
         details,
     } = refusal;
-    let refused = |code: String, message: String| Error::BrokerRefused {
+    let refused = |code: String, message: String| ErrorKind::BrokerRefused {
         endpoint: endpoint.to_owned(),
         code,
         message,
     };
     match Code::from_wire(&code) {
-        Some(Code::NotFound) => Error::NotDiscovered {
+        Some(Code::NotFound) => ErrorKind::NotDiscovered {
             channel,
             endpoint: endpoint.to_owned(),
             detail: message,
-        },
-        Some(Code::ChannelExists) => Error::ChannelExists {
+        }
+        .into(),
+        Some(Code::ChannelExists) => ErrorKind::ChannelExists {
             channel,
             holder: details.producer_pid,
-        },
+        }
+        .into(),
         Some(Code::SchemaMismatch) => {
             let hashes = match (details.channel_hash, details.expected_hash) {
                 (Some(found), Some(expected)) => {
@@ -682,17 +688,18 @@ fn error_of(endpoint: &str, channel: String, refusal: ErrorBody) -> Error {
                     .map(|(found, expected)| ("slot type, at the broker", found, expected)),
             };
             match hashes {
-                Some((part, found, expected)) => Error::SchemaMismatch {
+                Some((part, found, expected)) => ErrorKind::SchemaMismatch {
                     channel,
                     part: part.into(),
                     expected: Box::new(expected),
                     found: Box::new(found),
                     detail: String::new(),
-                },
-                None => refused(code, message),
+                }
+                .into(),
+                None => refused(code, message).into(),
             }
         }
-        _ => refused(code, message),
+        _ => refused(code, message).into(),
     }
 }
 

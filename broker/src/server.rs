@@ -11,6 +11,7 @@
 //! sweep interval (and again only if the registry changed), and the sweep
 //! asks the OS once per producer process.
 
+use datahub::ErrorKind;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,7 +126,7 @@ impl Broker {
 
     /// As [`bind`](Self::bind), with `options`.
     pub fn bind_with(endpoint: &str, options: &BrokerOptions) -> Result<Self, Error> {
-        let io = |source: std::io::Error| Error::BrokerIo {
+        let io = |source: std::io::Error| ErrorKind::BrokerIo {
             endpoint: endpoint.to_owned(),
             source,
         };
@@ -140,7 +141,8 @@ impl Broker {
                 return Err(io(std::io::Error::new(
                     std::io::ErrorKind::AddrInUse,
                     "a broker already listens there: stop it, or use another endpoint",
-                )));
+                ))
+                .into());
             }
         }
         let context = zmq::Context::new();
@@ -187,7 +189,7 @@ impl Broker {
             std::thread::Builder::new()
                 .name("datahub-broker".into())
                 .spawn(move || broker.serve(&stop))
-                .map_err(|source| Error::BrokerIo {
+                .map_err(|source| ErrorKind::BrokerIo {
                     endpoint: endpoint.clone(),
                     source,
                 })?
@@ -229,7 +231,7 @@ impl Broker {
         let until_sweep = self.next_sweep.saturating_duration_since(now);
         let timeout = wait.min(until_sweep);
         let endpoint = self.endpoint.clone();
-        let io = |e: zmq::Error| Error::BrokerIo {
+        let io = |e: zmq::Error| ErrorKind::BrokerIo {
             endpoint: endpoint.clone(),
             source: e.into(),
         };
@@ -239,7 +241,7 @@ impl Broker {
             i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
         ) {
             Ok(_) | Err(zmq::Error::EINTR) => {}
-            Err(e) => return Err(io(e)),
+            Err(e) => return Err(io(e).into()),
         }
         while answered < BATCH {
             match self.receive() {
@@ -248,7 +250,7 @@ impl Broker {
                     answered += 1;
                 }
                 Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
-                Err(e) => return Err(io(e)),
+                Err(e) => return Err(io(e).into()),
             }
         }
         if Instant::now() >= self.next_sweep {

@@ -33,7 +33,7 @@ pub(crate) fn serve(
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|source| {
-            datahub::Error::BrokerIo {
+            datahub::ErrorKind::BrokerIo {
                 endpoint: endpoint.to_owned(),
                 source,
             }

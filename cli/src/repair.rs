@@ -13,7 +13,9 @@ pub(crate) fn diagnose(channel: &str, json: bool) -> Result<Outcome, datahub::Er
         Ok(snapshot) => snapshot.diagnose(),
         // A closed segment is refused by every reader, snapshots included:
         // that is the `closed` finding, not a failure of the command.
-        Err(datahub::Error::Closed { .. }) => vec![Finding::closed(channel)],
+        Err(e) if matches!(e.kind(), datahub::ErrorKind::Closed { .. }) => {
+            vec![Finding::closed(channel)]
+        }
         Err(e) => return Err(e),
     };
     if json {

@@ -480,13 +480,13 @@ fn channel_module(c: &Channel, crate_path: &CratePath) -> TokenStream {
             ) -> ::core::result::Result<Producer, #krate::Error> {
                 let found = config.channel_hash::<Slot>();
                 if found != CHANNEL_HASH {
-                    return ::core::result::Result::Err(#krate::Error::InvalidConfig {
+                    return ::core::result::Result::Err(::core::convert::From::from(#krate::ErrorKind::InvalidConfig {
                         problem: ::std::format!(
                             "channel `{}`: this configuration's channel hash {found} is not the schema's {}: keep the zones of `config_named()`",
                             config.name(),
                             CHANNEL_HASH
                         ),
-                    });
+                    }));
                 }
                 Producer::new(#krate::Producer::<Slot>::create(config)?)
             }
@@ -497,7 +497,7 @@ fn channel_module(c: &Channel, crate_path: &CratePath) -> TokenStream {
             }
 
             /// Attaches to an instance `name` of this channel with `options`; refused
-            /// with `datahub::Error::SchemaMismatch` when its channel hash is not
+            /// with `datahub::ErrorKind::SchemaMismatch` when its channel hash is not
             /// [`CHANNEL_HASH`].
             pub fn attach_with(
                 name: &str,

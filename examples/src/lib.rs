@@ -85,7 +85,7 @@ mod tests {
     use std::sync::atomic::Ordering;
     use std::time::Duration;
 
-    use datahub::{AttachOptions, Error};
+    use datahub::{AttachOptions, ErrorKind};
 
     use super::{camera::raw_camera, sensor::sensor, tracker::tracker};
 
@@ -134,7 +134,7 @@ mod tests {
         assert_eq!((frame.seq, frames, gain), (1, 2, 0.0));
         let again = consumer.next(SECOND).map(|f| f.seq).unwrap_err();
         assert!(
-            matches!(again, Error::ItemHeld { held: Some(0), .. }),
+            matches!(again.kind(), ErrorKind::ItemHeld { held: Some(0), .. }),
             "{again}"
         );
         assert_eq!(again.code(), "DH225");
@@ -174,7 +174,7 @@ mod tests {
             .err()
             .unwrap();
         assert!(
-            matches!(&err, Error::SchemaMismatch { part, .. } if part == "channel hash, at the broker"),
+            matches!(err.kind(), ErrorKind::SchemaMismatch { part, .. } if part == "channel hash, at the broker"),
             "{err}"
         );
     }
@@ -186,7 +186,10 @@ mod tests {
         let err = sensor::attach_with(&name, &AttachOptions::default())
             .err()
             .unwrap();
-        assert!(matches!(err, Error::SchemaMismatch { .. }), "{err}");
+        assert!(
+            matches!(err.kind(), ErrorKind::SchemaMismatch { .. }),
+            "{err}"
+        );
         // Same slot type, other zones: the channel hash tells them apart.
         let bare = unique("bare");
         let _p = datahub::Producer::<super::sensor::SensorFrame>::create(

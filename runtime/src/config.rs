@@ -1,6 +1,7 @@
 //! `ChannelConfig`: what a producer creates — the ring's parameters and the
 //! zones beside it. The slot type comes from `Producer::<T>::create`.
 
+use crate::error::ErrorKind;
 use std::time::Duration;
 
 pub use datahub_schema::{ChecksumPolicy, Overflow};
@@ -125,7 +126,7 @@ impl ChannelConfig {
     /// Number of ring slots (1: single buffer, 2: double buffer, N: ring;
     /// 0: no ring, a zones-only channel: state shared by many processes
     /// through its zones, where `acquire` and `next` are
-    /// [`Error::NoRing`](crate::Error::NoRing)).
+    /// [`ErrorKind::NoRing`](crate::ErrorKind::NoRing)).
     pub fn capacity(mut self, capacity: u32) -> Self {
         self.capacity = capacity;
         self
@@ -197,9 +198,9 @@ impl ChannelConfig {
     }
 
     /// Checks that the configuration can describe a channel; every problem
-    /// is an [`Error::InvalidConfig`] that says what to change.
+    /// is an [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) that says what to change.
     pub fn check(&self) -> Result<(), Error> {
-        let invalid = |problem: String| Err(Error::InvalidConfig { problem });
+        let invalid = |problem: String| Err(ErrorKind::InvalidConfig { problem }.into());
         if !datahub_schema::is_channel_name(&self.name) {
             return invalid(format!(
                 "channel name `{}` is not 1 to 63 ASCII letters, digits, `_` or `-`",
@@ -324,8 +325,9 @@ mod tests {
 
     #[test]
     fn every_invalid_configuration_is_refused_with_what_to_change() {
-        let problem = |cfg: ChannelConfig| match cfg.check() {
-            Err(Error::InvalidConfig { problem }) => problem,
+        let problem = |cfg: ChannelConfig| match cfg.check().map_err(crate::error::Error::into_kind)
+        {
+            Err(ErrorKind::InvalidConfig { problem }) => problem,
             other => panic!("expected InvalidConfig, got {other:?}"),
         };
         assert!(problem(ChannelConfig::new("a/b")).contains("channel name `a/b`"));

@@ -1,6 +1,7 @@
 //! `Consumer<T>`: attaches to a channel, checks its schema, and reads typed
 //! slots in place.
 
+use crate::error::ErrorKind;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -136,9 +137,9 @@ impl<P: Payload> Consumer<P> {
     }
 
     /// Attaches to channel `name` with `options`. Refuses a segment whose
-    /// slot type is not `P` with [`Error::SchemaMismatch`] naming the first
+    /// slot type is not `P` with [`ErrorKind::SchemaMismatch`](crate::ErrorKind::SchemaMismatch) naming the first
     /// differing field, and a wrong or missing secret with
-    /// [`Error::AccessDenied`].
+    /// [`ErrorKind::AccessDenied`](crate::ErrorKind::AccessDenied).
     pub fn attach_with(name: &str, options: &AttachOptions) -> Result<Self, Error> {
         let segment = Segment::attach(name, options.ready_timeout)?;
         let id = *segment.identity();
@@ -148,7 +149,7 @@ impl<P: Payload> Consumer<P> {
         if let Some(expected) = options.channel_hash {
             check_channel_hash(&segment, expected)?;
         }
-        let slot_size = usize::try_from(id.slot_size).map_err(|_| Error::CorruptSegment {
+        let slot_size = usize::try_from(id.slot_size).map_err(|_| ErrorKind::CorruptSegment {
             channel: name.to_owned(),
             field: "slot_size",
             expected: "a size that fits in memory".into(),
@@ -165,10 +166,11 @@ impl<P: Payload> Consumer<P> {
                 .flatten()
         });
         let Some((entry, first)) = joined else {
-            return Err(Error::ConsumersFull {
+            return Err(ErrorKind::ConsumersFull {
                 channel: name.to_owned(),
                 max: id.max_consumers,
-            });
+            }
+            .into());
         };
         let metrics = &segment.live().metrics;
         metrics.add(Counter::ConsumersAttached, 1);
@@ -195,9 +197,9 @@ impl<P: Payload> Consumer<P> {
     /// `datahub_broker::MessageHub`, or any other [`Discovery`]), then
     /// attaches to it.
     /// The broker refuses a channel registered with another slot type
-    /// ([`Error::SchemaMismatch`]); an unknown channel is
-    /// [`Error::NotDiscovered`], one produced on another host
-    /// [`Error::RemoteChannel`]. See [`Discovery`] for an example (and
+    /// ([`ErrorKind::SchemaMismatch`](crate::ErrorKind::SchemaMismatch)); an unknown channel is
+    /// [`ErrorKind::NotDiscovered`](crate::ErrorKind::NotDiscovered), one produced on another host
+    /// [`ErrorKind::RemoteChannel`](crate::ErrorKind::RemoteChannel). See [`Discovery`] for an example (and
     /// the `datahub-broker` crate for one with a broker).
     pub fn discover(hub: &(impl Discovery + ?Sized), name: &str) -> Result<Self, Error> {
         Self::discover_with(hub, name, &AttachOptions::default())
@@ -219,21 +221,22 @@ impl<P: Payload> Consumer<P> {
         };
         let record = hub.find(name, expected)?;
         if !record.is_on_this_host() {
-            return Err(Error::RemoteChannel {
+            return Err(ErrorKind::RemoteChannel {
                 channel: name.to_owned(),
                 boot_id: record.boot_id.unwrap_or_default(),
                 zmq_endpoint: record.zmq_endpoint,
-            });
+            }
+            .into());
         }
         let ours = os::shm_name(name);
         if record.shm_name != ours {
-            return Err(Error::BrokerProtocol {
+            return Err(ErrorKind::BrokerProtocol {
                 endpoint: hub.source(),
                 problem: format!(
                     "channel `{name}` is registered in shared memory `{}`, but DataHub names it `{ours}`",
                     record.shm_name
                 ),
-            });
+            }.into());
         }
         // The segment found must be the one the broker described.
         Self::attach_with(name, &options.clone().channel_hash(record.channel_hash))
@@ -255,9 +258,9 @@ impl<P: Payload> Consumer<P> {
     }
 
     /// The lock-free zone `name`, typed `Z`: a handle that derefs to `&Z`
-    /// and does not borrow the consumer. Fails with [`Error::WrongZone`]
+    /// and does not borrow the consumer. Fails with [`ErrorKind::WrongZone`](crate::ErrorKind::WrongZone)
     /// when the channel has no lock-free zone of that name, and with
-    /// [`Error::SchemaMismatch`] when its type is not `Z`.
+    /// [`ErrorKind::SchemaMismatch`](crate::ErrorKind::SchemaMismatch) when its type is not `Z`.
     pub fn zone<Z: DataHubZone>(&self, name: &str) -> Result<Zone<Z>, Error> {
         Zone::open(&self.segment, name)
     }
@@ -285,10 +288,11 @@ impl<P: Payload> Consumer<P> {
     fn begin_read(&self) -> Result<(), Error> {
         // A zones-only channel has no slot to index (`q % capacity`).
         if self.ring().capacity() == 0 {
-            return Err(Error::NoRing {
+            return Err(ErrorKind::NoRing {
                 channel: self.channel().to_owned(),
                 operation: "read",
-            });
+            }
+            .into());
         }
         // Acquire: pairs with the Release store in `end_read` (or the
         // `ReadSlot`'s drop), so this thread sees the position the last
@@ -299,10 +303,11 @@ impl<P: Payload> Consumer<P> {
             .compare_exchange(NOT_READING, NOT_READING - 1, Acquire, Relaxed)
         {
             Ok(_) => Ok(()),
-            Err(held) => Err(Error::ItemHeld {
+            Err(held) => Err(ErrorKind::ItemHeld {
                 channel: self.channel().to_owned(),
                 held: (held != NOT_READING - 1).then_some(held),
-            }),
+            }
+            .into()),
         }
     }
 
@@ -318,7 +323,7 @@ impl<P: Payload> Consumer<P> {
     ///
     /// The consumer is borrowed shared, so its zones stay at hand while
     /// the item is held; a second read before the item is dropped is
-    /// refused with [`Error::ItemHeld`].
+    /// refused with [`ErrorKind::ItemHeld`](crate::ErrorKind::ItemHeld).
     pub fn next(&self, wait: impl Into<Wait>) -> Result<ReadSlot<'_, P>, Error> {
         let timeout = wait.into().remaining();
         self.begin_read()?;
@@ -326,10 +331,13 @@ impl<P: Payload> Consumer<P> {
             Ok(Ok(slot)) => Ok(slot),
             Ok(Err(waited)) => {
                 self.end_read();
-                Err(self.gone().unwrap_or_else(|| Error::Timeout {
-                    channel: self.channel().to_owned(),
-                    waited,
-                    cause: format!("no item {} committed yet", self.position()),
+                Err(self.gone().unwrap_or_else(|| {
+                    ErrorKind::Timeout {
+                        channel: self.channel().to_owned(),
+                        waited,
+                        cause: format!("no item {} committed yet", self.position()),
+                    }
+                    .into()
                 }))
             }
             Err(e) => {
@@ -407,7 +415,7 @@ impl<P: Payload> Consumer<P> {
 
     /// The next item if one is committed now, without waiting. On an idle
     /// channel this is one load and no system call; whether the producer
-    /// is gone ([`Error::ProducerGone`]) is asked at most every 10 ms, so
+    /// is gone ([`ErrorKind::ProducerGone`](crate::ErrorKind::ProducerGone)) is asked at most every 10 ms, so
     /// a polling loop learns of a dead producer within that.
     pub fn try_next(&self) -> Result<Option<ReadSlot<'_, P>>, Error> {
         self.begin_read()?;
@@ -499,13 +507,16 @@ impl<P: Payload> Consumer<P> {
         match wait.found {
             Some(Ok(q)) => self.ready(q, 0),
             Some(Err(stop)) => Err(self.stopped(stop)),
-            None => Err(self.gone().unwrap_or_else(|| Error::Timeout {
-                channel: self.channel().to_owned(),
-                waited: wait.waited(),
-                cause: format!(
-                    "no item after {} committed yet",
-                    self.position().wrapping_sub(1)
-                ),
+            None => Err(self.gone().unwrap_or_else(|| {
+                ErrorKind::Timeout {
+                    channel: self.channel().to_owned(),
+                    waited: wait.waited(),
+                    cause: format!(
+                        "no item after {} committed yet",
+                        self.position().wrapping_sub(1)
+                    ),
+                }
+                .into()
             })),
         }
     }
@@ -513,9 +524,10 @@ impl<P: Payload> Consumer<P> {
     /// The error for a wait that `stop` ended.
     fn stopped(&self, stop: Stop) -> Error {
         match stop {
-            Stop::Closed => Error::Closed {
+            Stop::Closed => ErrorKind::Closed {
                 channel: self.channel().to_owned(),
-            },
+            }
+            .into(),
             Stop::Gone(gone) => {
                 let metrics = &self.segment.live().metrics;
                 metrics.record_error(&gone, os::monotonic_ns());
@@ -582,12 +594,13 @@ impl<P: Payload> Consumer<P> {
         let Some(_) = len else {
             let channel = slot.consumer.channel().to_owned();
             let max = slot.consumer.slot_size;
-            let err = Error::CorruptSegment {
+            let err: Error = ErrorKind::CorruptSegment {
                 channel,
                 field: "slot_states[].payload_len",
                 expected: format!("at most the slot size, {max}"),
                 found: stored.to_string(),
-            };
+            }
+            .into();
             let metrics = &slot.consumer.segment.live().metrics;
             metrics.record_error(&err, os::monotonic_ns());
             drop(slot);
@@ -602,10 +615,11 @@ impl<P: Payload> Consumer<P> {
                 .live()
                 .metrics
                 .add(Counter::ChecksumFailures, 1);
-            let err = Error::ChecksumMismatch {
+            let err: Error = ErrorKind::ChecksumMismatch {
                 channel: slot.consumer.channel().to_owned(),
                 seq: q,
-            };
+            }
+            .into();
             let metrics = &slot.consumer.segment.live().metrics;
             metrics.record_error(&err, os::monotonic_ns());
             drop(slot);
@@ -814,22 +828,22 @@ fn while_waiting<R>(segment: &Segment, me: &ConsumerEntry) -> Option<Result<R, S
 
 /// Whether the producer of `segment` is gone: dead (and not replaced by a
 /// successor that took the segment over), or its segment removed, or
-/// replaced by a new one (with another schema: [`Error::SchemaChanged`]).
+/// replaced by a new one (with another schema: [`ErrorKind::SchemaChanged`](crate::ErrorKind::SchemaChanged)).
 fn why_gone(segment: &Segment) -> Option<Error> {
     let channel = segment.channel().to_owned();
     let producer = segment.producer();
-    let gone = Error::ProducerGone {
+    let gone = ErrorKind::ProducerGone {
         channel: channel.clone(),
         pid: producer.map(|p| p.pid),
     };
     match segment.replaced() {
-        None => (!producer.is_some_and(os::is_alive)).then_some(gone),
-        Some(false) => Some(gone),
+        None => (!producer.is_some_and(os::is_alive)).then_some(gone.into()),
+        Some(false) => Some(gone.into()),
         Some(true) => match Segment::read_copy(&channel, Duration::ZERO) {
             Ok(new) if new.identity().channel_hash != segment.identity().channel_hash => {
-                Some(Error::SchemaChanged { channel })
+                Some(ErrorKind::SchemaChanged { channel }.into())
             }
-            _ => Some(gone),
+            _ => Some(gone.into()),
         },
     }
 }

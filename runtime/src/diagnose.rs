@@ -41,7 +41,7 @@ impl Finding {
     /// The finding for channel `channel`, closed by its producer but still
     /// named (its producer, or a `cleanup`, died between marking it closed
     /// and removing the name). A snapshot of such a segment cannot be taken
-    /// ([`inspect`](crate::inspect) says [`Error::Closed`](crate::Error::Closed),
+    /// ([`inspect`](crate::inspect) says [`ErrorKind::Closed`](crate::ErrorKind::Closed),
     /// as an attach does), so `datahub diagnose` reports this instead.
     ///
     /// ```

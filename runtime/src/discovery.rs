@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::types::SchemaHash;
 
 /// The hashes a consumer expects of a channel it looks for; the service
-/// refuses a channel registered with others ([`Error::SchemaMismatch`]).
+/// refuses a channel registered with others ([`ErrorKind::SchemaMismatch`](crate::ErrorKind::SchemaMismatch)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Expected {
@@ -44,18 +44,19 @@ impl Expected {
 /// table, a test double).
 ///
 /// ```
-/// use datahub::{ChannelRecord, Discovery, Error, Expected};
+/// use datahub::{ChannelRecord, Discovery, Error, ErrorKind, Expected};
 ///
 /// /// Knows no channel at all.
 /// struct Nobody;
 ///
 /// impl Discovery for Nobody {
 ///     fn find(&self, channel: &str, _: Expected) -> Result<ChannelRecord, Error> {
-///         Err(Error::NotDiscovered {
+///         Err(ErrorKind::NotDiscovered {
 ///             channel: channel.into(),
 ///             endpoint: self.source(),
 ///             detail: "nobody knows anything".into(),
-///         })
+///         }
+///         .into())
 ///     }
 ///     fn source(&self) -> String {
 ///         "nowhere".into()
@@ -67,8 +68,8 @@ impl Expected {
 /// ```
 pub trait Discovery {
     /// Who produces `channel`, refusing one registered with other hashes
-    /// than `expected` ([`Error::SchemaMismatch`]); an unknown channel is
-    /// [`Error::NotDiscovered`].
+    /// than `expected` ([`ErrorKind::SchemaMismatch`](crate::ErrorKind::SchemaMismatch)); an unknown channel is
+    /// [`ErrorKind::NotDiscovered`](crate::ErrorKind::NotDiscovered).
     fn find(&self, channel: &str, expected: Expected) -> Result<ChannelRecord, Error>;
 
     /// Where the answers come from (the broker's endpoint), for messages.
@@ -262,9 +263,9 @@ impl Registration {
 /// ```
 pub trait Registry {
     /// Announces `registration`; it holds until the returned guard is
-    /// dropped. Refused with [`Error::ChannelExists`] when another live
+    /// dropped. Refused with [`ErrorKind::ChannelExists`](crate::ErrorKind::ChannelExists) when another live
     /// producer holds the channel; a service that does not answer is
-    /// [`Error::BrokerTimeout`].
+    /// [`ErrorKind::BrokerTimeout`](crate::ErrorKind::BrokerTimeout).
     fn register(&self, registration: &Registration) -> Result<Registered, Error>;
 
     /// Where registrations go (the broker's endpoint), for messages.

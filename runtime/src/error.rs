@@ -1,21 +1,76 @@
-//! The runtime's errors: one enum, each variant a situation a user can act
-//! on, with a stable code (`DH2xx`) for the metrics block and any C API.
+//! The runtime's errors: [`Error`], one pointer wide (cheap to return and
+//! move), boxing an [`ErrorKind`]: one enum, each variant a situation a
+//! user can act on, with a stable code (`DH2xx`) for the metrics block and
+//! the C and Python bindings.
 
 use std::io;
 use std::time::Duration;
 
 use crate::types::SchemaHash;
 
-/// What can go wrong creating, attaching to or using a channel.
+/// An error of the runtime: what went wrong ([`Error::kind`], to match on),
+/// its stable code ([`Error::code`]) and a message that says what was
+/// expected, what was found and what to do (`Display`). One pointer wide:
+/// the details are boxed, so a `Result<T, Error>` costs little more than a
+/// `T` on the hot path.
 ///
 /// ```
+/// use datahub::ErrorKind;
+///
 /// let err = datahub::ChannelConfig::new("bad/name").check().unwrap_err();
 /// assert_eq!(err.code(), "DH201");
 /// assert!(err.to_string().contains("bad/name"));
+/// assert!(matches!(err.kind(), ErrorKind::InvalidConfig { .. }));
+/// assert_eq!(size_of::<datahub::Error>(), size_of::<usize>());
 /// ```
+pub struct Error(Box<ErrorKind>);
+
+impl Error {
+    /// What went wrong, with its details.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0
+    }
+
+    /// What went wrong, owned.
+    pub fn into_kind(self) -> ErrorKind {
+        *self.0
+    }
+
+    /// The stable code of this kind of error (`DH2xx`).
+    pub fn code(&self) -> &'static str {
+        self.0.code()
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Self(Box::new(kind))
+    }
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// What can go wrong creating, attaching to or using a channel: the kind
+/// of an [`Error`], with its details.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ErrorKind {
     /// A `ChannelConfig` that cannot describe a channel.
     #[error("invalid channel configuration: {problem}")]
     InvalidConfig {
@@ -318,7 +373,7 @@ pub enum Error {
     },
 }
 
-impl Error {
+impl ErrorKind {
     /// The stable code of this kind of error.
     pub fn code(&self) -> &'static str {
         match self {
@@ -352,7 +407,7 @@ impl Error {
     }
 }
 
-/// [`Error::SchemaMismatch`]'s `detail` for a stored canonical form
+/// [`ErrorKind::SchemaMismatch`](crate::ErrorKind::SchemaMismatch)'s `detail` for a stored canonical form
 /// `segment` against the `expected` one: the first difference
 /// (`datahub_schema::canon`), on a line of its own.
 pub(crate) fn mismatch_detail(segment: &str, expected: &str) -> String {
@@ -364,6 +419,13 @@ pub(crate) fn mismatch_detail(segment: &str, expected: &str) -> String {
 
 #[cfg(not(datahub_loom))]
 impl From<crate::segment::shm::SegmentError> for Error {
+    fn from(e: crate::segment::shm::SegmentError) -> Self {
+        ErrorKind::from(e).into()
+    }
+}
+
+#[cfg(not(datahub_loom))]
+impl From<crate::segment::shm::SegmentError> for ErrorKind {
     fn from(e: crate::segment::shm::SegmentError) -> Self {
         use crate::segment::shm::SegmentError as S;
         match e {

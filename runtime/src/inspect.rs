@@ -1,6 +1,7 @@
 //! Snapshots of channels for people and tools (`docs/operations.md`): read from a
 //! segment mapped read-only, by any process, without writing a byte of it.
 
+use crate::error::ErrorKind;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -242,9 +243,12 @@ pub fn inspect(channel: &str) -> Result<ChannelSnapshot, Error> {
 
 /// The channels that have a segment on this machine, sorted.
 pub fn list_channels() -> Result<Vec<String>, Error> {
-    os::list_channels().map_err(|source| Error::Io {
-        channel: "*".into(),
-        source,
+    os::list_channels().map_err(|source| {
+        ErrorKind::Io {
+            channel: "*".into(),
+            source,
+        }
+        .into()
     })
 }
 

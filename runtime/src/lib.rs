@@ -80,7 +80,7 @@ pub mod __private;
 
 pub use backoff::Wait;
 pub use config::{ChannelConfig, ChecksumPolicy, MAX_ZONE_NAME_LEN, MAX_ZONES, Overflow, Secret};
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use payload::{Bytes, Payload};
 pub use ring::Start;
 #[cfg(not(datahub_loom))]

@@ -63,7 +63,7 @@ pub enum RecoveryAction {
 /// consumer entries of dead consumers (waking a producer they held back)
 /// and releases zone locks whose holder died (the next holder is told the
 /// zone may be half-written). Only a segment of this process's user is
-/// changed ([`Error::ForeignFile`] otherwise). With `dry_run`, the segment
+/// changed ([`ErrorKind::ForeignFile`](crate::ErrorKind::ForeignFile) otherwise). With `dry_run`, the segment
 /// is read into a private copy and the actions are what would be done. Slots a dead producer
 /// left WRITING are for its successor to reset (restarting the producer
 /// takes the segment over); they are listed in `remaining`.

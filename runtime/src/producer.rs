@@ -1,5 +1,6 @@
 //! `Producer<T>`: creates a channel and writes typed slots in place.
 
+use crate::error::ErrorKind;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -73,11 +74,11 @@ pub struct Producer<P: Payload> {
 impl<P: Payload> Producer<P> {
     /// Creates the channel `config` describes, with slots of `P` (a
     /// `DataHubSlot` type, or [`Bytes`](crate::Bytes) of the configured
-    /// `slot_size`). Fails with [`Error::ChannelExists`] when it already
+    /// `slot_size`). Fails with [`ErrorKind::ChannelExists`](crate::ErrorKind::ChannelExists) when it already
     /// has a segment.
     pub fn create(config: &ChannelConfig) -> Result<Self, Error> {
         config.check()?;
-        let invalid = |problem: String| Err(Error::InvalidConfig { problem });
+        let invalid = |problem: String| Err(ErrorKind::InvalidConfig { problem }.into());
         let slot_size = match (P::fixed_size(), config.slot_size) {
             (Some(size), None) => size,
             (None, Some(size)) => size,
@@ -138,7 +139,7 @@ impl<P: Payload> Producer<P> {
                 .as_bytes(),
             slot_hash: *P::hash(slot_size).as_bytes(),
             secret: config.secret.as_ref().map(|s| s.0),
-            nonce: os::random_nonce().map_err(|source| Error::Io {
+            nonce: os::random_nonce().map_err(|source| ErrorKind::Io {
                 channel: config.name.clone(),
                 source,
             })?,
@@ -179,8 +180,8 @@ impl<P: Payload> Producer<P> {
 
     /// The lock-free zone `name`, typed `Z`: a handle that derefs to `&Z`
     /// and does not borrow the producer (hold it while acquiring slots).
-    /// Fails with [`Error::WrongZone`] when the channel has no lock-free
-    /// zone of that name, and with [`Error::SchemaMismatch`] when its type
+    /// Fails with [`ErrorKind::WrongZone`](crate::ErrorKind::WrongZone) when the channel has no lock-free
+    /// zone of that name, and with [`ErrorKind::SchemaMismatch`](crate::ErrorKind::SchemaMismatch) when its type
     /// is not `Z`.
     pub fn zone<Z: DataHubZone>(&self, name: &str) -> Result<Zone<Z>, Error> {
         Zone::open(&self.segment, name)
@@ -231,9 +232,9 @@ impl<P: Payload> Producer<P> {
     /// dropping the producer withdraws the registration, before the
     /// channel closes. Registering again withdraws the previous
     /// registration first (so its withdrawal cannot undo the new one).
-    /// Fails with [`Error::ChannelExists`] when
+    /// Fails with [`ErrorKind::ChannelExists`](crate::ErrorKind::ChannelExists) when
     /// another live producer registered the name, or
-    /// [`Error::BrokerTimeout`] when no broker answers (the channel itself
+    /// [`ErrorKind::BrokerTimeout`](crate::ErrorKind::BrokerTimeout) when no broker answers (the channel itself
     /// works either way); a failure is counted (`broker_failures`) and
     /// recorded as the channel's last error. See [`Registry`] for an
     /// example.
@@ -330,10 +331,11 @@ impl<P: Payload> Producer<P> {
     fn claim_next(&mut self, timeout: Duration) -> Result<Claimed, Error> {
         // A zones-only channel has no slot to index (`q % capacity`).
         if self.ring().capacity() == 0 {
-            return Err(Error::NoRing {
+            return Err(ErrorKind::NoRing {
                 channel: self.channel().to_owned(),
                 operation: "write",
-            });
+            }
+            .into());
         }
         let q = self.next_seq;
         let ring = self.segment.ring();
@@ -434,11 +436,12 @@ impl<P: Payload> Producer<P> {
             }
             None => "no room".into(),
         };
-        let err = Error::Timeout {
+        let err: Error = ErrorKind::Timeout {
             channel: self.channel().to_owned(),
             waited,
             cause,
-        };
+        }
+        .into();
         let metrics = &self.segment.live().metrics;
         metrics.add(Counter::WriteBlockedNs, duration_ns(waited));
         metrics.record_error(&err, os::monotonic_ns());
@@ -499,22 +502,23 @@ impl<T: DataHubSlot> Producer<T> {
 impl Producer<Bytes> {
     /// Sends a copy of `bytes` as the next item (its length is the
     /// item's); returns its sequence number. Fails with
-    /// [`Error::PayloadTooLarge`] when `bytes` is longer than the slot.
+    /// [`ErrorKind::PayloadTooLarge`](crate::ErrorKind::PayloadTooLarge) when `bytes` is longer than the slot.
     /// Waits as [`Producer::send`] does.
     pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<u64, Error> {
         self.write_bytes(Wait::Forever, bytes)
     }
 
     /// Copies `bytes` into the next slot and commits it; returns its
-    /// sequence number. Fails with [`Error::PayloadTooLarge`] when `bytes`
+    /// sequence number. Fails with [`ErrorKind::PayloadTooLarge`](crate::ErrorKind::PayloadTooLarge) when `bytes`
     /// is longer than the slot.
     pub fn write_bytes(&mut self, wait: impl Into<Wait>, bytes: &[u8]) -> Result<u64, Error> {
         if bytes.len() > self.slot_size {
-            return Err(Error::PayloadTooLarge {
+            return Err(ErrorKind::PayloadTooLarge {
                 channel: self.channel().to_owned(),
                 len: bytes.len(),
                 max: self.slot_size,
-            });
+            }
+            .into());
         }
         self.send_within(wait.into(), |loan| loan.write(bytes))
     }
@@ -532,7 +536,7 @@ impl<P: Payload> std::fmt::Debug for Producer<P> {
 
 impl<P: Payload> Drop for Producer<P> {
     /// Closes the channel: consumers read what was committed, then get
-    /// [`Error::Closed`]; the name is removed so a new producer can create
+    /// [`ErrorKind::Closed`](crate::ErrorKind::Closed); the name is removed so a new producer can create
     /// it. (A producer that dies without dropping leaves the segment for a
     /// successor to take over or `datahub cleanup` to remove.)
     fn drop(&mut self) {

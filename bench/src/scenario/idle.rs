@@ -3,10 +3,11 @@
 //! idle), with the default wait strategy: spin briefly, yield, then
 //! sleep on the channel's futex (re-checking at least every 100 ms).
 
+use datahub::ErrorKind;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use datahub::{AttachOptions, Bytes, ChannelConfig, Consumer, Error, Producer};
+use datahub::{AttachOptions, Bytes, ChannelConfig, Consumer, Producer};
 
 use super::{Report, Role};
 use crate::report::IdleRow;
@@ -61,7 +62,9 @@ pub(crate) fn wait_idle(channel: &str, wait: Duration) -> Result<Report> {
     };
     let (cpu_before, started) = (cpu(), Instant::now());
     let outcome = match consumer.next(wait) {
-        Err(Error::Timeout { .. }) => "next() timed out, as expected".to_owned(),
+        Err(e) if matches!(e.kind(), ErrorKind::Timeout { .. }) => {
+            "next() timed out, as expected".to_owned()
+        }
         Ok(slot) => bail!("an item ({}) came on an idle channel", slot.seq()),
         Err(e) => return Err(e).context("waiting on an idle channel"),
     };

@@ -201,12 +201,14 @@ pub mod sensor {
     ) -> ::core::result::Result<Producer, ::datahub::Error> {
         let found = config.channel_hash::<Slot>();
         if found != CHANNEL_HASH {
-            return ::core::result::Result::Err(::datahub::Error::InvalidConfig {
-                problem: ::std::format!(
-                    "channel `{}`: this configuration's channel hash {found} is not the schema's {}: keep the zones of `config_named()`",
-                    config.name(), CHANNEL_HASH
-                ),
-            });
+            return ::core::result::Result::Err(
+                ::core::convert::From::from(::datahub::ErrorKind::InvalidConfig {
+                    problem: ::std::format!(
+                        "channel `{}`: this configuration's channel hash {found} is not the schema's {}: keep the zones of `config_named()`",
+                        config.name(), CHANNEL_HASH
+                    ),
+                }),
+            );
         }
         Producer::new(::datahub::Producer::<Slot>::create(config)?)
     }
@@ -218,7 +220,7 @@ pub mod sensor {
         )
     }
     /// Attaches to an instance `name` of this channel with `options`; refused
-    /// with `datahub::Error::SchemaMismatch` when its channel hash is not
+    /// with `datahub::ErrorKind::SchemaMismatch` when its channel hash is not
     /// [`CHANNEL_HASH`].
     pub fn attach_with(
         name: &str,

@@ -14,12 +14,13 @@
 //! schema says `checksum = "enforced"`) and that it is whole, and at the end
 //! compares its count with the producer's telemetry.
 
+use datahub::ErrorKind;
 use std::io::Write;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use datahub::{AttachOptions, Error};
+use datahub::AttachOptions;
 use datahub_examples::say;
 use datahub_examples::sensor::{Calib, SensorFrame, sensor};
 
@@ -160,7 +161,7 @@ fn consume(channel: &str, id: &str) -> Result<(), Box<dyn std::error::Error>> {
     loop {
         let frame = match consumer.next(Duration::from_secs(10)) {
             Ok(frame) => frame,
-            Err(Error::Closed { .. }) => break,
+            Err(e) if matches!(e.kind(), ErrorKind::Closed { .. }) => break,
             Err(e) => return Err(format!("consumer {id}: {e}").into()),
         };
         if frame.seq() != expected || frame.seq != expected as u32 {

@@ -8,10 +8,10 @@
 //! cargo run --release -p datahub-examples --bin sensor-consumer
 //! ```
 
+use datahub::ErrorKind;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use datahub::Error;
 use datahub_examples::say;
 use datahub_examples::sensor::sensor;
 
@@ -36,7 +36,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         // released (its slot freed for the producer) at the end of the arm.
         let (seq, at, first) = match consumer.next(Duration::from_secs(5)) {
             Ok(frame) => (frame.seq(), frame.timestamp_ns, frame.samples[0]),
-            Err(Error::Closed { .. }) => break,
+            Err(e) if matches!(e.kind(), ErrorKind::Closed { .. }) => break,
             Err(e) => return Err(e.into()),
         };
         frames += 1;

@@ -2,6 +2,7 @@
 //! channel hash (zones included), and on a channel with a secret the key
 //! and the producer's seal.
 
+use crate::error::ErrorKind;
 use std::time::Duration;
 
 use crate::backoff::{Backoff, Deadline};
@@ -31,7 +32,7 @@ pub(super) fn check_channel_hash(segment: &Segment, expected: SchemaHash) -> Res
             format!("{kind}`{name}`: `{canon}`")
         })
         .collect();
-    Err(Error::SchemaMismatch {
+    Err(ErrorKind::SchemaMismatch {
         channel: segment.channel().to_owned(),
         part: "channel (slot type and zones)".into(),
         expected: Box::new(expected),
@@ -41,7 +42,8 @@ pub(super) fn check_channel_hash(segment: &Segment, expected: SchemaHash) -> Res
         } else {
             format!("\n  the segment's zones: {}", zones.join(", "))
         },
-    })
+    }
+    .into())
 }
 
 /// Refuses a consumer whose secret is not the channel's, and, with a
@@ -56,10 +58,11 @@ pub(super) fn check_secret(
     let id = segment.identity();
     let channel = segment.channel();
     let denied = |problem: String| {
-        Err(Error::AccessDenied {
+        Err(ErrorKind::AccessDenied {
             channel: channel.to_owned(),
             problem,
-        })
+        }
+        .into())
     };
     let keying = match (id.has_secret != 0, keying) {
         (false, None) => return Ok(()),
@@ -123,13 +126,14 @@ pub(super) fn check_slot<P: Payload>(segment: &Segment) -> Result<(), Error> {
     let found = SchemaHash::from_bytes(id.slot_hash);
     let expected = P::hash(id.slot_size);
     let mismatch = |part: &str, detail: String| {
-        Err(Error::SchemaMismatch {
+        Err(ErrorKind::SchemaMismatch {
             channel: channel.to_owned(),
             part: part.to_owned(),
             expected: Box::new(expected),
             found: Box::new(found),
             detail,
-        })
+        }
+        .into())
     };
     if id.slot_kind != P::KIND {
         return mismatch(
@@ -158,12 +162,13 @@ pub(super) fn check_slot<P: Payload>(segment: &Segment) -> Result<(), Error> {
     if let Some(size) = P::fixed_size()
         && size != id.slot_size
     {
-        return Err(Error::CorruptSegment {
+        return Err(ErrorKind::CorruptSegment {
             channel: channel.to_owned(),
             field: "slot_size",
             expected: format!("{size}, the size of the slot type its hash names"),
             found: id.slot_size.to_string(),
-        });
+        }
+        .into());
     }
     Ok(())
 }

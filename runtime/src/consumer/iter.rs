@@ -1,6 +1,7 @@
 //! Reading a channel as an iterator (`Consumer::iter`), and through a
 //! closure (`Consumer::read_with`).
 
+use crate::error::ErrorKind;
 use std::iter::FusedIterator;
 
 use super::{Consumer, ReadSlot};
@@ -11,8 +12,8 @@ use crate::payload::Payload;
 impl<P: Payload> Consumer<P> {
     /// The items in order, each waited for without a timeout: the
     /// iterator ends (`None`) when the producer closed the channel and
-    /// every item was read. Another error ([`Error::ProducerGone`], or
-    /// [`Error::ItemHeld`] for an item kept across `next` calls: drop each
+    /// every item was read. Another error ([`ErrorKind::ProducerGone`](crate::ErrorKind::ProducerGone), or
+    /// [`ErrorKind::ItemHeld`](crate::ErrorKind::ItemHeld) for an item kept across `next` calls: drop each
     /// before taking the next) is yielded once, then the iterator ends.
     ///
     /// ```
@@ -80,7 +81,7 @@ impl<'a, P: Payload> Iterator for Iter<'a, P> {
         }
         match self.consumer.next(Wait::Forever) {
             Ok(slot) => Some(Ok(slot)),
-            Err(Error::Closed { .. }) => {
+            Err(e) if matches!(e.kind(), ErrorKind::Closed { .. }) => {
                 self.done = true;
                 None
             }

@@ -3,6 +3,7 @@
 
 use super::{Claimed, Producer, WriteSlot};
 use crate::error::Error;
+use crate::error::ErrorKind;
 use crate::payload::{Bytes, Payload};
 use crate::segment::os;
 use crate::types::DataHubSlot;
@@ -85,7 +86,7 @@ impl<'a, T: DataHubSlot> Loan<'a, T> {
 
 impl<'a> Loan<'a, Bytes> {
     /// Copies `bytes` into the slot; the item carries exactly them. Fails
-    /// with [`Error::PayloadTooLarge`] (and gives the slot back) when they
+    /// with [`ErrorKind::PayloadTooLarge`](crate::ErrorKind::PayloadTooLarge) (and gives the slot back) when they
     /// do not fit.
     pub fn write(self, bytes: &[u8]) -> Result<WriteSlot<'a, Bytes>, Error> {
         let (start, size) = self.slot();
@@ -94,11 +95,12 @@ impl<'a> Loan<'a, Bytes> {
                 .producer
                 .as_ref()
                 .expect("a live loan has its producer");
-            return Err(Error::PayloadTooLarge {
+            return Err(ErrorKind::PayloadTooLarge {
                 channel: producer.channel().to_owned(),
                 len: bytes.len(),
                 max: size,
-            });
+            }
+            .into());
         }
         // SAFETY: as in the typed `write`: `bytes.len() <= size` bytes of
         // our claimed slot; `bytes` is the caller's memory, not the slot's.
@@ -107,7 +109,7 @@ impl<'a> Loan<'a, Bytes> {
     }
 
     /// Zeroes the first `len` bytes of the slot, the item's (at most the
-    /// slot size; more fails with [`Error::PayloadTooLarge`]).
+    /// slot size; more fails with [`ErrorKind::PayloadTooLarge`](crate::ErrorKind::PayloadTooLarge)).
     pub fn zeroed(self, len: usize) -> Result<WriteSlot<'a, Bytes>, Error> {
         let (start, size) = self.slot();
         if len > size {
@@ -115,11 +117,12 @@ impl<'a> Loan<'a, Bytes> {
                 .producer
                 .as_ref()
                 .expect("a live loan has its producer");
-            return Err(Error::PayloadTooLarge {
+            return Err(ErrorKind::PayloadTooLarge {
                 channel: producer.channel().to_owned(),
                 len,
                 max: size,
-            });
+            }
+            .into());
         }
         // SAFETY: as in `write`, for `len <= size` bytes.
         unsafe { start.write_bytes(0, len) };

@@ -3,6 +3,7 @@
 //! place (its owner word claimed by CAS, half-written slots reset, the
 //! sequence continued); any other leftover of this user is replaced.
 
+use crate::error::ErrorKind;
 use std::time::Duration;
 
 use crate::error::Error;
@@ -14,10 +15,10 @@ use crate::segment::validate::Blueprint;
 use crate::sync::Ordering::Relaxed;
 
 /// The channel has a segment already. A live producer keeps it
-/// ([`Error::ChannelExists`]). Only a regular file of this user with the
+/// ([`ErrorKind::ChannelExists`](crate::ErrorKind::ChannelExists)). Only a regular file of this user with the
 /// configured file mode is ever written or removed: a symbolic link, a
 /// FIFO or any other file type, a file of another user, or one whose mode
-/// is not the configured one, is refused ([`Error::ForeignFile`]) and
+/// is not the configured one, is refused ([`ErrorKind::ForeignFile`](crate::ErrorKind::ForeignFile)) and
 /// left untouched. A dead producer's segment with the very same identity
 /// (channel hash, ring, zones, secret, stall timeout, mode) is taken over
 /// in place: slots left WRITING reset, sequence numbers go on, attached
@@ -32,7 +33,7 @@ pub(super) fn take_over(
     me: os::ProcessId,
 ) -> Result<(Segment, u64), Error> {
     let channel = blueprint.channel;
-    let exists = |holder: Option<os::ProcessId>| Error::ChannelExists {
+    let exists = |holder: Option<os::ProcessId>| ErrorKind::ChannelExists {
         channel: channel.to_owned(),
         holder: holder.map(|p| p.pid),
     };
@@ -52,7 +53,7 @@ pub(super) fn take_over(
                     recreate(blueprint, schema, me, &file)
                 }
                 Err(_) if matches!(e, SegmentError::Corrupt { .. }) => Err(e.into()),
-                Err(_) => Err(exists(None)),
+                Err(_) => Err(exists(None).into()),
             };
         }
         // Removed since our create found it: create it afresh, once.
@@ -61,13 +62,13 @@ pub(super) fn take_over(
     };
     let holder = old.producer();
     if holder.is_some_and(os::is_alive) {
-        return Err(exists(holder));
+        return Err(exists(holder).into());
     }
     let mode = old.file_facts().mode;
     if mode != blueprint.mode {
         // Not written into: its mode was changed since it was created (it
         // may now be writable by others), or it was made with another one.
-        return Err(Error::ForeignFile {
+        return Err(ErrorKind::ForeignFile {
             channel: channel.to_owned(),
             found: format!("a segment of a dead producer with file mode {mode:04o}"),
             expected: format!("mode {:04o}, this producer's", blueprint.mode),
@@ -75,7 +76,8 @@ pub(super) fn take_over(
                 "remove it with `datahub cleanup {channel}` (its producer is dead) and start the \
                  producer again, or configure mode {mode:#o} if that mode is meant"
             ),
-        });
+        }
+        .into());
     }
     // Claim the segment: a CAS on the dead producer's exact owner word, so
     // that of two restarting producers (or a producer and `datahub
@@ -88,7 +90,7 @@ pub(super) fn take_over(
         .and_then(crate::segment::owner::encode_owner)
         .unwrap_or(0);
     let Ok(_claim) = old.lifecycle().claim(dead, mine) else {
-        return Err(exists(old.producer()));
+        return Err(exists(old.producer()).into());
     };
     if !old.is_made_by(blueprint, schema) {
         tracing::info!(
@@ -173,10 +175,11 @@ fn create_afresh(
 ) -> Result<(Segment, u64), Error> {
     match Segment::create(blueprint, schema, me) {
         Ok(segment) => Ok((segment, 0)),
-        Err(SegmentError::AlreadyExists { channel }) => Err(Error::ChannelExists {
+        Err(SegmentError::AlreadyExists { channel }) => Err(ErrorKind::ChannelExists {
             channel,
             holder: None,
-        }),
+        }
+        .into()),
         Err(e) => Err(e.into()),
     }
 }

@@ -14,6 +14,7 @@
 //! say) each have their flag; the second to ask for the shared lock sees
 //! "held by this process" and waits for the first, like any other holder.
 
+use crate::error::ErrorKind;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
@@ -36,7 +37,7 @@ fn open<Z: DataHubType>(
     locked: bool,
 ) -> Result<(usize, NonNull<Z>), Error> {
     let channel = segment.channel();
-    let wrong = |problem: String| Error::WrongZone {
+    let wrong = |problem: String| ErrorKind::WrongZone {
         channel: channel.to_owned(),
         zone: name.to_owned(),
         problem,
@@ -47,18 +48,17 @@ fn open<Z: DataHubType>(
             "the channel has no zones".into()
         } else {
             format!("the channel's zones are {}", names.join(", "))
-        }));
+        })
+        .into());
     };
     match (segment.zone_locked(index), locked) {
         (true, false) => {
-            return Err(wrong(
-                "it is a locked zone: open it with `locked_zone::<T>()`".into(),
-            ));
+            return Err(
+                wrong("it is a locked zone: open it with `locked_zone::<T>()`".into()).into(),
+            );
         }
         (false, true) => {
-            return Err(wrong(
-                "it is a lock-free zone: open it with `zone::<Z>()`".into(),
-            ));
+            return Err(wrong("it is a lock-free zone: open it with `zone::<Z>()`".into()).into());
         }
         _ => {}
     }
@@ -70,25 +70,27 @@ fn open<Z: DataHubType>(
             .get(index)
             .map(String::as_str)
             .unwrap_or("");
-        return Err(Error::SchemaMismatch {
+        return Err(ErrorKind::SchemaMismatch {
             channel: channel.to_owned(),
             part: format!("zone `{name}`"),
             expected: Box::new(Z::SCHEMA_HASH),
             found: Box::new(found),
             detail: crate::error::mismatch_detail(stored, &Z::DESC.canonical()),
-        });
+        }
+        .into());
     }
     let (start, len) = segment.zone_bytes(index);
     // The hash matched, but it came from the segment: the size and the
     // alignment are checked against the mapping too, so that a forged hash
     // cannot make a reference reach past the zone.
     if len != size_of::<Z>() as u64 || align_of::<Z>() > 64 {
-        return Err(Error::CorruptSegment {
+        return Err(ErrorKind::CorruptSegment {
             channel: channel.to_owned(),
             field: "zones[].size",
             expected: format!("{} bytes, as the zone's type hash implies", size_of::<Z>()),
             found: len.to_string(),
-        });
+        }
+        .into());
     }
     // Zones start 64-aligned in a page-aligned mapping (validated), and
     // `align_of::<Z>() <= 64` (checked above).
@@ -290,13 +292,13 @@ impl<T: DataHubSlot> LockedZone<T> {
                                 .into()
                         }
                         LockError::IdentityOutOfRange { me } => {
-                            return Err(Error::Io {
+                            return Err(ErrorKind::Io {
                                 channel: self.segment.channel().to_owned(),
                                 source: std::io::Error::other(format!(
                                     "process identity (pid {}, start time {}) does not fit a lock's owner word",
                                     me.pid, me.start_time
                                 )),
-                            });
+                            }.into());
                         }
                     };
                     return Err(self.timeout(&deadline, cause));
@@ -322,11 +324,12 @@ impl<T: DataHubSlot> LockedZone<T> {
     }
 
     fn timeout(&self, deadline: &Deadline, why: String) -> Error {
-        Error::Timeout {
+        ErrorKind::Timeout {
             channel: self.segment.channel().to_owned(),
             waited: deadline.elapsed(),
             cause: format!("the lock of zone `{}`: {why}", self.name()),
         }
+        .into()
     }
 }
 

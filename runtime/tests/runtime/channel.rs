@@ -1,14 +1,14 @@
 //! Producer and consumer handles over real shared memory, in one process
 //! (threads); the multi-process tests spawn real processes.
 
+use datahub::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use datahub::{
-    AttachOptions, ChannelConfig, ChecksumPolicy, Consumer, DataHubSlot, Error, Overflow, Producer,
-    Start,
+    AttachOptions, ChannelConfig, ChecksumPolicy, Consumer, DataHubSlot, Overflow, Producer, Start,
 };
 
 /// A frame whose every field is derived from its sequence number, so a
@@ -142,7 +142,10 @@ fn overwrite_under_concurrent_reads_is_never_torn_and_losses_add_up() {
     let reader = thread::spawn(move || {
         let (mut read, mut last) = (0u64, None);
         loop {
-            match consumer.next(Duration::from_millis(200)) {
+            match consumer
+                .next(Duration::from_millis(200))
+                .map_err(datahub::Error::into_kind)
+            {
                 Ok(item) => {
                     item.assert_whole();
                     assert!(last.is_none_or(|l| item.seq() > l), "in order");
@@ -152,7 +155,7 @@ fn overwrite_under_concurrent_reads_is_never_torn_and_losses_add_up() {
                         break;
                     }
                 }
-                Err(Error::Timeout { .. }) => break,
+                Err(ErrorKind::Timeout { .. }) => break,
                 Err(e) => panic!("{e}"),
             }
         }
@@ -186,7 +189,7 @@ fn a_consumer_of_another_type_is_refused_with_the_differing_field() {
         text.contains("field `samples`: the segment has `[f32;14]@16`, you expect `[f32;6]@16`"),
         "{text}"
     );
-    assert!(matches!(err, Error::SchemaMismatch { .. }));
+    assert!(matches!(err.kind(), ErrorKind::SchemaMismatch { .. }));
 }
 
 #[test]
@@ -196,7 +199,10 @@ fn attaching_is_refused_when_every_consumer_entry_is_taken_and_freed_on_drop() {
         Producer::<Frame>::create(&ChannelConfig::new(&name.0).max_consumers(1)).unwrap();
     let first = Consumer::<Frame>::attach(&name.0).unwrap();
     let err = Consumer::<Frame>::attach(&name.0).err().unwrap();
-    assert!(matches!(err, Error::ConsumersFull { max: 1, .. }), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::ConsumersFull { max: 1, .. }),
+        "{err}"
+    );
     drop(first);
     assert_eq!(producer.consumer_count(), 0);
     assert!(Consumer::<Frame>::attach(&name.0).is_ok());
@@ -213,8 +219,10 @@ fn latest_skips_to_the_newest_item_and_then_waits_for_a_newer_one() {
     }
     assert_eq!(consumer.latest(SECOND).unwrap().seq(), 4);
     assert!(matches!(
-        consumer.latest(Duration::from_millis(20)),
-        Err(Error::Timeout { .. })
+        consumer
+            .latest(Duration::from_millis(20))
+            .map_err(datahub::Error::into_kind),
+        Err(ErrorKind::Timeout { .. })
     ));
     assert!(consumer.try_next().unwrap().is_none());
     producer.write_with(SECOND, |f| f.fill(5)).unwrap();
@@ -226,13 +234,14 @@ fn a_second_producer_and_a_missing_channel_are_typed_errors() {
     let name = Name::new("exists");
     let _producer = Producer::<Frame>::create(&ChannelConfig::new(&name.0)).unwrap();
     assert!(matches!(
-        Producer::<Frame>::create(&ChannelConfig::new(&name.0)),
-        Err(Error::ChannelExists { .. })
+        (Producer::<Frame>::create(&ChannelConfig::new(&name.0)))
+            .map_err(datahub::Error::into_kind),
+        Err(ErrorKind::ChannelExists { .. })
     ));
     let missing = Name::new("missing");
     assert!(matches!(
-        Consumer::<Frame>::attach(&missing.0),
-        Err(Error::NoSuchChannel { .. })
+        (Consumer::<Frame>::attach(&missing.0)).map_err(datahub::Error::into_kind),
+        Err(ErrorKind::NoSuchChannel { .. })
     ));
 }
 
@@ -309,7 +318,7 @@ fn an_enforced_checksum_catches_a_slot_corrupted_behind_the_protocol() {
     name.poke(slots + stride + 20, &[0xAB]);
     let err = consumer.next(SECOND).err().unwrap();
     assert!(
-        matches!(err, Error::ChecksumMismatch { seq: 1, .. }),
+        matches!(err.kind(), ErrorKind::ChecksumMismatch { seq: 1, .. }),
         "{err}"
     );
     let c = datahub::inspect(&name.0).unwrap().counters;
@@ -338,7 +347,7 @@ fn dropping_the_producer_closes_the_channel_after_its_items_are_read() {
     thread::sleep(Duration::from_millis(100));
     drop(producer);
     let (err, waited) = sleeper.join().unwrap();
-    assert!(matches!(err, Error::Closed { .. }), "{err}");
+    assert!(matches!(err.kind(), ErrorKind::Closed { .. }), "{err}");
     assert!(
         waited < 5 * SECOND,
         "woken by the close, not the timeout ({waited:?})"
@@ -368,9 +377,12 @@ fn a_consumer_polling_while_its_producer_commits_and_closes_still_reads_every_it
             let polling = Arc::clone(&polling);
             move || {
                 polling.store(true, Ordering::Release);
-                match consumer.next(10 * SECOND) {
+                match consumer
+                    .next(10 * SECOND)
+                    .map_err(datahub::Error::into_kind)
+                {
                     Ok(frame) => Some(frame.seq),
-                    Err(Error::Closed { .. }) => None,
+                    Err(ErrorKind::Closed { .. }) => None,
                     Err(e) => panic!("{e}"),
                 }
             }
@@ -400,8 +412,10 @@ fn a_channel_with_a_secret_admits_only_consumers_with_that_secret() {
         .secret(key.clone())
         .checksum(ChecksumPolicy::Enforced);
     let mut producer = Producer::<Frame>::create(&config).unwrap();
-    let denied = |opts: AttachOptions| match Consumer::<Frame>::attach_with(&name.0, &opts) {
-        Err(e @ Error::AccessDenied { .. }) => e.to_string(),
+    let denied = |opts: AttachOptions| match (Consumer::<Frame>::attach_with(&name.0, &opts))
+        .map_err(datahub::Error::into_kind)
+    {
+        Err(e @ ErrorKind::AccessDenied { .. }) => e.to_string(),
         Err(e) => panic!("expected AccessDenied, got {e}"),
         Ok(_) => panic!("attached"),
     };
@@ -523,7 +537,10 @@ fn inspect_reads_counters_that_add_up_and_every_consumer_without_writing() {
         producer.write_with(SECOND, |f| f.fill(seq)).unwrap();
     }
     let full = producer.acquire(Duration::from_millis(50)).err(); // the idle consumer holds it back
-    assert!(matches!(full, Some(Error::Timeout { .. })));
+    assert!(matches!(
+        full.as_ref().map(datahub::Error::kind),
+        Some(ErrorKind::Timeout { .. })
+    ));
     for _ in 0..3 {
         drop(reader.next(SECOND).unwrap());
     }

@@ -6,6 +6,7 @@
 //! (the broker's own tests, in `cli/tests/cli/discovery.rs`, do the same
 //! through a real broker).
 
+use datahub::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -211,11 +212,12 @@ struct Unanswered;
 
 impl Registry for Unanswered {
     fn register(&self, _: &Registration) -> Result<Registered, Error> {
-        Err(Error::BrokerTimeout {
+        Err(ErrorKind::BrokerTimeout {
             endpoint: self.source(),
             request: "REG_REQ",
             waited: Duration::from_millis(300),
-        })
+        }
+        .into())
     }
 
     fn source(&self) -> String {

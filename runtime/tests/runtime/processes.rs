@@ -13,11 +13,12 @@ mod spawn;
 mod stalls;
 mod zones_only;
 
+use datahub::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use datahub::{
-    AttachOptions, ChannelConfig, ChecksumPolicy, Consumer, DataHubSlot, Error, Overflow, Producer,
+    AttachOptions, ChannelConfig, ChecksumPolicy, Consumer, DataHubSlot, Overflow, Producer,
 };
 use serde_json::{Value, json};
 
@@ -148,9 +149,9 @@ fn read_every_item(channel: &str) -> Value {
     let first = consumer.position();
     let (mut count, mut seq_sum, mut digest) = (0u64, 0u64, 0u64);
     let end = loop {
-        let item = match consumer.next(STUCK) {
+        let item = match consumer.next(STUCK).map_err(datahub::Error::into_kind) {
             Ok(item) => item,
-            Err(e @ Error::Closed { .. }) => break e,
+            Err(e @ ErrorKind::Closed { .. }) => break e,
             Err(e) => panic!("after {count} items: {e}"),
         };
         assert_eq!(item.seq(), first + count, "in order, no gap, no duplicate");
@@ -222,9 +223,9 @@ fn read_slowly(channel: &str, nap: Duration) -> Value {
     let first = consumer.position();
     let (mut read, mut lost_before_sum, mut last) = (0u64, 0u64, None::<u64>);
     let end = loop {
-        let item = match consumer.next(STUCK) {
+        let item = match consumer.next(STUCK).map_err(datahub::Error::into_kind) {
             Ok(item) => item,
-            Err(e @ Error::Closed { .. }) => break e,
+            Err(e @ ErrorKind::Closed { .. }) => break e,
             Err(e) => panic!("after {read} items: {e}"),
         };
         let seq = item.seq();
@@ -503,9 +504,9 @@ fn kill_a_producer(name: &Name, committed: u64, role: &str) -> Consumer<Record> 
     ]);
     let deadline = Instant::now() + START;
     let consumer = loop {
-        match Consumer::<Record>::attach(&name.0) {
+        match (Consumer::<Record>::attach(&name.0)).map_err(datahub::Error::into_kind) {
             Ok(c) => break c,
-            Err(Error::NoSuchChannel { .. } | Error::NotReady { .. }) => {}
+            Err(ErrorKind::NoSuchChannel { .. } | ErrorKind::NotReady { .. }) => {}
             Err(e) => panic!("{e}"),
         }
         child.assert_running();
@@ -538,7 +539,10 @@ fn a_restarted_producer_takes_a_dead_ones_channel_over_and_consumers_carry_on() 
     }
     // Nobody produces now: a waiting consumer learns it within its timeout.
     let err = consumer.next(Duration::from_millis(100)).err().unwrap();
-    assert!(matches!(err, Error::ProducerGone { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::ProducerGone { .. }),
+        "{err}"
+    );
     assert_eq!(err.code(), "DH215");
     let mut successor = Producer::<Record>::create(&takeover_config(&name.0)).unwrap();
     assert_eq!(successor.next_seq(), 5, "sequence numbers continue");
@@ -575,14 +579,17 @@ fn a_producer_killed_between_commits_is_taken_over_with_nothing_lost_or_repeated
             ),
             Ok(Some(item)) => panic!("item {} from a dead producer", item.seq()),
             Err(e) => {
-                assert!(matches!(e, Error::ProducerGone { .. }), "{e}");
+                assert!(matches!(e.kind(), ErrorKind::ProducerGone { .. }), "{e}");
                 break;
             }
         }
     }
     let waited = Instant::now();
     let err = consumer.next(Duration::from_millis(200)).err().unwrap();
-    assert!(matches!(err, Error::ProducerGone { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::ProducerGone { .. }),
+        "{err}"
+    );
     assert!(
         waited.elapsed() < Duration::from_secs(5),
         "told after {:?}",
@@ -668,7 +675,10 @@ fn a_producer_restarted_with_another_schema_recreates_the_channel_and_old_consum
         orphan.next(STUCK).unwrap().assert_is(seq);
     }
     let err = orphan.next(Duration::from_millis(100)).err().unwrap();
-    assert!(matches!(err, Error::SchemaChanged { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::SchemaChanged { .. }),
+        "{err}"
+    );
     assert_eq!(err.code(), "DH216");
     // Same schema, another ring: recreated too; its consumers are told the
     // producer is gone.
@@ -679,7 +689,10 @@ fn a_producer_restarted_with_another_schema_recreates_the_channel_and_old_consum
         orphan.next(STUCK).unwrap().assert_is(seq);
     }
     let err = orphan.next(Duration::from_millis(100)).err().unwrap();
-    assert!(matches!(err, Error::ProducerGone { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::ProducerGone { .. }),
+        "{err}"
+    );
     assert!(
         Consumer::<Record>::attach(&other.0).is_ok(),
         "the new segment"

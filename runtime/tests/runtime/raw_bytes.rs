@@ -1,6 +1,7 @@
 //! Raw byte channels (`Producer::<Bytes>`): a length per item, checksums
 //! over exactly those bytes, and the typed/raw distinction at attach.
 
+use datahub::ErrorKind;
 use datahub::{Bytes, ChannelConfig, ChecksumPolicy, Consumer, Error, Overflow, Producer};
 
 use crate::channel::{Name, SECOND};
@@ -58,8 +59,8 @@ fn a_payload_longer_than_the_slot_is_refused_and_nothing_is_sent() {
     let err = producer.write_bytes(SECOND, &[1; 17]).unwrap_err();
     assert!(
         matches!(
-            err,
-            Error::PayloadTooLarge {
+            err.kind(),
+            ErrorKind::PayloadTooLarge {
                 len: 17,
                 max: 16,
                 ..
@@ -89,7 +90,10 @@ fn typed_and_raw_channels_do_not_attach_to_each_other_and_sizes_are_checked() {
     let raw = Name::new("bytes-kind");
     let _p = Producer::<Bytes>::create(&ChannelConfig::new(&raw.0).slot_size(16)).unwrap();
     let err = Consumer::<Sixteen>::attach(&raw.0).err().unwrap();
-    assert!(matches!(err, Error::SchemaMismatch { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::SchemaMismatch { .. }),
+        "{err}"
+    );
     assert!(
         err.to_string().contains("attach with `Consumer::<Bytes>`"),
         "{err}"
@@ -105,8 +109,8 @@ fn typed_and_raw_channels_do_not_attach_to_each_other_and_sizes_are_checked() {
         "{err}"
     );
 
-    let problem = |r: Result<(), Error>| match r {
-        Err(Error::InvalidConfig { problem }) => problem,
+    let problem = |r: Result<(), Error>| match r.map_err(datahub::Error::into_kind) {
+        Err(ErrorKind::InvalidConfig { problem }) => problem,
         other => panic!("expected InvalidConfig, got {other:?}"),
     };
     let other = Name::new("bytes-config");
@@ -134,8 +138,8 @@ fn a_forged_payload_length_is_a_corrupt_segment_not_a_read_past_the_slot() {
     let err = consumer.next(SECOND).err().unwrap();
     assert!(
         matches!(
-            err,
-            Error::CorruptSegment {
+            err.kind(),
+            ErrorKind::CorruptSegment {
                 field: "slot_states[].payload_len",
                 ..
             }

@@ -2,15 +2,14 @@
 //! locked zones whose lock serialises threads and processes and is taken
 //! over from a dead holder.
 
+use datahub::ErrorKind;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use datahub::{
-    AtomicF64, ChannelConfig, Consumer, DataHubSlot, DataHubZone, Error, LockedZone, Producer,
-};
+use datahub::{AtomicF64, ChannelConfig, Consumer, DataHubSlot, DataHubZone, LockedZone, Producer};
 
 use crate::channel::{Name, SECOND};
 
@@ -97,7 +96,10 @@ fn a_zone_of_another_name_kind_or_type_is_a_typed_error() {
     let err = consumer
         .locked_zone::<OtherCalib>("calibration")
         .unwrap_err();
-    assert!(matches!(err, Error::SchemaMismatch { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::SchemaMismatch { .. }),
+        "{err}"
+    );
     assert!(
         err.to_string().contains("zone `calibration`")
             && err

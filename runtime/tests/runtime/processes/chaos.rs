@@ -5,12 +5,13 @@
 //! no slot may be left stuck, and at the end every item the witness saw is
 //! whole and in order and the counters add up.
 
+use datahub::ErrorKind;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use datahub::{ChannelConfig, Consumer, Error, Producer};
+use datahub::{ChannelConfig, Consumer, Producer};
 use serde_json::{Value, json};
 
 use super::Record;
@@ -242,12 +243,15 @@ fn witness(name: &str, stop: &AtomicBool) -> Value {
     let first = consumer.position();
     let (mut read, mut last) = (0u64, None::<u64>);
     while !stop.load(Ordering::Relaxed) {
-        match consumer.next(Duration::from_millis(50)) {
+        match consumer
+            .next(Duration::from_millis(50))
+            .map_err(datahub::Error::into_kind)
+        {
             Ok(item) => {
                 check_in_order(&item, &mut last);
                 read += 1;
             }
-            Err(Error::ProducerGone { .. } | Error::Timeout { .. }) => {}
+            Err(ErrorKind::ProducerGone { .. } | ErrorKind::Timeout { .. }) => {}
             Err(e) => panic!("witness: {e}"),
         }
     }
@@ -307,9 +311,12 @@ pub(super) fn read_on(channel: &str) -> Value {
     };
     let mut last = None::<u64>;
     while started.elapsed() < CHILD_LIFETIME {
-        match consumer.next(Duration::from_millis(200)) {
+        match consumer
+            .next(Duration::from_millis(200))
+            .map_err(datahub::Error::into_kind)
+        {
             Ok(item) => check_in_order(&item, &mut last),
-            Err(Error::ProducerGone { .. } | Error::Timeout { .. }) => {}
+            Err(ErrorKind::ProducerGone { .. } | ErrorKind::Timeout { .. }) => {}
             Err(e) => panic!("consumer: {e}"),
         }
     }

@@ -4,8 +4,9 @@
 //! verify and item 1 must not, for typed and raw-bytes slots, Manual and
 //! Enforced policies, with and without a secret.
 
+use datahub::ErrorKind;
+use datahub::Secret;
 use datahub::{AttachOptions, Bytes, ChannelConfig, ChecksumPolicy, Consumer, Payload, Producer};
-use datahub::{Error, Secret};
 use serde_json::{Value, json};
 
 use super::spawn::ChildProcess;
@@ -155,8 +156,8 @@ fn verify_two<P: Payload>(
                 }
                 json!({"seq": item.seq(), "verifies": item.verify_checksum()})
             }
-            Err(e) => match &e {
-                Error::ChecksumMismatch { seq, .. } => json!({"seq": seq, "error": e.code()}),
+            Err(e) => match e.kind() {
+                ErrorKind::ChecksumMismatch { seq, .. } => json!({"seq": seq, "error": e.code()}),
                 _ => panic!("after {items:?}: {e}"),
             },
         });

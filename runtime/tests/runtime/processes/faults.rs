@@ -4,10 +4,11 @@
 //! does not hold the successor back; a dead consumer's entry in a full
 //! table is freed for the next consumer, or by `datahub::recover`.
 
+use datahub::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use datahub::{ChannelConfig, Consumer, Error, Producer};
+use datahub::{ChannelConfig, Consumer, Producer};
 use serde_json::{Value, json};
 
 use super::hostile::{marker, wait_for};
@@ -147,7 +148,10 @@ fn full_table_with_a_dead_consumer(name: &Name) -> (Producer<Record>, u32) {
     let child = children.pop().unwrap();
     let pid = child.pid();
     let err = Consumer::<Record>::attach(&name.0).expect_err("a second consumer attached");
-    assert!(matches!(err, Error::ConsumersFull { max: 1, .. }), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::ConsumersFull { max: 1, .. }),
+        "{err}"
+    );
     let killed = child.kill();
     assert_eq!(killed.status.signal(), Some(9), "{killed}");
     let snapshot = datahub::inspect(&name.0).unwrap();

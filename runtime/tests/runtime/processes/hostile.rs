@@ -6,12 +6,11 @@
 //! segment is never seen half made; every wait notices a dead producer
 //! within 100 ms.
 
+use datahub::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use datahub::{
-    AttachOptions, Bytes, ChannelConfig, ChecksumPolicy, Consumer, Error, Producer, Secret,
-};
+use datahub::{AttachOptions, Bytes, ChannelConfig, ChecksumPolicy, Consumer, Producer, Secret};
 use serde_json::{Value, json};
 
 use super::spawn::{ChildProcess, Launch, SecondUser, can_unshare_mounts};
@@ -373,7 +372,7 @@ fn an_item_from_an_earlier_incarnation_of_a_secret_channel_does_not_verify() {
     }
     let err = consumer.next(STUCK).expect_err("an old item verified");
     assert!(
-        matches!(err, Error::ChecksumMismatch { seq: 0, .. }),
+        matches!(err.kind(), ErrorKind::ChecksumMismatch { seq: 0, .. }),
         "{err}"
     );
 }

@@ -26,7 +26,6 @@
 //! while no broker runs), and sends nothing while no socket is there, so
 //! nothing waits in ZeroMQ for whoever binds the path next.
 
-use datahub::ErrorKind;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -48,7 +47,7 @@ use crate::wire::{
 use datahub::Error;
 use datahub::SchemaHash;
 use datahub::host;
-use datahub::{ChannelRecord, Discovery, Expected, Registered, Registration, Registry};
+use datahub::{ChannelRecord, Discovery, ErrorKind, Expected, Registered, Registration, Registry};
 
 /// The largest reply the hub reads (a `LIST_REQ` reply of a full broker
 /// fits).

@@ -11,7 +11,6 @@
 //! sweep interval (and again only if the registry changed), and the sweep
 //! asks the OS once per producer process.
 
-use datahub::ErrorKind;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +24,7 @@ use crate::peer::{self, Peer};
 use crate::registry::{DEFAULT_QUOTA, MAX_CHANNELS, OsProcesses, Registry};
 use crate::socket_path::{self, Trusted};
 use crate::wire::{self, Channels, Code, Details, Removed, Reply, Request};
-use datahub::Error;
+use datahub::{Error, ErrorKind};
 
 /// How often the broker drops dead producers' registrations.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(250);

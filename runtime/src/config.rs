@@ -1,12 +1,11 @@
 //! `ChannelConfig`: what a producer creates — the ring's parameters and the
 //! zones beside it. The slot type comes from `Producer::<T>::create`.
 
-use crate::error::ErrorKind;
 use std::time::Duration;
 
 pub use datahub_schema::{ChecksumPolicy, Overflow};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::payload::Payload;
 use crate::types::{DataHubSlot, DataHubType, DataHubZone, SchemaHash};
 

@@ -1,7 +1,6 @@
 //! `Consumer<T>`: attaches to a channel, checks its schema, and reads typed
 //! slots in place.
 
-use crate::error::ErrorKind;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -13,7 +12,7 @@ use crate::backoff::Wait;
 use crate::checksum;
 use crate::config::Secret;
 use crate::discovery::{Discovery, Expected};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::metrics::Counter;
 use crate::payload::Payload;
 use crate::ring::lifecycle::{AfterEmpty, EmptyLooks};

@@ -1,7 +1,6 @@
 //! Snapshots of channels for people and tools (`docs/operations.md`): read from a
 //! segment mapped read-only, by any process, without writing a byte of it.
 
-use crate::error::ErrorKind;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -9,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{ChecksumPolicy, Overflow};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::metrics::COUNTERS;
 use crate::segment::header::{INIT_CLOSED, INIT_READY};
 use crate::segment::layout::{

@@ -66,6 +66,8 @@ pub(crate) mod zone;
 
 #[cfg(all(test, not(datahub_loom)))]
 mod fuzzing;
+#[cfg(all(test, datahub_loom))]
+mod loom_support;
 
 mod config;
 #[cfg(not(datahub_loom))]

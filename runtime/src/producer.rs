@@ -1,6 +1,5 @@
 //! `Producer<T>`: creates a channel and writes typed slots in place.
 
-use crate::error::ErrorKind;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -10,7 +9,7 @@ use crate::backoff::Wait;
 use crate::checksum;
 use crate::config::{ChannelConfig, ChecksumPolicy, Overflow};
 use crate::discovery::{Registered, Registration, Registry};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::liveness::Watch;
 use crate::metrics::Counter;
 use crate::payload::{Bytes, Payload};
@@ -512,15 +511,22 @@ impl Producer<Bytes> {
     /// sequence number. Fails with [`ErrorKind::PayloadTooLarge`](crate::ErrorKind::PayloadTooLarge) when `bytes`
     /// is longer than the slot.
     pub fn write_bytes(&mut self, wait: impl Into<Wait>, bytes: &[u8]) -> Result<u64, Error> {
-        if bytes.len() > self.slot_size {
-            return Err(ErrorKind::PayloadTooLarge {
-                channel: self.channel().to_owned(),
-                len: bytes.len(),
-                max: self.slot_size,
-            }
-            .into());
-        }
+        // Refused before waiting for room it could not use.
+        self.check_fits(bytes.len())?;
         self.send_within(wait.into(), |loan| loan.write(bytes))
+    }
+
+    /// `PayloadTooLarge` unless an item of `len` bytes fits a slot.
+    fn check_fits(&self, len: usize) -> Result<(), Error> {
+        if len <= self.slot_size {
+            return Ok(());
+        }
+        Err(ErrorKind::PayloadTooLarge {
+            channel: self.channel().to_owned(),
+            len,
+            max: self.slot_size,
+        }
+        .into())
     }
 }
 

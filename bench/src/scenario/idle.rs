@@ -3,11 +3,10 @@
 //! idle), with the default wait strategy: spin briefly, yield, then
 //! sleep on the channel's futex (re-checking at least every 100 ms).
 
-use datahub::ErrorKind;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use datahub::{AttachOptions, Bytes, ChannelConfig, Consumer, Producer};
+use datahub::{AttachOptions, Bytes, ChannelConfig, Consumer, ErrorKind, Producer};
 
 use super::{Report, Role};
 use crate::report::IdleRow;

@@ -3,11 +3,10 @@
 //! the broker, a producer killed -9 forgotten within 2 s, `datahub list
 //! --broker`, and everything working without a broker.
 
-use datahub::ErrorKind;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use datahub::{AttachOptions, Consumer, DataHubSlot, Producer, SchemaHash};
+use datahub::{AttachOptions, Consumer, DataHubSlot, ErrorKind, Producer, SchemaHash};
 use datahub_broker::{HubOptions, MessageHub, Registration};
 use serde_json::json;
 

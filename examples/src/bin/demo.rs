@@ -14,13 +14,12 @@
 //! schema says `checksum = "enforced"`) and that it is whole, and at the end
 //! compares its count with the producer's telemetry.
 
-use datahub::ErrorKind;
 use std::io::Write;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use datahub::AttachOptions;
+use datahub::{AttachOptions, ErrorKind};
 use datahub_examples::say;
 use datahub_examples::sensor::{Calib, SensorFrame, sensor};
 

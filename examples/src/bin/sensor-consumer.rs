@@ -8,10 +8,10 @@
 //! cargo run --release -p datahub-examples --bin sensor-consumer
 //! ```
 
-use datahub::ErrorKind;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use datahub::ErrorKind;
 use datahub_examples::say;
 use datahub_examples::sensor::sensor;
 

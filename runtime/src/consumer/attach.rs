@@ -2,12 +2,11 @@
 //! channel hash (zones included), and on a channel with a secret the key
 //! and the producer's seal.
 
-use crate::error::ErrorKind;
 use std::time::Duration;
 
 use crate::backoff::{Backoff, Deadline};
 use crate::checksum;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::payload::{Bytes, Payload};
 use crate::segment::os;
 use crate::segment::shm::Segment;

@@ -1,12 +1,11 @@
 //! Reading a channel as an iterator (`Consumer::iter`), and through a
 //! closure (`Consumer::read_with`).
 
-use crate::error::ErrorKind;
 use std::iter::FusedIterator;
 
 use super::{Consumer, ReadSlot};
 use crate::backoff::Wait;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::payload::Payload;
 
 impl<P: Payload> Consumer<P> {

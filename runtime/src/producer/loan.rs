@@ -3,7 +3,6 @@
 
 use super::{Claimed, Producer, WriteSlot};
 use crate::error::Error;
-use crate::error::ErrorKind;
 use crate::payload::{Bytes, Payload};
 use crate::segment::os;
 use crate::types::DataHubSlot;
@@ -89,19 +88,7 @@ impl<'a> Loan<'a, Bytes> {
     /// with [`ErrorKind::PayloadTooLarge`](crate::ErrorKind::PayloadTooLarge) (and gives the slot back) when they
     /// do not fit.
     pub fn write(self, bytes: &[u8]) -> Result<WriteSlot<'a, Bytes>, Error> {
-        let (start, size) = self.slot();
-        if bytes.len() > size {
-            let producer = self
-                .producer
-                .as_ref()
-                .expect("a live loan has its producer");
-            return Err(ErrorKind::PayloadTooLarge {
-                channel: producer.channel().to_owned(),
-                len: bytes.len(),
-                max: size,
-            }
-            .into());
-        }
+        let start = self.first_bytes(bytes.len())?;
         // SAFETY: as in the typed `write`: `bytes.len() <= size` bytes of
         // our claimed slot; `bytes` is the caller's memory, not the slot's.
         unsafe { start.copy_from_nonoverlapping(bytes.as_ptr(), bytes.len()) };
@@ -111,22 +98,21 @@ impl<'a> Loan<'a, Bytes> {
     /// Zeroes the first `len` bytes of the slot, the item's (at most the
     /// slot size; more fails with [`ErrorKind::PayloadTooLarge`](crate::ErrorKind::PayloadTooLarge)).
     pub fn zeroed(self, len: usize) -> Result<WriteSlot<'a, Bytes>, Error> {
-        let (start, size) = self.slot();
-        if len > size {
-            let producer = self
-                .producer
-                .as_ref()
-                .expect("a live loan has its producer");
-            return Err(ErrorKind::PayloadTooLarge {
-                channel: producer.channel().to_owned(),
-                len,
-                max: size,
-            }
-            .into());
-        }
+        let start = self.first_bytes(len)?;
         // SAFETY: as in `write`, for `len <= size` bytes.
         unsafe { start.write_bytes(0, len) };
         Ok(self.into_slot(len))
+    }
+
+    /// The slot's first byte, once `len` bytes are known to fit in it
+    /// (`PayloadTooLarge` otherwise: dropping the loan gives the slot back).
+    fn first_bytes(&self, len: usize) -> Result<*mut u8, Error> {
+        let producer = self
+            .producer
+            .as_ref()
+            .expect("a live loan has its producer");
+        producer.check_fits(len)?;
+        Ok(self.slot().0)
     }
 }
 

@@ -3,10 +3,9 @@
 //! place (its owner word claimed by CAS, half-written slots reset, the
 //! sequence continued); any other leftover of this user is replaced.
 
-use crate::error::ErrorKind;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::metrics::Counter;
 use crate::ring::protocol::Ring;
 use crate::segment::os;

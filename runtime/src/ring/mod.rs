@@ -7,6 +7,8 @@
 #[cfg(all(test, not(datahub_loom)))]
 pub(crate) mod fixture;
 pub(crate) mod lifecycle;
+#[cfg(all(test, datahub_loom))]
+mod loom_model;
 pub(crate) mod protocol;
 #[cfg(not(datahub_loom))]
 pub(crate) mod wait;

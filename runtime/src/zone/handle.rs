@@ -14,7 +14,6 @@
 //! say) each have their flag; the second to ask for the shared lock sees
 //! "held by this process" and waits for the first, like any other holder.
 
-use crate::error::ErrorKind;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
@@ -23,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use crate::backoff::{Backoff, Deadline, Wait};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::segment::os;
 use crate::segment::shm::Segment;
 use crate::types::{DataHubSlot, DataHubType, DataHubZone, SchemaHash};

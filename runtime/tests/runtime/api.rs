@@ -3,11 +3,10 @@
 //! never shows an older item's bytes, the consumer builder, `iter()` and
 //! `read_with`.
 
-use datahub::ErrorKind;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use datahub::{Bytes, ChannelConfig, Consumer, Overflow, Producer, Start, Wait};
+use datahub::{Bytes, ChannelConfig, Consumer, ErrorKind, Overflow, Producer, Start, Wait};
 
 use crate::channel::Name;
 

@@ -1,14 +1,14 @@
 //! Producer and consumer handles over real shared memory, in one process
 //! (threads); the multi-process tests spawn real processes.
 
-use datahub::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use datahub::{
-    AttachOptions, ChannelConfig, ChecksumPolicy, Consumer, DataHubSlot, Overflow, Producer, Start,
+    AttachOptions, ChannelConfig, ChecksumPolicy, Consumer, DataHubSlot, ErrorKind, Overflow,
+    Producer, Start,
 };
 
 /// A frame whose every field is derived from its sequence number, so a

@@ -6,15 +6,14 @@
 //! (the broker's own tests, in `cli/tests/cli/discovery.rs`, do the same
 //! through a real broker).
 
-use datahub::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use datahub::{
-    ChannelConfig, Consumer, DataHubSlot, Error, Producer, Registered, Registration, Registry,
-    WaitStrategy,
+    ChannelConfig, Consumer, DataHubSlot, Error, ErrorKind, Producer, Registered, Registration,
+    Registry, WaitStrategy,
 };
 
 use crate::channel::Name;

@@ -13,12 +13,12 @@ mod spawn;
 mod stalls;
 mod zones_only;
 
-use datahub::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use datahub::{
-    AttachOptions, ChannelConfig, ChecksumPolicy, Consumer, DataHubSlot, Overflow, Producer,
+    AttachOptions, ChannelConfig, ChecksumPolicy, Consumer, DataHubSlot, ErrorKind, Overflow,
+    Producer,
 };
 use serde_json::{Value, json};
 

@@ -1,8 +1,9 @@
 //! Raw byte channels (`Producer::<Bytes>`): a length per item, checksums
 //! over exactly those bytes, and the typed/raw distinction at attach.
 
-use datahub::ErrorKind;
-use datahub::{Bytes, ChannelConfig, ChecksumPolicy, Consumer, Error, Overflow, Producer};
+use datahub::{
+    Bytes, ChannelConfig, ChecksumPolicy, Consumer, Error, ErrorKind, Overflow, Producer,
+};
 
 use crate::channel::{Name, SECOND};
 

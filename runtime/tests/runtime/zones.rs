@@ -2,14 +2,15 @@
 //! locked zones whose lock serialises threads and processes and is taken
 //! over from a dead holder.
 
-use datahub::ErrorKind;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use datahub::{AtomicF64, ChannelConfig, Consumer, DataHubSlot, DataHubZone, LockedZone, Producer};
+use datahub::{
+    AtomicF64, ChannelConfig, Consumer, DataHubSlot, DataHubZone, ErrorKind, LockedZone, Producer,
+};
 
 use crate::channel::{Name, SECOND};
 

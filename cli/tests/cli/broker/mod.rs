@@ -5,14 +5,13 @@
 
 mod hostile;
 
-use datahub::ErrorKind;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use datahub::{Error, SchemaHash};
+use datahub::{Error, ErrorKind, SchemaHash};
 use datahub_broker::{HubOptions, MessageHub, Registration};
 use serde_json::{Value, json};
 

@@ -13,33 +13,31 @@
 //!
 //! Run: `RUSTFLAGS="--cfg datahub_loom" cargo test -p datahub --lib --release lifecycle::loom`
 
-use std::sync::Arc as StdArc;
-
-use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
 
 use super::*;
 use crate::ring::Start;
-use crate::ring::protocol::{ReadAttempt, Ring};
+use crate::ring::loom_model::{RingModel, item};
+use crate::ring::protocol::ReadAttempt;
 use crate::segment::header::INIT_READY;
-use crate::segment::layout::{ConsumerEntry, SLOT_WRITING, SlotState, WriteLine};
+use crate::segment::layout::SLOT_WRITING;
 
-/// A ring, its payloads (two words per slot) and the lifecycle's words, on
-/// the heap.
+/// A ring with its payloads (`RingModel`, one consumer) and the
+/// lifecycle's words, on the heap.
 struct Model {
-    write: WriteLine,
-    commit: CommitLine,
-    slots: Vec<SlotState>,
-    consumers: Vec<ConsumerEntry>,
-    payload: Vec<UnsafeCell<[u64; 2]>>,
+    ring: RingModel,
     owner: AtomicU64,
     init_state: AtomicU32,
 }
 
-// SAFETY: the payload cells are only accessed as the protocol allows; that
-// is exactly what loom checks.
-unsafe impl Sync for Model {}
+impl std::ops::Deref for Model {
+    type Target = RingModel;
+
+    fn deref(&self) -> &RingModel {
+        &self.ring
+    }
+}
 
 /// Owner words: the dead producer, and the processes that claim its word.
 const DEAD: u64 = (7 << 22) | 100;
@@ -51,25 +49,12 @@ impl Model {
     /// oldest item.
     fn new(capacity: usize) -> Self {
         let m = Self {
-            write: WriteLine::new(),
-            commit: CommitLine::new(),
-            slots: (0..capacity).map(|_| SlotState::new()).collect(),
-            consumers: vec![ConsumerEntry::new()],
-            payload: (0..capacity).map(|_| UnsafeCell::new([0, 0])).collect(),
+            ring: RingModel::new(capacity, 1),
             owner: AtomicU64::new(DEAD),
             init_state: AtomicU32::new(INIT_READY),
         };
         m.ring().join(10, 0, 0, Start::Oldest).unwrap();
         m
-    }
-
-    fn ring(&self) -> Ring<'_> {
-        Ring {
-            write: &self.write,
-            commit: &self.commit,
-            slots: &self.slots,
-            consumers: &self.consumers,
-        }
     }
 
     fn lifecycle(&self) -> Lifecycle<'_> {
@@ -90,11 +75,6 @@ impl Model {
         self.payload[ring.slot_index(q)].with_mut(|p| unsafe { *p = item(q) });
         let _ = ring.commit(q, 16, 0);
     }
-}
-
-/// The value item `q` carries: two words that must always match.
-fn item(q: u64) -> [u64; 2] {
-    [q, !q]
 }
 
 /// What one poll of `Consumer::next` found (`consumer.rs`, `read_next`).
@@ -175,16 +155,7 @@ fn assert_woken(m: &Model, slept_on: Option<u32>) {
 /// model explores a few thousand executions at most), and that there was
 /// more than one to check.
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    let builder = loom::model::Builder::new();
-    let executions = StdArc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = executions.clone();
-    builder.check(move || {
-        f();
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    });
-    let executions = executions.load(std::sync::atomic::Ordering::Relaxed);
-    eprintln!("{executions} executions");
-    assert!(executions > 1);
+    crate::loom_support::check(None, f);
 }
 
 /// How many polls a consumer makes before it gives up (finite models;

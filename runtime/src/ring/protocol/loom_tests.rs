@@ -10,53 +10,11 @@
 //!
 //! Run: `RUSTFLAGS="--cfg datahub_loom" cargo test -p datahub --lib --release loom`
 
-use std::sync::Arc as StdArc;
-
-use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
 
 use super::*;
-use crate::segment::layout::{CommitLine, ConsumerEntry, SlotState, WriteLine};
-
-/// A ring on the heap, with a two-word payload per slot.
-struct Model {
-    write: WriteLine,
-    commit: CommitLine,
-    slots: Vec<SlotState>,
-    consumers: Vec<ConsumerEntry>,
-    payload: Vec<UnsafeCell<[u64; 2]>>,
-}
-
-// SAFETY: the payload cells are only accessed as the protocol allows; that
-// is exactly what loom checks.
-unsafe impl Sync for Model {}
-
-impl Model {
-    fn new(capacity: usize, consumers: usize) -> Self {
-        Self {
-            write: WriteLine::new(),
-            commit: CommitLine::new(),
-            slots: (0..capacity).map(|_| SlotState::new()).collect(),
-            consumers: (0..consumers).map(|_| ConsumerEntry::new()).collect(),
-            payload: (0..capacity).map(|_| UnsafeCell::new([0, 0])).collect(),
-        }
-    }
-
-    fn ring(&self) -> Ring<'_> {
-        Ring {
-            write: &self.write,
-            commit: &self.commit,
-            slots: &self.slots,
-            consumers: &self.consumers,
-        }
-    }
-}
-
-/// The value item `q` carries: two words that must always match.
-fn item(q: u64) -> [u64; 2] {
-    [q, !q]
-}
+use crate::ring::loom_model::{RingModel as Model, item};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -144,11 +102,7 @@ fn reader(m: &Model, me: usize, attempts: usize) -> (Vec<u64>, u64, u64) {
 }
 
 fn model(capacity: usize, items: u64, mode: Mode, abort_at: Option<u64>) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(2);
-    let executions = StdArc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = executions.clone();
-    builder.check(move || {
+    crate::loom_support::check(Some(2), move || {
         let m = Arc::new(Model::new(capacity, 2));
         // Both consumers attached before the first write.
         for pid in [10, 11] {
@@ -180,9 +134,7 @@ fn model(capacity: usize, items: u64, mode: Mode, abort_at: Option<u64>) {
                 );
             }
         }
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     });
-    assert!(executions.load(std::sync::atomic::Ordering::Relaxed) > 1);
 }
 
 #[test]

@@ -12,8 +12,6 @@
 //!
 //! Run: `RUSTFLAGS="--cfg datahub_loom" CARGO_TARGET_DIR=target/loom cargo test -p datahub --lib --release zone::`
 
-use std::sync::Arc as StdArc;
-
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::AtomicBool;
@@ -74,17 +72,7 @@ const TRIES: usize = 2;
 /// Checks `f` on every interleaving (preemption bound 3) and that there
 /// was more than one to check.
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(3);
-    let executions = StdArc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = executions.clone();
-    builder.check(move || {
-        f();
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    });
-    let executions = executions.load(std::sync::atomic::Ordering::Relaxed);
-    eprintln!("{executions} executions");
-    assert!(executions > 1);
+    crate::loom_support::check(Some(3), f);
 }
 
 /// Acquisitions each contender attempts: the second one makes a thread

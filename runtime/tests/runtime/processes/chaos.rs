@@ -5,13 +5,12 @@
 //! no slot may be left stuck, and at the end every item the witness saw is
 //! whole and in order and the counters add up.
 
-use datahub::ErrorKind;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use datahub::{ChannelConfig, Consumer, Producer};
+use datahub::{ChannelConfig, Consumer, ErrorKind, Producer};
 use serde_json::{Value, json};
 
 use super::Record;

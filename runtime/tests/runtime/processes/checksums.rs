@@ -4,9 +4,10 @@
 //! verify and item 1 must not, for typed and raw-bytes slots, Manual and
 //! Enforced policies, with and without a secret.
 
-use datahub::ErrorKind;
 use datahub::Secret;
-use datahub::{AttachOptions, Bytes, ChannelConfig, ChecksumPolicy, Consumer, Payload, Producer};
+use datahub::{
+    AttachOptions, Bytes, ChannelConfig, ChecksumPolicy, Consumer, ErrorKind, Payload, Producer,
+};
 use serde_json::{Value, json};
 
 use super::spawn::ChildProcess;

@@ -4,11 +4,10 @@
 //! does not hold the successor back; a dead consumer's entry in a full
 //! table is freed for the next consumer, or by `datahub::recover`.
 
-use datahub::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use datahub::{ChannelConfig, Consumer, Producer};
+use datahub::{ChannelConfig, Consumer, ErrorKind, Producer};
 use serde_json::{Value, json};
 
 use super::hostile::{marker, wait_for};

@@ -6,11 +6,12 @@
 //! segment is never seen half made; every wait notices a dead producer
 //! within 100 ms.
 
-use datahub::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use datahub::{AttachOptions, Bytes, ChannelConfig, ChecksumPolicy, Consumer, Producer, Secret};
+use datahub::{
+    AttachOptions, Bytes, ChannelConfig, ChecksumPolicy, Consumer, ErrorKind, Producer, Secret,
+};
 use serde_json::{Value, json};
 
 use super::spawn::{ChildProcess, Launch, SecondUser, can_unshare_mounts};

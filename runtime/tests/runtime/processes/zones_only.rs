@@ -2,11 +2,12 @@
 //! through its zones. Items are `NoRing` (DH226) on both sides; zones work
 //! both ways between real processes.
 
-use datahub::ErrorKind;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use datahub::{AttachOptions, Bytes, ChannelConfig, Consumer, DataHubSlot, DataHubZone, Producer};
+use datahub::{
+    AttachOptions, Bytes, ChannelConfig, Consumer, DataHubSlot, DataHubZone, ErrorKind, Producer,
+};
 use serde_json::{Value, json};
 
 use super::spawn::ChildProcess;

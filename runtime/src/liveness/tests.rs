@@ -201,18 +201,23 @@ fn the_checks_keep_their_pace_across_watches() {
     fill(&ring, 2, os::monotonic_ns());
     let mut next_check = None;
     // A live consumer: checked, nothing to change.
+    let before = Instant::now();
     assert!(!Watch::new(&ring, &m, 60 * SECOND, &mut next_check).blocked(behind(a)));
     let paced_until = next_check.expect("the check set the next one");
-    // It dies; the next watch, within the period, does not look.
+    assert!(
+        paced_until >= before + CHECK_EVERY,
+        "due one period after it ran"
+    );
+    // It dies; a watch before the next check is due does not look (the due
+    // time pushed out, so that a slow machine cannot skip this step).
     f.consumers[a]
         .pid_start_time
         .store(dead().start_time, Relaxed);
-    if Instant::now() < paced_until {
-        assert!(!Watch::new(&ring, &m, 60 * SECOND, &mut next_check).blocked(behind(a)));
-        assert_eq!(m.get(Counter::ConsumersEvicted), 0, "not looked at yet");
-    }
-    // Once the period is over, the next one does.
-    std::thread::sleep(CHECK_EVERY);
+    next_check = Some(Instant::now() + Duration::from_secs(60));
+    assert!(!Watch::new(&ring, &m, 60 * SECOND, &mut next_check).blocked(behind(a)));
+    assert_eq!(m.get(Counter::ConsumersEvicted), 0, "not looked at yet");
+    // Once it is due, the next watch does.
+    next_check = Some(Instant::now());
     assert!(Watch::new(&ring, &m, 60 * SECOND, &mut next_check).blocked(behind(a)));
     assert_eq!(m.get(Counter::ConsumersEvicted), 1);
     assert_eq!(f.consumers[a].state.load(Relaxed), CONSUMER_FREE);

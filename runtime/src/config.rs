@@ -1,12 +1,13 @@
 //! `ChannelConfig`: what a producer creates — the ring's parameters and the
 //! zones beside it. The slot type comes from `Producer::<T>::create`.
 
+use std::path::Path;
 use std::time::Duration;
 
 pub use datahub_schema::{ChecksumPolicy, Overflow};
 
 use crate::error::{Error, ErrorKind};
-use crate::payload::Payload;
+use crate::payload::{Payload, SlotKind, SlotLayout};
 use crate::types::{DataHubSlot, DataHubType, DataHubZone, SchemaHash};
 
 /// Most zones in a channel (the header's zone table has this many entries).
@@ -72,6 +73,8 @@ pub struct ChannelConfig {
     pub(crate) zones: Vec<ZoneSpec>,
     pub(crate) mode: u32,
     pub(crate) slot_size: Option<u64>,
+    /// The slot layout a schema gave (`from_schema`, `slot_layout`).
+    pub(crate) slot: Option<SlotLayout>,
     pub(crate) secret: Option<Secret>,
 }
 
@@ -118,8 +121,96 @@ impl ChannelConfig {
             zones: Vec::new(),
             mode: 0o600,
             slot_size: None,
+            slot: None,
             secret: None,
         }
+    }
+
+    /// The configuration of channel `channel` of a checked schema: its
+    /// capacity, overflow, checksums, consumers, zones and slot layout
+    /// (other settings as [`new`](Self::new) gives them). Create it with
+    /// [`Producer::<Described>`](crate::Described), or with a typed
+    /// producer whose slot type has the schema's layout (checked).
+    ///
+    /// ```
+    /// use datahub::{ChannelConfig, SlotKind};
+    ///
+    /// let cfg = ChannelConfig::from_schema_file("../schemas/camera.toml", "raw-camera")?;
+    /// assert_eq!(cfg.name(), "raw-camera");
+    /// assert_eq!(cfg.layout().unwrap().kind(), SlotKind::Bytes);
+    /// assert!(ChannelConfig::from_schema_file("../schemas/camera.toml", "nope").is_err());
+    /// # Ok::<(), datahub::Error>(())
+    /// ```
+    pub fn from_schema(schema: &datahub_schema::Schema, channel: &str) -> Result<Self, Error> {
+        let Some(ch) = schema.channel(channel) else {
+            let names: Vec<String> = schema
+                .channels()
+                .iter()
+                .map(|c| format!("`{}`", c.name))
+                .collect();
+            return Err(ErrorKind::InvalidConfig {
+                problem: if names.is_empty() {
+                    format!("the schema has no channel `{channel}`: it declares no channels")
+                } else {
+                    format!(
+                        "the schema has no channel `{channel}`: its channels are {}",
+                        names.join(", ")
+                    )
+                },
+            }
+            .into());
+        };
+        let mut config = Self::new(&ch.name)
+            .capacity(ch.capacity)
+            .overflow(ch.overflow)
+            .checksum(ch.checksum)
+            .max_consumers(ch.max_consumers);
+        for (zone, canonical) in ch.zones.iter().zip(ch.zone_canonicals()) {
+            // A checked schema names only structs it declares.
+            let size = schema.struct_def(&zone.ty).map_or(0, |s| s.layout.size);
+            config.zones.push(ZoneSpec {
+                name: zone.name.clone(),
+                size,
+                canonical: canonical.clone(),
+                hash: SchemaHash::of_type_canon(canonical),
+                locked: zone.locked,
+            });
+        }
+        config.slot = Some(match ch.slot {
+            datahub_schema::SlotType::Bytes { size } => SlotLayout::bytes(size),
+            _ => SlotLayout::typed(ch.slot_canonical())?,
+        });
+        Ok(config)
+    }
+
+    /// [`from_schema`](Self::from_schema) of the schema file at `path`.
+    /// Fails with [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) carrying the schema's
+    /// diagnostics (each at its `file:line:col`) when the file is not a
+    /// valid schema.
+    pub fn from_schema_file(path: impl AsRef<Path>, channel: &str) -> Result<Self, Error> {
+        let schema = datahub_schema::Schema::load(path).map_err(|e| ErrorKind::InvalidConfig {
+            problem: e.render(false),
+        })?;
+        Self::from_schema(&schema, channel)
+    }
+
+    /// Renames the channel (a schema's channel created under another name,
+    /// say one per instrument).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The slot layout for a producer of [`Described`](crate::Described)
+    /// slots (a typed producer checks that its type has this layout).
+    pub fn slot_layout(mut self, layout: SlotLayout) -> Self {
+        self.slot = Some(layout);
+        self
+    }
+
+    /// The slot layout a schema or [`slot_layout`](Self::slot_layout) gave.
+    pub fn layout(&self) -> Option<&SlotLayout> {
+        self.slot.as_ref()
     }
 
     /// Number of ring slots (1: single buffer, 2: double buffer, N: ring;
@@ -250,8 +341,92 @@ impl ChannelConfig {
     /// configuration's `slot_size`) and this configuration's zones
     /// (`docs/schema.md`, "Canonical form and hashes"), as a TOML schema of the same channel would give.
     pub fn channel_hash<P: Payload>(&self) -> SchemaHash {
-        let slot_size = P::fixed_size().or(self.slot_size).unwrap_or(0);
-        SchemaHash::of_channel_canon(&self.channel_canonical(&P::canonical(slot_size)))
+        let slot = self.slot_for::<P>().map_or_else(
+            |_| P::canonical(P::fixed_size().or(self.slot_size).unwrap_or(0)),
+            |layout| layout.canonical().to_owned(),
+        );
+        SchemaHash::of_channel_canon(&self.channel_canonical(&slot))
+    }
+
+    /// The layout of the slots a producer of `P` makes with this
+    /// configuration: `P`'s own (checked against a configured layout), or,
+    /// for [`Described`](crate::Described) and [`Bytes`](crate::Bytes), the configured one.
+    pub(crate) fn slot_for<P: Payload>(&self) -> Result<SlotLayout, Error> {
+        let invalid = |problem: String| Err(ErrorKind::InvalidConfig { problem }.into());
+        let configured = match (&self.slot, self.slot_size) {
+            (Some(layout), None) => Some(layout.clone()),
+            (None, Some(size)) => Some(SlotLayout::bytes(size)),
+            (None, None) => None,
+            (Some(layout), Some(size)) => {
+                if *layout != SlotLayout::bytes(size) {
+                    return invalid(format!(
+                        "slot_size {size} and the slot layout `{}` disagree: set one of them",
+                        layout.canonical()
+                    ));
+                }
+                Some(layout.clone())
+            }
+        };
+        let layout = if P::DESCRIBED {
+            match configured {
+                Some(layout) => layout,
+                None => {
+                    return invalid(
+                        "described slots need their layout: `.slot_layout(..)`, \
+                         `ChannelConfig::from_schema`, or `.slot_size(BYTES)` for raw bytes"
+                            .into(),
+                    );
+                }
+            }
+        } else if P::fixed_size().is_some() {
+            if let Some(size) = self.slot_size {
+                return invalid(format!(
+                    "slot_size {size} is for raw-bytes channels (`Producer::<Bytes>`); a typed channel's \
+                     slots have the size of their type: remove `.slot_size(..)`"
+                ));
+            }
+            let own = SlotLayout::of_payload::<P>(0);
+            if let Some(layout) = configured
+                && layout.hash() != own.hash()
+            {
+                return invalid(format!(
+                    "the slot type's layout `{}` is not the configured one, `{}`: create the \
+                     channel with a slot type of the configured layout (or `Producer::<Described>`)",
+                    own.canonical(),
+                    layout.canonical(),
+                ));
+            }
+            own
+        } else {
+            match configured {
+                Some(layout) if layout.kind() == SlotKind::Bytes => layout,
+                Some(layout) => {
+                    return invalid(format!(
+                        "the configured slot layout is typed (`{}`): create it with a slot type of \
+                         that layout or `Producer::<Described>`, not `Producer::<Bytes>`",
+                        layout.canonical()
+                    ));
+                }
+                None => {
+                    return invalid(
+                        "a raw-bytes channel needs its slot size: add `.slot_size(BYTES)`".into(),
+                    );
+                }
+            }
+        };
+        if layout.align() > 64 {
+            return invalid(format!(
+                "slot types are aligned to at most 64 bytes, this one needs {}",
+                layout.align()
+            ));
+        }
+        if usize::try_from(layout.size()).is_err() {
+            return invalid(format!(
+                "slot_size {} does not fit in memory",
+                layout.size()
+            ));
+        }
+        Ok(layout)
     }
 
     /// The channel's canonical string for a slot with canonical form `slot`.

@@ -14,7 +14,7 @@ use crate::config::Secret;
 use crate::discovery::{Discovery, Expected};
 use crate::error::{Error, ErrorKind};
 use crate::metrics::Counter;
-use crate::payload::Payload;
+use crate::payload::{Payload, SlotKind, SlotLayout};
 use crate::ring::lifecycle::{AfterEmpty, EmptyLooks};
 use crate::ring::protocol::{ReadAttempt, Ring, Start};
 use crate::ring::wait::{SleepOn, WaitStrategy, wait_until};
@@ -27,9 +27,11 @@ use crate::zone::handle::{LockedZone, Zone};
 
 mod attach;
 mod builder;
+mod detached;
 mod iter;
 use attach::{check_channel_hash, check_secret, check_slot};
 pub use builder::ConsumerBuilder;
+pub use detached::DetachedRead;
 pub use iter::Iter;
 
 /// How a consumer attaches.
@@ -51,6 +53,7 @@ pub struct AttachOptions {
     strategy: WaitStrategy,
     secret: Option<Secret>,
     channel_hash: Option<SchemaHash>,
+    layout: Option<SlotLayout>,
 }
 
 impl Default for AttachOptions {
@@ -63,6 +66,7 @@ impl Default for AttachOptions {
             strategy: WaitStrategy::default(),
             secret: None,
             channel_hash: None,
+            layout: None,
         }
     }
 }
@@ -99,6 +103,15 @@ impl AttachOptions {
         self.secret = Some(secret);
         self
     }
+
+    /// For a consumer of [`Described`](crate::Described) slots: refuses a
+    /// channel whose slots do not have `layout` (a schema's), naming the
+    /// first differing field. Without it such a consumer takes the layout
+    /// the segment records. (A typed consumer's layout is its type's.)
+    pub fn slot_layout(mut self, layout: SlotLayout) -> Self {
+        self.layout = Some(layout);
+        self
+    }
 }
 
 /// How often a `try_next` loop on an idle channel asks whether the
@@ -119,11 +132,16 @@ pub struct Consumer<P: Payload> {
     /// `u64::MAX` when none (the entry has one read mark: one item at a
     /// time).
     reading: AtomicU64,
+    /// The item detached and not yet handed back (`consumer::detached`),
+    /// `NOT_READING` when none.
+    detached: AtomicU64,
     strategy: WaitStrategy,
     enforced_checksums: bool,
     /// The channel's secret with the segment's nonce.
     keying: Option<checksum::Keying>,
     slot_size: usize,
+    /// What the slots hold (`P`'s layout, or a described one).
+    slot: SlotLayout,
     /// When an empty `try_next` last checked for a gone producer.
     gone_checked_ns: AtomicU64,
     _slot: PhantomData<fn() -> P>,
@@ -144,7 +162,7 @@ impl<P: Payload> Consumer<P> {
         let id = *segment.identity();
         let keying = segment.keying(options.secret.as_ref().map(|s| s.0));
         check_secret(&segment, keying.as_ref())?;
-        check_slot::<P>(&segment)?;
+        let slot = check_slot::<P>(&segment, options.layout.as_ref())?;
         if let Some(expected) = options.channel_hash {
             check_channel_hash(&segment, expected)?;
         }
@@ -184,9 +202,11 @@ impl<P: Payload> Consumer<P> {
             next: AtomicU64::new(first),
             lost: AtomicU64::new(0),
             reading: AtomicU64::new(NOT_READING),
+            detached: AtomicU64::new(NOT_READING),
             strategy: options.strategy,
             keying,
             slot_size,
+            slot,
             gone_checked_ns: AtomicU64::new(0),
             _slot: PhantomData,
         })
@@ -216,7 +236,11 @@ impl<P: Payload> Consumer<P> {
         // tells: then only the channel hash, if given, is checked early.
         let expected = Expected {
             channel_hash: options.channel_hash,
-            slot_hash: P::fixed_size().map(P::hash),
+            slot_hash: if P::DESCRIBED {
+                options.layout.as_ref().map(SlotLayout::hash)
+            } else {
+                P::fixed_size().map(P::hash)
+            },
         };
         let record = hub.find(name, expected)?;
         if !record.is_on_this_host() {
@@ -251,6 +275,18 @@ impl<P: Payload> Consumer<P> {
         self.slot_size
     }
 
+    /// The layout of the channel's slots (for [`Described`](crate::Described)
+    /// slots, the one the segment records).
+    pub fn slot_layout(&self) -> &SlotLayout {
+        &self.slot
+    }
+
+    /// A hold that keeps the channel's memory mapped after this consumer
+    /// is dropped (see [`Mapping`](crate::Mapping)).
+    pub fn mapping(&self) -> crate::Mapping {
+        crate::Mapping::new(&self.segment)
+    }
+
     /// The channel hash the segment records (slot type and zones).
     pub fn channel_hash(&self) -> SchemaHash {
         SchemaHash::from_bytes(self.segment.identity().channel_hash)
@@ -267,6 +303,18 @@ impl<P: Payload> Consumer<P> {
     /// The locked zone `name`, typed `T`, reached through its lock.
     pub fn locked_zone<Z: DataHubSlot>(&self, name: &str) -> Result<LockedZone<Z>, Error> {
         LockedZone::open(&self.segment, name)
+    }
+
+    /// The lock-free zone `name`, its type taken from the segment: its
+    /// atomic fields read and written by name (for bindings and tools).
+    pub fn described_zone(&self, name: &str) -> Result<crate::DescribedZone, Error> {
+        crate::DescribedZone::open(&self.segment, name)
+    }
+
+    /// The locked zone `name`, its type taken from the segment: its bytes
+    /// reached under its lock.
+    pub fn described_locked_zone(&self, name: &str) -> Result<crate::DescribedLockedZone, Error> {
+        crate::DescribedLockedZone::open(&self.segment, name)
     }
 
     /// Items lost so far: overwritten before this consumer read them.
@@ -575,9 +623,12 @@ impl<P: Payload> Consumer<P> {
         // Acquire in `try_read` saw, and not rewritten while our mark holds
         // the slot.
         let stored = self.ring().slots[index].payload_len.load(Relaxed);
-        let len = match P::fixed_size() {
-            Some(_) => Some(self.slot_size),
-            None => usize::try_from(stored)
+        // Constant but for described slots.
+        let typed =
+            P::fixed_size().is_some() || (P::DESCRIBED && self.slot.kind() == SlotKind::Typed);
+        let len = match typed {
+            true => Some(self.slot_size),
+            false => usize::try_from(stored)
                 .ok()
                 .filter(|&len| len <= self.slot_size),
         };

@@ -362,6 +362,39 @@ pub enum ErrorKind {
         /// What was asked: "write" or "read".
         operation: &'static str,
     },
+    /// A producer was asked for a slot while one it gave out is neither
+    /// committed nor aborted (a detached slot of a binding: one slot at a
+    /// time).
+    #[error(
+        "the producer of channel `{channel}` still has item {seq} acquired: commit or abort that \
+         slot before acquiring the next"
+    )]
+    SlotHeld {
+        /// The channel.
+        channel: String,
+        /// The sequence number of the slot acquired.
+        seq: u64,
+    },
+    /// A slot or lock handed back that is no longer held: already
+    /// committed, aborted, released or unlocked, or not this handle's.
+    #[error("channel `{channel}`: {what} is no longer held ({why}): take a new one")]
+    Stale {
+        /// The channel.
+        channel: String,
+        /// What was handed back, e.g. "write slot for item 7".
+        what: String,
+        /// Why it is not held.
+        why: String,
+    },
+    /// An argument a caller gave (a language binding's caller, say) is not
+    /// one the operation takes.
+    #[error("channel `{channel}`: {problem}")]
+    InvalidArgument {
+        /// The channel.
+        channel: String,
+        /// What is wrong, and what is expected.
+        problem: String,
+    },
     /// The operating system refused something.
     #[error("channel `{channel}`: {source}")]
     Io {
@@ -403,6 +436,9 @@ impl ErrorKind {
             Self::OutOfSpace { .. } => "DH224",
             Self::ItemHeld { .. } => "DH225",
             Self::NoRing { .. } => "DH226",
+            Self::SlotHeld { .. } => "DH227",
+            Self::Stale { .. } => "DH228",
+            Self::InvalidArgument { .. } => "DH229",
         }
     }
 }

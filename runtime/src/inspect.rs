@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::config::{ChecksumPolicy, Overflow};
 use crate::error::{Error, ErrorKind};
 use crate::metrics::COUNTERS;
+use crate::payload::SlotKind;
 use crate::segment::header::{INIT_CLOSED, INIT_READY};
 use crate::segment::layout::{
     CONSUMER_ACTIVE, CONSUMER_EVICTING, CONSUMER_FREE, CONSUMER_JOINING, SLOT_COMMITTED, SLOT_FREE,
@@ -125,17 +126,6 @@ pub enum ChannelState {
     Invalid,
 }
 
-/// What a channel's slots hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum SlotKind {
-    /// A type described by a schema (its canonical form is recorded).
-    Typed,
-    /// Raw bytes of at most the slot size.
-    Bytes,
-}
-
 macro_rules! spelled {
     ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         impl $ty {
@@ -156,7 +146,6 @@ macro_rules! spelled {
 }
 
 spelled!(ChannelState { Ready => "ready", Closed => "closed", Invalid => "invalid" });
-spelled!(SlotKind { Typed => "typed", Bytes => "bytes" });
 
 /// One consumer entry in use.
 #[derive(Debug, Clone, Serialize)]

@@ -57,6 +57,8 @@ mod inspect;
 mod liveness;
 #[cfg(not(datahub_loom))]
 mod maintenance;
+#[cfg(not(datahub_loom))]
+mod mapping;
 mod metrics;
 mod ring;
 mod segment;
@@ -83,7 +85,7 @@ pub mod __private;
 pub use backoff::Wait;
 pub use config::{ChannelConfig, ChecksumPolicy, MAX_ZONE_NAME_LEN, MAX_ZONES, Overflow, Secret};
 pub use error::{Error, ErrorKind};
-pub use payload::{Bytes, Payload};
+pub use payload::{Bytes, Described, Payload, SlotKind, SlotLayout};
 pub use ring::Start;
 #[cfg(not(datahub_loom))]
 pub use ring::WaitStrategy;
@@ -93,15 +95,19 @@ pub use types::{
 };
 #[cfg(not(datahub_loom))]
 pub use {
-    consumer::{AttachOptions, Consumer, ConsumerBuilder, Iter, ReadSlot},
+    consumer::{AttachOptions, Consumer, ConsumerBuilder, DetachedRead, Iter, ReadSlot},
     diagnose::{Finding, Severity},
     discovery::{ChannelRecord, Discovery, Expected, Registered, Registration, Registry},
     inspect::{
-        ChannelSnapshot, ChannelState, ConsumerInfo, ProducerInfo, SlotInfo, SlotKind,
-        SlotTypeInfo, ZoneInfo, inspect, list_channels,
+        ChannelSnapshot, ChannelState, ConsumerInfo, ProducerInfo, SlotInfo, SlotTypeInfo,
+        ZoneInfo, inspect, list_channels,
     },
     maintenance::{Cleanup, CleanupVerdict, Recovery, RecoveryAction, cleanup, recover},
-    producer::{Loan, Producer, WriteSlot},
+    mapping::Mapping,
+    producer::{DetachedWrite, Loan, Producer, WriteSlot},
+    zone::described::{
+        DescribedLockedZone, DescribedZone, DescribedZoneGuard, HeldLock, Value, ZoneField,
+    },
     zone::handle::{LockedZone, Zone, ZoneGuard},
 };
 

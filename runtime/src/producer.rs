@@ -12,7 +12,7 @@ use crate::discovery::{Registered, Registration, Registry};
 use crate::error::{Error, ErrorKind};
 use crate::liveness::Watch;
 use crate::metrics::Counter;
-use crate::payload::{Bytes, Payload};
+use crate::payload::{Bytes, Payload, SlotLayout};
 use crate::ring::protocol::{Ring, WriteBlocked};
 use crate::ring::wait::{SleepOn, WaitStrategy, wait_until};
 use crate::segment::os;
@@ -22,8 +22,10 @@ use crate::sync::Ordering::Relaxed;
 use crate::types::{DataHubSlot, DataHubZone, SchemaHash};
 use crate::zone::handle::{LockedZone, Zone};
 
+mod detached;
 mod loan;
 mod takeover;
+pub use detached::DetachedWrite;
 pub use loan::Loan;
 use takeover::take_over;
 
@@ -61,12 +63,19 @@ pub struct Producer<P: Payload> {
     keying: Option<checksum::Keying>,
     strategy: WaitStrategy,
     slot_size: usize,
+    /// What the slots hold.
+    slot: SlotLayout,
     stall_timeout_ns: u64,
     /// When a blocked `acquire` may next look for dead or stalled
     /// consumers (`liveness::Watch`): kept across calls.
     next_watch: Option<std::time::Instant>,
     /// The registration to withdraw when dropped.
     registration: Option<Registered>,
+    /// The sequence number of the slot detached and not yet handed back
+    /// (`producer::detached`): no other is claimed meanwhile.
+    detached: Option<u64>,
+    /// Whether a timed-out acquire is counted (`set_timeouts_counted`).
+    count_timeouts: bool,
     _slot: PhantomData<fn(P) -> P>,
 }
 
@@ -77,33 +86,12 @@ impl<P: Payload> Producer<P> {
     /// has a segment.
     pub fn create(config: &ChannelConfig) -> Result<Self, Error> {
         config.check()?;
-        let invalid = |problem: String| Err(ErrorKind::InvalidConfig { problem }.into());
-        let slot_size = match (P::fixed_size(), config.slot_size) {
-            (Some(size), None) => size,
-            (None, Some(size)) => size,
-            (Some(_), Some(size)) => {
-                return invalid(format!(
-                    "slot_size {size} is for raw-bytes channels (`Producer::<Bytes>`); a typed channel's \
-                     slots have the size of their type: remove `.slot_size(..)`"
-                ));
-            }
-            (None, None) => {
-                return invalid(
-                    "a raw-bytes channel needs its slot size: add `.slot_size(BYTES)`".into(),
-                );
-            }
-        };
-        if P::align() > 64 {
-            return invalid(format!(
-                "slot types are aligned to at most 64 bytes, this one needs {}",
-                P::align()
-            ));
-        }
-        let Ok(slot_len) = usize::try_from(slot_size) else {
-            return invalid(format!("slot_size {slot_size} does not fit in memory"));
-        };
+        let layout = config.slot_for::<P>()?;
+        let slot_size = layout.size();
+        // `slot_for` checked that it fits.
+        let slot_len = usize::try_from(slot_size).unwrap_or(usize::MAX);
         let capacity = u64::from(config.capacity);
-        let slot_canonical = P::canonical(slot_size);
+        let slot_canonical = layout.canonical().to_owned();
         let blueprint = Blueprint {
             channel: &config.name,
             params: Params {
@@ -128,7 +116,7 @@ impl<P: Payload> Producer<P> {
                 ChecksumPolicy::Manual => 1,
                 _ => 2,
             },
-            slot_kind: P::KIND,
+            slot_kind: layout.kind_byte(),
             zones: config
                 .zones
                 .iter()
@@ -136,7 +124,7 @@ impl<P: Payload> Producer<P> {
                 .collect(),
             channel_hash: *SchemaHash::of_channel_canon(&config.channel_canonical(&slot_canonical))
                 .as_bytes(),
-            slot_hash: *P::hash(slot_size).as_bytes(),
+            slot_hash: *layout.hash().as_bytes(),
             secret: config.secret.as_ref().map(|s| s.0),
             nonce: os::random_nonce().map_err(|source| ErrorKind::Io {
                 channel: config.name.clone(),
@@ -165,9 +153,12 @@ impl<P: Payload> Producer<P> {
             checksum: config.checksum,
             strategy: WaitStrategy::default(),
             slot_size: slot_len,
+            slot: layout,
             stall_timeout_ns: blueprint.stall_timeout_ns,
             next_watch: None,
             registration: None,
+            detached: None,
+            count_timeouts: true,
             _slot: PhantomData,
         })
     }
@@ -192,6 +183,18 @@ impl<P: Payload> Producer<P> {
         LockedZone::open(&self.segment, name)
     }
 
+    /// The lock-free zone `name`, its type taken from the segment: its
+    /// atomic fields read and written by name (for bindings and tools).
+    pub fn described_zone(&self, name: &str) -> Result<crate::DescribedZone, Error> {
+        crate::DescribedZone::open(&self.segment, name)
+    }
+
+    /// The locked zone `name`, its type taken from the segment: its bytes
+    /// reached under its lock.
+    pub fn described_locked_zone(&self, name: &str) -> Result<crate::DescribedLockedZone, Error> {
+        crate::DescribedLockedZone::open(&self.segment, name)
+    }
+
     /// Consumers attached now.
     pub fn consumer_count(&self) -> usize {
         self.segment.ring().consumer_count()
@@ -205,6 +208,17 @@ impl<P: Payload> Producer<P> {
     /// Bytes of payload per slot (the slot type's size, or `slot_size`).
     pub fn slot_size(&self) -> usize {
         self.slot_size
+    }
+
+    /// The layout of the channel's slots.
+    pub fn slot_layout(&self) -> &SlotLayout {
+        &self.slot
+    }
+
+    /// A hold that keeps the channel's memory mapped after this producer
+    /// is dropped (see [`Mapping`](crate::Mapping)).
+    pub fn mapping(&self) -> crate::Mapping {
+        crate::Mapping::new(&self.segment)
     }
 
     /// The channel hash of the segment (slot type and zones, `docs/schema.md`, "Canonical form and hashes").
@@ -328,6 +342,7 @@ impl<P: Payload> Producer<P> {
 
     /// Claims the next slot, waiting up to `timeout` for room and readers.
     fn claim_next(&mut self, timeout: Duration) -> Result<Claimed, Error> {
+        self.check_none_detached()?;
         // A zones-only channel has no slot to index (`q % capacity`).
         if self.ring().capacity() == 0 {
             return Err(ErrorKind::NoRing {
@@ -418,8 +433,19 @@ impl<P: Payload> Producer<P> {
         Ok(seq)
     }
 
+    /// Whether a timed-out wait for room is counted (`write_timeouts`,
+    /// `write_blocked_ns`) and recorded as the channel's last error; on by
+    /// default. A binding that waits in short slices to stay interruptible
+    /// (Python's Ctrl-C) turns it off, so that only real timeouts show.
+    pub fn set_timeouts_counted(&mut self, counted: bool) {
+        self.count_timeouts = counted;
+    }
+
     fn timeout(&self, waited: Duration, blocked: Option<WriteBlocked>) -> Error {
-        self.segment.live().metrics.add(Counter::WriteTimeouts, 1);
+        let metrics = &self.segment.live().metrics;
+        if self.count_timeouts {
+            metrics.add(Counter::WriteTimeouts, 1);
+        }
         let cause = match blocked {
             Some(WriteBlocked::Behind {
                 consumer,
@@ -441,9 +467,10 @@ impl<P: Payload> Producer<P> {
             cause,
         }
         .into();
-        let metrics = &self.segment.live().metrics;
-        metrics.add(Counter::WriteBlockedNs, duration_ns(waited));
-        metrics.record_error(&err, os::monotonic_ns());
+        if self.count_timeouts {
+            metrics.add(Counter::WriteBlockedNs, duration_ns(waited));
+            metrics.record_error(&err, os::monotonic_ns());
+        }
         err
     }
 
@@ -498,6 +525,21 @@ impl<T: DataHubSlot> Producer<T> {
     }
 }
 
+impl<P: Payload> Producer<P> {
+    /// `PayloadTooLarge` unless an item of `len` bytes fits a slot.
+    fn check_fits(&self, len: usize) -> Result<(), Error> {
+        if len <= self.slot_size {
+            return Ok(());
+        }
+        Err(ErrorKind::PayloadTooLarge {
+            channel: self.channel().to_owned(),
+            len,
+            max: self.slot_size,
+        }
+        .into())
+    }
+}
+
 impl Producer<Bytes> {
     /// Sends a copy of `bytes` as the next item (its length is the
     /// item's); returns its sequence number. Fails with
@@ -514,19 +556,6 @@ impl Producer<Bytes> {
         // Refused before waiting for room it could not use.
         self.check_fits(bytes.len())?;
         self.send_within(wait.into(), |loan| loan.write(bytes))
-    }
-
-    /// `PayloadTooLarge` unless an item of `len` bytes fits a slot.
-    fn check_fits(&self, len: usize) -> Result<(), Error> {
-        if len <= self.slot_size {
-            return Ok(());
-        }
-        Err(ErrorKind::PayloadTooLarge {
-            channel: self.channel().to_owned(),
-            len,
-            max: self.slot_size,
-        }
-        .into())
     }
 }
 
@@ -548,6 +577,9 @@ impl<P: Payload> Drop for Producer<P> {
     fn drop(&mut self) {
         // Withdrawn first, so nobody discovers a channel being closed.
         drop(self.registration.take());
+        // A slot a binding still holds detached is aborted, not left
+        // claimed under the close.
+        self.abort_detached();
         // CLOSED after every commit of this producer, then the sleepers
         // woken so they see it now rather than at their next re-check
         // (`ring::lifecycle`, where the orderings are).

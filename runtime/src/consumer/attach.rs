@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::backoff::{Backoff, Deadline};
 use crate::checksum;
 use crate::error::{Error, ErrorKind};
-use crate::payload::{Bytes, Payload};
+use crate::payload::{Bytes, Payload, SlotLayout};
 use crate::segment::os;
 use crate::segment::shm::Segment;
 use crate::types::SchemaHash;
@@ -118,23 +118,44 @@ pub(super) fn check_secret(
 }
 
 /// Refuses a segment whose slots are not `P`'s: another kind (typed or
-/// raw bytes), another type, or a size the type does not have.
-pub(super) fn check_slot<P: Payload>(segment: &Segment) -> Result<(), Error> {
+/// raw bytes), another type, or a size the type does not have; for
+/// [`Described`](crate::Described) slots, not `expected` (when given), or
+/// a recorded layout that does not agree with itself. Returns the layout.
+pub(super) fn check_slot<P: Payload>(
+    segment: &Segment,
+    expected: Option<&SlotLayout>,
+) -> Result<SlotLayout, Error> {
     let id = segment.identity();
     let channel = segment.channel();
     let found = SchemaHash::from_bytes(id.slot_hash);
-    let expected = P::hash(id.slot_size);
+    let recorded = &segment.schema().slot;
+    let ours = if P::DESCRIBED {
+        let layout = SlotLayout::recorded(id.slot_kind, id.slot_size, recorded, found).map_err(
+            |problem| ErrorKind::CorruptSegment {
+                channel: channel.to_owned(),
+                field: "schema.slot",
+                expected: "a slot layout whose canonical form, hash and size agree".into(),
+                found: problem,
+            },
+        )?;
+        match expected {
+            None => return Ok(layout),
+            Some(expected) => expected.clone(),
+        }
+    } else {
+        SlotLayout::of_payload::<P>(id.slot_size)
+    };
     let mismatch = |part: &str, detail: String| {
         Err(ErrorKind::SchemaMismatch {
             channel: channel.to_owned(),
             part: part.to_owned(),
-            expected: Box::new(expected),
+            expected: Box::new(ours.hash()),
             found: Box::new(found),
             detail,
         }
         .into())
     };
-    if id.slot_kind != P::KIND {
+    if id.slot_kind != ours.kind_byte() {
         return mismatch(
             "slot kind",
             if id.slot_kind == Bytes::KIND {
@@ -144,30 +165,27 @@ pub(super) fn check_slot<P: Payload>(segment: &Segment) -> Result<(), Error> {
                 )
             } else {
                 format!(
-                    "\n  the segment's slots are typed (`{}`): attach with a `DataHubSlot` type of that layout",
-                    segment.schema().slot
+                    "\n  the segment's slots are typed (`{recorded}`): attach with a `DataHubSlot` type of that layout"
                 )
             },
         );
     }
-    if found != expected {
+    if found != ours.hash() {
         return mismatch(
             "slot type",
-            crate::error::mismatch_detail(&segment.schema().slot, &P::canonical(id.slot_size)),
+            crate::error::mismatch_detail(recorded, ours.canonical()),
         );
     }
     // The hash matched, but it came from the segment: its slot size must
     // be the type's too, or a `&T` could reach past the slot.
-    if let Some(size) = P::fixed_size()
-        && size != id.slot_size
-    {
+    if ours.size() != id.slot_size {
         return Err(ErrorKind::CorruptSegment {
             channel: channel.to_owned(),
             field: "slot_size",
-            expected: format!("{size}, the size of the slot type its hash names"),
+            expected: format!("{}, the size of the slot type its hash names", ours.size()),
             found: id.slot_size.to_string(),
         }
         .into());
     }
-    Ok(())
+    Ok(ours)
 }

@@ -28,13 +28,9 @@ use crate::segment::shm::Segment;
 use crate::types::{DataHubSlot, DataHubType, DataHubZone, SchemaHash};
 use crate::zone::lock::{LockError, NotOwner};
 
-/// Finds zone `name` of `segment`, checks that it is of the expected kind
-/// and that its type is `Z`, and returns its index and first byte.
-fn open<Z: DataHubType>(
-    segment: &Segment,
-    name: &str,
-    locked: bool,
-) -> Result<(usize, NonNull<Z>), Error> {
+/// Finds zone `name` of `segment` and checks that it is of the expected
+/// kind (locked or lock-free); returns its index.
+pub(super) fn find(segment: &Segment, name: &str, locked: bool) -> Result<usize, Error> {
     let channel = segment.channel();
     let wrong = |problem: String| ErrorKind::WrongZone {
         channel: channel.to_owned(),
@@ -51,16 +47,28 @@ fn open<Z: DataHubType>(
         .into());
     };
     match (segment.zone_locked(index), locked) {
-        (true, false) => {
-            return Err(
-                wrong("it is a locked zone: open it with `locked_zone::<T>()`".into()).into(),
-            );
-        }
-        (false, true) => {
-            return Err(wrong("it is a lock-free zone: open it with `zone::<Z>()`".into()).into());
-        }
-        _ => {}
+        (true, false) => Err(wrong(
+            "it is a locked zone: open it with `locked_zone::<T>()` (or `described_locked_zone`)"
+                .into(),
+        )
+        .into()),
+        (false, true) => Err(wrong(
+            "it is a lock-free zone: open it with `zone::<Z>()` (or `described_zone`)".into(),
+        )
+        .into()),
+        _ => Ok(index),
     }
+}
+
+/// Finds zone `name` of `segment`, checks that it is of the expected kind
+/// and that its type is `Z`, and returns its index and first byte.
+fn open<Z: DataHubType>(
+    segment: &Segment,
+    name: &str,
+    locked: bool,
+) -> Result<(usize, NonNull<Z>), Error> {
+    let channel = segment.channel();
+    let index = find(segment, name, locked)?;
     let found = SchemaHash::from_bytes(segment.identity().zones[index].type_hash);
     if found != Z::SCHEMA_HASH {
         let stored = segment
@@ -93,7 +101,11 @@ fn open<Z: DataHubType>(
     }
     // Zones start 64-aligned in a page-aligned mapping (validated), and
     // `align_of::<Z>() <= 64` (checked above).
-    let ptr = NonNull::new(start.cast::<Z>()).ok_or_else(|| wrong("null zone".into()))?;
+    let ptr = NonNull::new(start.cast::<Z>()).ok_or_else(|| ErrorKind::WrongZone {
+        channel: channel.to_owned(),
+        zone: name.to_owned(),
+        problem: "null zone".into(),
+    })?;
     Ok((index, ptr))
 }
 
@@ -246,64 +258,12 @@ impl<T: DataHubSlot> LockedZone<T> {
     /// Locking again from the thread that holds the guard waits out the
     /// timeout and fails, as any deadlock would.
     pub fn lock(&self, wait: impl Into<Wait>) -> Result<ZoneGuard<'_, T>, Error> {
-        let deadline = Deadline::after(wait.into().remaining());
-        let mut backoff = Backoff::LOCK;
-        let busy = self.segment.zone_busy(self.index);
-        // Acquire: pairs with the Release store in `ZoneGuard::drop`: the
-        // previous holder thread's writes happen before ours.
-        while busy
-            .compare_exchange_weak(false, true, Acquire, Relaxed)
-            .is_err()
-        {
-            if deadline.passed() {
-                return Err(
-                    self.timeout(&deadline, "another thread of this process holds it".into())
-                );
-            }
-            backoff.snooze(&deadline);
-        }
-        // From here on the flag is ours: every path out releases it.
-        let lock = self.segment.zone_lock(self.index);
-        loop {
-            let remaining = deadline.remaining();
-            match lock.lock(self.me, remaining, os::is_alive) {
-                Ok(acquired) => {
-                    return Ok(ZoneGuard {
-                        zone: self,
-                        recovered: acquired.recovered,
-                        _not_sync: PhantomData,
-                    });
-                }
-                // Another mapping of this channel in this process holds it.
-                Err(LockError::AlreadyHeldByThisProcess) if !remaining.is_zero() => {
-                    backoff.snooze(&deadline);
-                }
-                Err(e) => {
-                    // Release: pairs with the Acquire CAS above in the next
-                    // thread (nothing was written under the flag).
-                    busy.store(false, Release);
-                    let cause = match e {
-                        LockError::Timeout { owner, .. } => {
-                            format!("process {} holds it", owner.pid)
-                        }
-                        LockError::AlreadyHeldByThisProcess => {
-                            "another handle of this process (another mapping of the channel) holds it"
-                                .into()
-                        }
-                        LockError::IdentityOutOfRange { me } => {
-                            return Err(ErrorKind::Io {
-                                channel: self.segment.channel().to_owned(),
-                                source: std::io::Error::other(format!(
-                                    "process identity (pid {}, start time {}) does not fit a lock's owner word",
-                                    me.pid, me.start_time
-                                )),
-                            }.into());
-                        }
-                    };
-                    return Err(self.timeout(&deadline, cause));
-                }
-            }
-        }
+        let recovered = lock(&self.segment, self.index, self.me, wait.into())?;
+        Ok(ZoneGuard {
+            zone: self,
+            recovered,
+            _not_sync: PhantomData,
+        })
     }
 
     /// A copy of the zone's value, taken under the lock.
@@ -320,15 +280,6 @@ impl<T: DataHubSlot> LockedZone<T> {
     /// The pid of the process holding the zone's lock now, if any.
     pub fn holder(&self) -> Option<u32> {
         self.segment.zone_lock(self.index).owner().map(|o| o.pid)
-    }
-
-    fn timeout(&self, deadline: &Deadline, why: String) -> Error {
-        ErrorKind::Timeout {
-            channel: self.segment.channel().to_owned(),
-            waited: deadline.elapsed(),
-            cause: format!("the lock of zone `{}`: {why}", self.name()),
-        }
-        .into()
     }
 }
 
@@ -391,20 +342,106 @@ impl<T: DataHubSlot> DerefMut for ZoneGuard<'_, T> {
 
 impl<T: DataHubSlot> Drop for ZoneGuard<'_, T> {
     fn drop(&mut self) {
-        let zone = self.zone;
-        if let Err(NotOwner { owner }) = zone.segment.zone_lock(zone.index).unlock(zone.me) {
-            // Another process judged us dead and took the lock while we held
-            // it: our writes may have raced with it. Nothing to undo here;
-            // make it visible.
-            tracing::warn!(
-                channel = zone.segment.channel(),
-                zone = zone.name(),
-                holder = ?owner.map(|o| o.pid),
-                "the lock of a zone was taken over while this process held it: its writes may have raced"
-            );
-        }
-        // Release: pairs with the Acquire CAS in `LockedZone::lock` of the
-        // next thread of this process (our writes happen before its reads).
-        zone.segment.zone_busy(zone.index).store(false, Release);
+        unlock(&self.zone.segment, self.zone.index, self.zone.me);
     }
+}
+
+/// Takes the lock of zone `index` for process `me`, waiting as `wait`
+/// allows: first this mapping's flag (the threads of this process), then
+/// the shared lock (the processes). Returns whether the lock was taken
+/// over from a dead holder.
+pub(super) fn lock(
+    segment: &Segment,
+    index: usize,
+    me: os::ProcessId,
+    wait: Wait,
+) -> Result<bool, Error> {
+    let deadline = Deadline::after(wait.remaining());
+    let mut backoff = Backoff::LOCK;
+    let busy = segment.zone_busy(index);
+    // Acquire: pairs with the Release store in `unlock`: the previous
+    // holder thread's writes happen before ours.
+    while busy
+        .compare_exchange_weak(false, true, Acquire, Relaxed)
+        .is_err()
+    {
+        if deadline.passed() {
+            return Err(timeout(
+                segment,
+                index,
+                &deadline,
+                "another thread of this process holds it".into(),
+            ));
+        }
+        backoff.snooze(&deadline);
+    }
+    // From here on the flag is ours: every path out releases it.
+    let lock = segment.zone_lock(index);
+    loop {
+        let remaining = deadline.remaining();
+        match lock.lock(me, remaining, os::is_alive) {
+            Ok(acquired) => return Ok(acquired.recovered),
+            // Another mapping of this channel in this process holds it.
+            Err(LockError::AlreadyHeldByThisProcess) if !remaining.is_zero() => {
+                backoff.snooze(&deadline);
+            }
+            Err(e) => {
+                // Release: pairs with the Acquire CAS above in the next
+                // thread (nothing was written under the flag).
+                busy.store(false, Release);
+                let cause = match e {
+                    LockError::Timeout { owner, .. } => {
+                        format!("process {} holds it", owner.pid)
+                    }
+                    LockError::AlreadyHeldByThisProcess => {
+                        "another handle of this process (another mapping of the channel) holds it"
+                            .into()
+                    }
+                    LockError::IdentityOutOfRange { me } => {
+                        return Err(ErrorKind::Io {
+                            channel: segment.channel().to_owned(),
+                            source: std::io::Error::other(format!(
+                                "process identity (pid {}, start time {}) does not fit a lock's owner word",
+                                me.pid, me.start_time
+                            )),
+                        }
+                        .into());
+                    }
+                };
+                return Err(timeout(segment, index, &deadline, cause));
+            }
+        }
+    }
+}
+
+/// Releases the lock of zone `index` that process `me` holds, then this
+/// mapping's flag.
+pub(super) fn unlock(segment: &Segment, index: usize, me: os::ProcessId) {
+    if let Err(NotOwner { owner }) = segment.zone_lock(index).unlock(me) {
+        // Another process judged us dead and took the lock while we held
+        // it: our writes may have raced with it. Nothing to undo here;
+        // make it visible.
+        tracing::warn!(
+            channel = segment.channel(),
+            zone = segment.zone_names().nth(index).unwrap_or(""),
+            holder = ?owner.map(|o| o.pid),
+            "the lock of a zone was taken over while this process held it: its writes may have raced"
+        );
+    }
+    // Release: pairs with the Acquire CAS in `lock` of the next thread of
+    // this process (our writes happen before its reads).
+    segment.zone_busy(index).store(false, Release);
+}
+
+/// The timeout error of a lock wait on zone `index`.
+fn timeout(segment: &Segment, index: usize, deadline: &Deadline, why: String) -> Error {
+    ErrorKind::Timeout {
+        channel: segment.channel().to_owned(),
+        waited: deadline.elapsed(),
+        cause: format!(
+            "the lock of zone `{}`: {why}",
+            segment.zone_names().nth(index).unwrap_or("")
+        ),
+    }
+    .into()
 }

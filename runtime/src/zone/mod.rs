@@ -6,5 +6,7 @@
 //! may be half-written. `handle.rs` holds the handles users get.
 
 #[cfg(not(datahub_loom))]
+pub(crate) mod described;
+#[cfg(not(datahub_loom))]
 pub(crate) mod handle;
 pub(crate) mod lock;

@@ -4,6 +4,7 @@
 mod api;
 mod channel;
 mod compile_time;
+mod described;
 mod example;
 mod handles;
 mod layouts;

@@ -215,6 +215,12 @@ impl<P: Payload> Producer<P> {
         &self.slot
     }
 
+    /// The channel's checksum policy (with `Manual`, record each item's
+    /// with [`WriteSlot::update_checksum`] before committing it).
+    pub fn checksum_policy(&self) -> ChecksumPolicy {
+        self.checksum
+    }
+
     /// A hold that keeps the channel's memory mapped after this producer
     /// is dropped (see [`Mapping`](crate::Mapping)).
     pub fn mapping(&self) -> crate::Mapping {

@@ -41,7 +41,8 @@ pub(crate) mod code {
 }
 
 /// One exception class of the module. The discriminant indexes the table
-/// of classes made at init.
+/// of classes made at init ([`SPECS`], same order; a new class goes before
+/// `InvalidArgument`, which stays last, or the length check moves with it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exc {
     /// `DataHubError(Exception)`: the base; also raised as itself for
@@ -267,6 +268,9 @@ const SPECS: [Spec; 21] = [
     },
 ];
 
+// One spec per `Exc` variant (their order is checked at init).
+const _: () = assert!(SPECS.len() == Exc::InvalidArgument as usize + 1);
+
 /// The classes, made once per process.
 static CLASSES: PyOnceLock<Vec<Py<PyType>>> = PyOnceLock::new();
 
@@ -328,7 +332,14 @@ pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
 pub(crate) fn new_err(py: Python<'_>, exc: Exc, code: u16, message: impl Into<String>) -> PyErr {
     let message = message.into();
     let made = || -> PyResult<PyErr> {
-        let class = classes(py)?[exc as usize].bind(py);
+        let classes = classes(py)?;
+        // Every `Exc` has its class (the table's length is checked at
+        // compile time); the base serves otherwise.
+        let class = classes
+            .get(exc as usize)
+            .or(classes.first())
+            .ok_or_else(|| PyException::new_err("datahub: the exception classes were not made"))?;
+        let class = class.bind(py);
         let instance = class.call1((message.as_str(),))?;
         instance.setattr("code", code)?;
         Ok(PyErr::from_value(instance))

@@ -52,7 +52,8 @@ fn py_view_layout<'py>(
     dtype::view_layout(py, canonical)
 }
 
-/// The module's init: exceptions, functions, version.
+/// DataHub's extension module (Rust): import the package `datahub`, which
+/// re-exports it.
 #[pymodule]
 fn _datahub(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -7,6 +7,39 @@ import numpy as np
 
 __version__: str
 
+# PyO3 lists every name the module init adds (classes too, once added).
+__all__ = [
+    "AccessDenied",
+    "ChannelExists",
+    "ChecksumMismatch",
+    "Closed",
+    "ConsumersFull",
+    "CorruptSegment",
+    "DataHubError",
+    "InvalidArgument",
+    "InvalidConfig",
+    "ItemHeld",
+    "NoRing",
+    "NotFound",
+    "PayloadTooLarge",
+    "ProducerGone",
+    "Released",
+    "SchemaChanged",
+    "SchemaError",
+    "SchemaMismatch",
+    "Timeout",
+    "ViewsOutstanding",
+    "WrongZone",
+    "__version__",
+    "_view_layout",
+    "cleanup",
+    "describe_schema",
+    "dtype_of",
+    "inspect",
+    "list_channels",
+    "schema_hash",
+]
+
 # Exceptions. ``code`` is the stable DH number of the error (an int, e.g.
 # 207 for DH207); a class's own ``code`` is its usual one.
 

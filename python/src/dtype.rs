@@ -16,7 +16,7 @@
 //!
 //! The text may come from a segment another process wrote: every problem
 //! (malformed text, a field outside its struct, a size numpy cannot hold)
-//! is a `DataHubError` (code DH304), never a panic.
+//! is an `InvalidArgument` (DH229), never a panic.
 
 use numpy::PyArrayDescr;
 use pyo3::prelude::*;
@@ -82,8 +82,8 @@ fn bad_layout(py: Python<'_>, canonical: &str, problem: &str) -> PyErr {
     };
     new_err(
         py,
-        Exc::DataHubError,
-        code::BAD_LAYOUT,
+        Exc::InvalidArgument,
+        code::INVALID_ARGUMENT,
         format!(
             "cannot make a numpy dtype of the layout `{shown}`: {problem} (when the layout was read \
              from a segment, its producer is not DataHub's, or is newer than this binding)"

@@ -17,27 +17,25 @@
 //! such segment) and DH219 (the broker knows no producer). `.code` always
 //! says which.
 
-use pyo3::exceptions::{PyBufferError, PyException, PyTimeoutError, PyValueError};
+use pyo3::exceptions::{PyException, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
 use datahub::ErrorKind;
 
-/// Codes of the binding's own situations (`DH3xx`: DH1xx are the schema
-/// crate's, DH2xx the runtime's). Stable, like theirs.
+/// The codes the binding raises for situations of its own: the runtime's
+/// (`ErrorKind::Stale`, `ErrorKind::InvalidArgument`), so that Python, C
+/// and Rust report one situation under one number.
 pub(crate) mod code {
-    /// A slot, item, zone guard or view used after it was released.
-    pub(crate) const RELEASED: u16 = 301;
-    /// A release refused because numpy views of the slot are still alive.
-    pub(crate) const VIEWS_OUTSTANDING: u16 = 302;
+    /// A slot, item, zone guard or view used after it was released
+    /// (`ErrorKind::Stale`).
+    pub(crate) const RELEASED: u16 = 228;
     /// A Python argument the binding cannot use: a value of the wrong
     /// shape or dtype, an unknown field or zone, an unknown option, a
-    /// schema without the channel asked for.
-    pub(crate) const INVALID_ARGUMENT: u16 = 303;
-    /// A canonical layout that does not read, or that numpy cannot
-    /// describe (`dtype.rs`).
-    pub(crate) const BAD_LAYOUT: u16 = 304;
+    /// schema without the channel asked for, a layout numpy cannot
+    /// describe (`ErrorKind::InvalidArgument`).
+    pub(crate) const INVALID_ARGUMENT: u16 = 229;
 }
 
 /// One exception class of the module. The discriminant indexes the table
@@ -83,11 +81,11 @@ pub(crate) enum Exc {
     ItemHeld,
     /// DH226.
     NoRing,
-    /// DH301.
+    /// DH228.
     Released,
-    /// DH302 (also a `BufferError`).
-    ViewsOutstanding,
-    /// DH303 (also a `ValueError`).
+    /// DH227.
+    SlotHeld,
+    /// DH229 (also a `ValueError`).
     InvalidArgument,
 }
 
@@ -96,7 +94,6 @@ pub(crate) enum Exc {
 enum Builtin {
     Timeout,
     Value,
-    Buffer,
 }
 
 struct Spec {
@@ -248,23 +245,24 @@ const SPECS: [Spec; 21] = [
         name: "Released",
         code: code::RELEASED,
         builtin: None,
-        doc: "DH301: a slot, item or zone guard used after it was released.",
+        doc: "DH228: a slot, item, zone lock or numpy view used after it was released \
+              (committed, aborted, unlocked): copy what you need before.",
     },
     Spec {
-        exc: Exc::ViewsOutstanding,
-        name: "ViewsOutstanding",
-        code: code::VIEWS_OUTSTANDING,
-        builtin: Some(Builtin::Buffer),
-        doc: "DH302: a slot cannot be released while numpy views of it are alive (also a \
-              BufferError); it is returned when the last view is gone.",
+        exc: Exc::SlotHeld,
+        name: "SlotHeld",
+        code: 227,
+        builtin: None,
+        doc: "DH227: the producer still has a slot acquired: commit or abort it first.",
     },
     Spec {
         exc: Exc::InvalidArgument,
         name: "InvalidArgument",
         code: code::INVALID_ARGUMENT,
         builtin: Some(Builtin::Value),
-        doc: "DH303: an argument the binding cannot use (wrong shape or dtype, unknown field, \
-              zone or option; a schema without the channel asked for). Also a ValueError.",
+        doc: "DH229: an argument the binding cannot use (wrong shape or dtype, unknown field, \
+              zone or option; a schema without the channel asked for; a layout numpy cannot \
+              describe). Also a ValueError.",
     },
 ];
 
@@ -295,7 +293,6 @@ fn classes(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
                     let builtin = match builtin {
                         Builtin::Timeout => py.get_type::<PyTimeoutError>(),
                         Builtin::Value => py.get_type::<PyValueError>(),
-                        Builtin::Buffer => py.get_type::<PyBufferError>(),
                     };
                     PyTuple::new(py, [parent, builtin])?
                 }
@@ -403,6 +400,9 @@ fn class_of(kind: &ErrorKind) -> Exc {
         ErrorKind::SchemaChanged { .. } => Exc::SchemaChanged,
         ErrorKind::ItemHeld { .. } => Exc::ItemHeld,
         ErrorKind::NoRing { .. } => Exc::NoRing,
+        ErrorKind::SlotHeld { .. } => Exc::SlotHeld,
+        ErrorKind::Stale { .. } => Exc::Released,
+        ErrorKind::InvalidArgument { .. } => Exc::InvalidArgument,
         _ => Exc::DataHubError,
     }
 }

@@ -7,6 +7,10 @@
 //! - `dtype.rs`: numpy dtypes from the canonical layouts segments store.
 //! - `inspect.rs`: `inspect`, `list_channels`, `cleanup`.
 //! - `schema.rs`: loading schema files; `schema_hash`, `describe_schema`.
+//! - `producer.rs`: `Producer` and its `WriteSlot`s; `consumer.rs`:
+//!   `Consumer` and its `Item`s; `zone.rs`: `Zone` and `LockedZone`.
+//! - `view.rs`: numpy views onto shared memory (the one module with
+//!   `unsafe`); `wait.rs`: waits with the GIL released and Ctrl-C heard.
 //!
 //! Built by maturin (`python/pyproject.toml`) as an abi3 wheel for
 //! CPython >= 3.9; `scripts/test` builds it into a virtual environment and
@@ -20,19 +24,18 @@ mod errors;
 mod inspect;
 mod schema;
 
-// Classes (producer.rs, consumer.rs, slot.rs, zone.rs) are registered here.
-// mod consumer;
-// mod producer;
-// mod slot;
-// mod view;
-// mod zone;
+mod consumer;
+mod producer;
+mod view;
+mod wait;
+mod zone;
 
 /// The numpy dtype of the layout `canonical` (a canonical form, as a
 /// segment stores it and `datahub-codegen hash --json` prints it): a
 /// structured dtype with explicit offsets and itemsize for a struct
 /// (nested structs nested, arrays as subarrays, `atomic_*` fields as the
 /// plain number of their width), a subarray dtype for `[T;N]`, a scalar
-/// dtype for a primitive. Raises `DataHubError` (code 304) for a text that
+/// dtype for a primitive. Raises `InvalidArgument` (DH229) for a text that
 /// is not a canonical form.
 #[pyfunction]
 #[pyo3(name = "dtype_of", signature = (canonical))]
@@ -66,8 +69,12 @@ fn _datahub(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_dtype_of, m)?)?;
     m.add_function(wrap_pyfunction!(py_view_layout, m)?)?;
 
-    // Classes (producer.rs, consumer.rs, slot.rs, zone.rs) are registered here.
-    // m.add_class::<producer::Producer>()?;
-    // m.add_class::<consumer::Consumer>()?;
+    m.add_class::<producer::Producer>()?;
+    m.add_class::<producer::WriteSlot>()?;
+    m.add_class::<consumer::Consumer>()?;
+    m.add_class::<consumer::Item>()?;
+    m.add_class::<zone::Zone>()?;
+    m.add_class::<zone::LockedZone>()?;
+    m.add_class::<view::ViewGuard>()?;
     Ok(())
 }

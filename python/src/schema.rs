@@ -21,7 +21,7 @@ pub(crate) fn load(py: Python<'_>, path: PathBuf) -> PyResult<Schema> {
 
 /// The channel `name` of `schema` (loaded from `path`); without a name,
 /// its only channel. A missing or ambiguous channel is `InvalidArgument`
-/// (DH303) naming the channels the file has.
+/// (DH229) naming the channels the file has.
 pub(crate) fn channel<'s>(
     py: Python<'_>,
     schema: &'s Schema,

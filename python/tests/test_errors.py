@@ -27,9 +27,9 @@ CLASS_CODES = {
     "SchemaChanged": 216,
     "ItemHeld": 225,
     "NoRing": 226,
-    "Released": 301,
-    "ViewsOutstanding": 302,
-    "InvalidArgument": 303,
+    "SlotHeld": 227,
+    "Released": 228,
+    "InvalidArgument": 229,
 }
 
 
@@ -56,10 +56,9 @@ def test_timeout_is_also_the_builtin_timeout_error():
         assert e.code == 209
 
 
-def test_argument_errors_are_also_value_errors_and_views_buffer_errors():
+def test_argument_errors_are_also_value_errors():
     for cls in (datahub.InvalidConfig, datahub.PayloadTooLarge, datahub.InvalidArgument):
         assert issubclass(cls, ValueError)
-    assert issubclass(datahub.ViewsOutstanding, BufferError)
     # The situations a caller tells apart are not each other's.
     assert not issubclass(datahub.Closed, datahub.ProducerGone)
     assert not issubclass(datahub.NotFound, datahub.Timeout)
@@ -102,7 +101,7 @@ def test_a_schema_file_that_does_not_load_raises_schema_error_with_its_code(tmp_
 def test_a_channel_the_schema_lacks_raises_invalid_argument(schemas):
     with pytest.raises(datahub.InvalidArgument) as caught:
         datahub.schema_hash(schemas / "sensor.toml", "nope")
-    assert caught.value.code == 303
+    assert caught.value.code == 229
     assert "has no channel `nope`" in str(caught.value)
     assert "`sensor`" in str(caught.value)
     with pytest.raises(ValueError):

@@ -110,31 +110,29 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let count = match rest {
-        [] => None,
-        [count] => match count.parse::<u64>() {
-            Ok(count) => Some(count),
+    let mut numbers = Vec::new();
+    for number in rest {
+        match number.parse::<u64>() {
+            Ok(n) => numbers.push(n),
             Err(_) => {
-                eprintln!("py-peer: COUNT must be a number, not `{count}`\n{USAGE}");
+                eprintln!("py-peer: `{number}` is not a number\n{USAGE}");
                 return ExitCode::from(2);
             }
-        },
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
         }
-    };
-    let run = match (mode.as_str(), count) {
-        ("produce-sensor", Some(count)) => produce_sensor(name, count),
-        ("consume-sensor", Some(count)) => consume_sensor(name, count),
-        ("produce-bytes", Some(count)) => produce_bytes(name, count),
-        ("consume-bytes", Some(count)) => consume_bytes(name, count),
-        ("produce-tracker", Some(count)) => produce_tracker(name, count),
-        ("consume-tracker", Some(count)) => consume_tracker(name, count),
-        ("zones-producer", None) => zones_producer(name),
-        ("zones-consumer", None) => zones_consumer(name),
-        ("hold", None) => hold(name),
-        ("pattern", Some(item)) => pattern(name, item),
+    }
+    let run = match (mode.as_str(), numbers.as_slice()) {
+        ("produce-sensor", &[count]) => produce_sensor(name, count),
+        ("consume-sensor", &[count]) => consume_sensor(name, count),
+        ("produce-bytes", &[count]) => produce_bytes(name, count),
+        ("consume-bytes", &[count]) => consume_bytes(name, count),
+        ("produce-tracker", &[count]) => produce_tracker(name, count),
+        ("consume-tracker", &[count]) => consume_tracker(name, count),
+        ("zones-producer", []) => zones_producer(name),
+        ("zones-consumer", []) => zones_consumer(name),
+        ("hold", []) => hold(name),
+        ("pattern", &[item]) => pattern(name, item),
+        ("bench-produce", &[size, count]) => bench_produce(name, size, count),
+        ("bench-consume", &[count]) => bench_consume(name, count),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -477,6 +475,46 @@ fn attach<C>(
             Err(e) => return Err(format!("attaching to `{name}`: {e}").into()),
         }
     }
+}
+
+/// `bench-produce`: a raw-bytes channel of `size`-byte slots (lossless,
+/// 64 slots), COUNT items sent as fast as the slowest consumer allows,
+/// each carrying its sequence number in its first 8 bytes (the rest is
+/// left as it is: the benchmark times the handing over, not the filling).
+/// For `bench/python/consumer_overhead.py`.
+fn bench_produce(name: &str, size: u64, count: u64) -> Outcome {
+    let config = datahub::ChannelConfig::new(name)
+        .capacity(64)
+        .slot_size(size.max(8));
+    let mut p = datahub::Producer::<datahub::Bytes>::create(&config)?;
+    say!("created {name}")?;
+    wait_for_consumer(name, || p.consumer_count())?;
+    for i in 0..count {
+        let mut slot = p.acquire(PATIENCE)?;
+        slot[..8].copy_from_slice(&i.to_ne_bytes());
+        slot.commit();
+    }
+    say!("sent {count}")?;
+    Ok(())
+}
+
+/// `bench-consume`: reads COUNT items of a `bench-produce` channel, the
+/// first untimed, and prints `rate ITEMS_PER_SECOND` over the others.
+fn bench_consume(name: &str, count: u64) -> Outcome {
+    let c = attach(name, |o| {
+        datahub::Consumer::<datahub::Bytes>::attach_with(name, o)
+    })?;
+    let first = c.next(PATIENCE)?;
+    expect_seq(first.seq(), 0)?;
+    drop(first);
+    let start = Instant::now();
+    for i in 1..count {
+        let item = c.next(PATIENCE)?;
+        expect_seq(item.seq(), i)?;
+    }
+    let took = start.elapsed().as_secs_f64();
+    say!("rate {:.0}", count.saturating_sub(1) as f64 / took)?;
+    Ok(())
 }
 
 /// Waits until the producer of `name` has a consumer (up to [`PATIENCE`]).

@@ -29,7 +29,7 @@ from ._datahub import (
     SchemaError,
     SchemaMismatch,
     Timeout,
-    ViewsOutstanding,
+    SlotHeld,
     WrongZone,
     __version__,
     cleanup,
@@ -40,10 +40,17 @@ from ._datahub import (
     schema_hash,
 )
 
-# Classes (Producer, Consumer, slots, zones) are re-exported here.
+from ._datahub import Consumer, Item, LockedZone, Producer, WriteSlot, Zone
+from . import _view  # noqa: E402  (SlotArray, the views' class: imported for its checks)
 
 __all__ = [
     "AccessDenied",
+    "Consumer",
+    "Item",
+    "LockedZone",
+    "Producer",
+    "WriteSlot",
+    "Zone",
     "ChannelExists",
     "ChecksumMismatch",
     "Closed",
@@ -62,7 +69,7 @@ __all__ = [
     "SchemaError",
     "SchemaMismatch",
     "Timeout",
-    "ViewsOutstanding",
+    "SlotHeld",
     "WrongZone",
     "__version__",
     "cleanup",

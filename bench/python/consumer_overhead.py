@@ -3,12 +3,13 @@ consumer in the same run, for 64 B and 4 KiB raw-bytes slots.
 
 A Rust producer (`py-peer bench-produce`) streams COUNT items as fast as a
 lossless ring lets it; the consumer is either this Python process
-(`with c.next() as item: item.seq`, the loop a Python user writes) or a
+(`with c.next() as item: item.seq`, the loop a Python user writes; with
+`--data`, `item.data[0]` instead, which makes the item's numpy view) or a
 Rust process (`py-peer bench-consume`). Rounds alternate between the two,
 so both see the same machine; the medians are compared. Per-item overhead
 = 1/python_rate - 1/rust_rate (issue 17's target: at most 2 microseconds).
 
-    python bench/python/consumer_overhead.py [--count N] [--rounds R] [--json]
+    python bench/python/consumer_overhead.py [--count N] [--rounds R] [--data] [--json]
 
 Needs the extension built into the running Python (scripts/test does it;
 build with `maturin develop --release` for figures worth reporting) and
@@ -38,15 +39,20 @@ def produce(peer, name, size, count):
     )
 
 
-def python_round(peer, name, size, count):
+def python_round(peer, name, size, count, data):
     producer = produce(peer, name, size, count)
     c = datahub.Consumer.attach(name, timeout=30.0)
     with c.next(timeout=30.0) as item:
         item.seq
     start = time.perf_counter()
-    for _ in range(count - 1):
-        with c.next(timeout=30.0) as item:
-            item.seq
+    if data:
+        for _ in range(count - 1):
+            with c.next(timeout=30.0) as item:
+                item.data[0]
+    else:
+        for _ in range(count - 1):
+            with c.next(timeout=30.0) as item:
+                item.seq
     took = time.perf_counter() - start
     c.close()
     _, err = producer.communicate(timeout=60)
@@ -73,6 +79,11 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--peer", default=os.environ.get("DATAHUB_PY_PEER"))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--data",
+        action="store_true",
+        help="also make each item's numpy view and read its first byte (item.data[0])",
+    )
     args = parser.parse_args()
     if not args.peer:
         sys.exit("set DATAHUB_PY_PEER or pass --peer (a release build of py-peer)")
@@ -81,7 +92,7 @@ def main():
         py, rust = [], []
         for r in range(args.rounds):
             name = f"bench-py-{os.getpid()}-{size}-{r}"
-            py.append(python_round(args.peer, name + "p", size, args.count))
+            py.append(python_round(args.peer, name + "p", size, args.count, args.data))
             rust.append(rust_round(args.peer, name + "r", size, args.count))
         py_rate, rust_rate = statistics.median(py), statistics.median(rust)
         results[size] = {

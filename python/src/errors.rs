@@ -2,7 +2,8 @@
 //! `DH` number as an int) and one subclass per situation a Python user can
 //! act on. Every Rust error reaches Python through [`to_pyerr`] (runtime),
 //! [`schema_err`] (schema files) or [`new_err`] (the binding's own
-//! situations, codes `DH3xx`); nothing else raises.
+//! situations, under the runtime's codes `code::RELEASED` and
+//! `code::INVALID_ARGUMENT`); nothing else raises.
 //!
 //! The classes are made at module init with `type(name, bases, namespace)`,
 //! not with `create_exception!`: that macro takes one base, and `Timeout`
@@ -114,7 +115,7 @@ const SPECS: [Spec; 21] = [
         code: 0,
         builtin: None,
         doc: "Base of every DataHub error. `.code` is its stable number: DH1xx schema files, \
-              DH2xx the runtime (channels, slots, zones), DH3xx the Python binding. The message \
+              DH2xx the runtime (channels, slots, zones, and the binding's own situations). The message \
               says what was expected, what was found and what to do.",
     },
     Spec {

@@ -6,7 +6,7 @@ extension module ``datahub._datahub`` (Rust, PyO3) does the work; this
 package re-exports it.
 
 Errors are ``DataHubError`` subclasses with ``.code``, the stable DH
-number (DH1xx schema files, DH2xx the runtime, DH3xx this binding).
+number (DH1xx schema files, DH2xx the runtime and this binding).
 """
 
 from ._datahub import (

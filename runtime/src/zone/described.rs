@@ -692,3 +692,72 @@ impl HeldLock {
         self.recovered
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(text: &str) -> Canon {
+        Canon::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_field_path_names_nested_fields_and_array_elements_by_their_offsets() {
+        // The tracker's Counters, nested in a struct at offset 8.
+        let zone = canon(
+            "{40/8:n:atomic_u64@0,c:{32/8:bodies_seen:atomic_u32@0,last_ts:atomic_i64@8,\
+             per_camera:[atomic_u16;4]@16,rate:atomic_f64@24}@8}",
+        );
+        let at = |path| resolve(&zone, path);
+        assert_eq!(at("n"), Ok((0, Primitive::AtomicU64)));
+        assert_eq!(at("c.last_ts"), Ok((16, Primitive::AtomicI64)));
+        assert_eq!(at("c.per_camera[3]"), Ok((30, Primitive::AtomicU16)));
+        assert_eq!(at("c.rate"), Ok((32, Primitive::AtomicF64)));
+        assert!(
+            at("c.per_camera[4]")
+                .unwrap_err()
+                .contains("index 4 of an array of 4")
+        );
+        assert!(
+            at("c.per_camera")
+                .unwrap_err()
+                .contains("not a single number")
+        );
+        assert!(at("c.nope").unwrap_err().contains("no field `nope`"));
+        assert!(at("n[0]").unwrap_err().contains("not an array"));
+        assert!(at("n.x").unwrap_err().contains("not a struct"));
+        assert!(at("c.per_camera[x]").unwrap_err().contains("not an index"));
+        assert!(at("c.per_camera[1").unwrap_err().contains("unclosed"));
+        let mut paths = Vec::new();
+        leaves(&zone, String::new(), &mut paths);
+        assert_eq!(
+            paths,
+            [
+                "n",
+                "c.bodies_seen",
+                "c.last_ts",
+                "c.per_camera[0]",
+                "c.per_camera[1]",
+                "c.per_camera[2]",
+                "c.per_camera[3]",
+                "c.rate"
+            ]
+        );
+    }
+
+    #[test]
+    fn bits_decode_with_the_sign_and_width_of_their_field() {
+        assert_eq!(decode(Primitive::AtomicI8, 0xff), Value::Int(-1));
+        assert_eq!(decode(Primitive::AtomicI16, 0x8000), Value::Int(-32768));
+        assert_eq!(decode(Primitive::AtomicI32, 0xffff_fffe), Value::Int(-2));
+        assert_eq!(decode(Primitive::AtomicU8, 0xff), Value::UInt(255));
+        assert_eq!(
+            decode(Primitive::AtomicF32, u64::from(1.5f32.to_bits())),
+            Value::Float(1.5)
+        );
+        assert_eq!(
+            decode(Primitive::AtomicF64, (-0.25f64).to_bits()),
+            Value::Float(-0.25)
+        );
+    }
+}

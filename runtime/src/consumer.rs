@@ -135,6 +135,8 @@ pub struct Consumer<P: Payload> {
     /// The item detached and not yet handed back (`consumer::detached`),
     /// `NOT_READING` when none.
     detached: AtomicU64,
+    /// This handle's number, which its detached items carry.
+    id: u64,
     strategy: WaitStrategy,
     enforced_checksums: bool,
     /// The channel's secret with the segment's nonce.
@@ -203,6 +205,7 @@ impl<P: Payload> Consumer<P> {
             lost: AtomicU64::new(0),
             reading: AtomicU64::new(NOT_READING),
             detached: AtomicU64::new(NOT_READING),
+            id: crate::mapping::handle_id(),
             strategy: options.strategy,
             keying,
             slot_size,

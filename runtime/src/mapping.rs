@@ -3,8 +3,18 @@
 //! they came from.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::segment::shm::Segment;
+
+/// A number no other handle of this process has had: what a detached
+/// slot, item or lock names its handle by (an address could be reused by
+/// a later handle).
+pub(crate) fn handle_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    // Relaxed: only uniqueness is needed, which the RMW gives.
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Keeps a channel's segment mapped while held, whatever happens to the
 /// producer, consumer or zone handle it came from (each holds one too):

@@ -76,6 +76,8 @@ pub struct Producer<P: Payload> {
     detached: Option<u64>,
     /// Whether a timed-out acquire is counted (`set_timeouts_counted`).
     count_timeouts: bool,
+    /// This handle's number, which its detached slots carry.
+    id: u64,
     _slot: PhantomData<fn(P) -> P>,
 }
 
@@ -159,6 +161,7 @@ impl<P: Payload> Producer<P> {
             registration: None,
             detached: None,
             count_timeouts: true,
+            id: crate::mapping::handle_id(),
             _slot: PhantomData,
         })
     }

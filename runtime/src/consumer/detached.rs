@@ -7,7 +7,6 @@
 //! of two threads handing back copies of it wins.
 
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::{Consumer, NOT_READING, ReadSlot};
@@ -39,8 +38,8 @@ use crate::payload::Payload;
 #[derive(Debug, Clone)]
 #[must_use = "a detached item holds its slot until it is reattached and dropped"]
 pub struct DetachedRead {
-    /// The consumer's mapping, by address: which consumer it belongs to.
-    owner: usize,
+    /// The consumer's handle id: which consumer it belongs to.
+    owner: u64,
     seq: u64,
     index: usize,
     len: usize,
@@ -89,7 +88,7 @@ impl<P: Payload> ReadSlot<'_, P> {
         // the `reading` flag's Release when the item is released.
         slot.consumer.detached.store(slot.seq, Relaxed);
         DetachedRead {
-            owner: Arc::as_ptr(&slot.consumer.segment) as usize,
+            owner: slot.consumer.id,
             seq: slot.seq,
             index: slot.index,
             len: slot.len,
@@ -105,7 +104,7 @@ impl<P: Payload> Consumer<P> {
     /// [`ErrorKind::Stale`] when it is not this consumer's item out now
     /// (already handed back, or another consumer's).
     pub fn reattach(&self, item: DetachedRead) -> Result<ReadSlot<'_, P>, Error> {
-        let ours = item.owner == Arc::as_ptr(&self.segment) as usize;
+        let ours = item.owner == self.id;
         // Relaxed: the compare-exchange alone decides which of two copies
         // of the item wins; the read's memory effects are ordered by the
         // read mark, which only the winner releases.

@@ -6,8 +6,6 @@
 //! foreign one is refused ([`ErrorKind::Stale`]), not obeyed, and no other
 //! slot is claimed meanwhile ([`ErrorKind::SlotHeld`]).
 
-use std::sync::Arc;
-
 use super::{Producer, WriteSlot};
 use crate::error::{Error, ErrorKind};
 use crate::metrics::Counter;
@@ -37,8 +35,8 @@ use crate::segment::os;
 #[derive(Debug, Clone)]
 #[must_use = "a detached slot stays claimed until it is reattached and committed or aborted"]
 pub struct DetachedWrite {
-    /// The producer's mapping, by address: which producer it belongs to.
-    owner: usize,
+    /// The producer's handle id: which producer it belongs to.
+    owner: u64,
     seq: u64,
     index: usize,
     len: usize,
@@ -74,7 +72,7 @@ impl<P: Payload> WriteSlot<'_, P> {
         self.done = true;
         self.producer.detached = Some(self.seq);
         DetachedWrite {
-            owner: Arc::as_ptr(&self.producer.segment) as usize,
+            owner: self.producer.id,
             seq: self.seq,
             index: self.index,
             len: self.len,
@@ -90,7 +88,7 @@ impl<P: Payload> Producer<P> {
     /// Fails with [`ErrorKind::Stale`] when it is not this producer's
     /// slot out now (already handed back, or another producer's).
     pub fn reattach(&mut self, slot: DetachedWrite) -> Result<WriteSlot<'_, P>, Error> {
-        let ours = slot.owner == Arc::as_ptr(&self.segment) as usize;
+        let ours = slot.owner == self.id;
         if !ours || self.detached != Some(slot.seq) {
             return Err(ErrorKind::Stale {
                 channel: self.channel().to_owned(),

@@ -292,6 +292,21 @@ impl DescribedZone {
                 }
             }
         }
+        // A delta beyond the field's width would be cut to its low bits
+        // (256 added to a `u8` adds 0): refused, as `store` refuses it.
+        let bits = 8 * field.prim.size() as u32;
+        let limit = (1i128 << bits) - 1;
+        let wide = match delta {
+            Value::Int(v) => Some(i128::from(v)),
+            Value::UInt(v) => Some(i128::from(v)),
+            Value::Float(_) => None,
+        };
+        if wide.is_some_and(|v| !(-limit..=limit).contains(&v)) {
+            return Err(self.invalid(format!(
+                "field `{path}` is `{}`, to which {delta:?} cannot be added",
+                field.prim.name()
+            )));
+        }
         let delta = match delta {
             // Two's complement: adding a negative delta subtracts.
             Value::Int(v) => v as u64,
@@ -487,7 +502,9 @@ pub struct DescribedLockedZone {
     canon: Canon,
     me: os::ProcessId,
     /// Whether a guard of this handle is detached (`HeldLock`).
-    detached: Arc<AtomicBool>,
+    detached: AtomicBool,
+    /// This handle's number, which its detached locks carry.
+    id: u64,
 }
 
 impl DescribedLockedZone {
@@ -500,7 +517,8 @@ impl DescribedLockedZone {
             len: opened.len,
             canon: opened.canon,
             me: os::current_process(),
-            detached: Arc::new(AtomicBool::new(false)),
+            detached: AtomicBool::new(false),
+            id: crate::mapping::handle_id(),
         })
     }
 
@@ -537,7 +555,7 @@ impl DescribedLockedZone {
     /// this handle. Fails with [`ErrorKind::Stale`] when it is not this
     /// handle's lock held now (already handed back, or another handle's).
     pub fn reattach(&self, held: HeldLock) -> Result<DescribedZoneGuard<'_>, Error> {
-        let ours = held.owner == Arc::as_ptr(&self.detached) as usize;
+        let ours = held.owner == self.id;
         // Relaxed: the compare-exchange alone decides which of two copies
         // wins; the zone's bytes are ordered by the lock itself.
         if !ours
@@ -566,6 +584,17 @@ impl DescribedLockedZone {
     /// The pid of the process holding the zone's lock now, if any.
     pub fn holder(&self) -> Option<u32> {
         self.segment.zone_lock(self.index).owner().map(|o| o.pid)
+    }
+}
+
+impl Drop for DescribedLockedZone {
+    /// A lock still detached from this handle is released: dropped, the
+    /// handle can no longer take it back, and the lock and this mapping's
+    /// flag would stay held.
+    fn drop(&mut self) {
+        if *self.detached.get_mut() {
+            unlock(&self.segment, self.index, self.me);
+        }
     }
 }
 
@@ -608,7 +637,7 @@ impl DescribedZoneGuard<'_> {
     pub fn detach(self) -> HeldLock {
         let zone = self.zone;
         let held = HeldLock {
-            owner: Arc::as_ptr(&zone.detached) as usize,
+            owner: zone.id,
             start: zone.start.as_ptr() as usize,
             len: zone.len,
             recovered: self.recovered,
@@ -661,8 +690,8 @@ impl Drop for DescribedZoneGuard<'_> {
 #[derive(Debug, Clone)]
 #[must_use = "a detached lock stays held until it is reattached and dropped"]
 pub struct HeldLock {
-    /// The handle's `detached` word, by address: which handle it is of.
-    owner: usize,
+    /// The handle's id: which handle it is of.
+    owner: u64,
     start: usize,
     len: usize,
     recovered: bool,

@@ -206,6 +206,8 @@ fn described_zones_are_read_and_written_by_field_name_with_their_types_checked()
         let err = tel.store(field, value).unwrap_err();
         assert_eq!(err.code(), "DH229", "{err}");
     }
+    let err = tel.fetch_add("state", Value::UInt(1 << 32)).unwrap_err();
+    assert_eq!(err.code(), "DH229", "{err}");
     let err = tel.load("samples").unwrap_err();
     assert!(err.to_string().contains("frame_count, fps, state"), "{err}");
     // A locked zone is not opened as a lock-free one, nor the reverse.
@@ -235,6 +237,12 @@ fn a_described_locked_zone_is_shared_under_its_lock_and_a_detached_lock_goes_bac
     let err = theirs.reattach(held.clone()).unwrap_err();
     assert!(err.to_string().contains("another handle"), "{err}");
     drop(mine.reattach(held.clone()).unwrap());
+    // A handle dropped with its lock detached releases it.
+    let other = p.described_locked_zone("calibration").unwrap();
+    let kept = other.lock(SECOND).unwrap().detach();
+    drop(other);
+    drop(kept);
+    assert!(mine.lock(Duration::from_millis(100)).is_ok());
     let err = mine.reattach(held).unwrap_err();
     assert!(err.to_string().contains("it was unlocked"), "{err}");
     assert_eq!(theirs.lock(SECOND).unwrap()[..8], 2.5f64.to_ne_bytes());

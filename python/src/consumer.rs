@@ -4,7 +4,8 @@
 //! `for` loop, or being garbage-collected; its `data` is a read-only numpy
 //! view of the slot, no copy, that raises once the item is released.
 
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock, TryLockError};
 use std::time::Duration;
 
 use datahub::{AttachOptions, Described, DetachedRead, ErrorKind, Start};
@@ -36,25 +37,81 @@ pub(crate) struct Consumer {
     mapping: datahub::Mapping,
     /// The item a `for` loop gave last, released when it takes the next.
     current: Mutex<Option<Py<Item>>>,
+    /// The `released` flag of the item held now (one at a time), set by
+    /// `close` so that its views raise.
+    held: Mutex<Option<Released>>,
+    /// Items the garbage collector dropped while `inner` was locked: given
+    /// back at the next call. A plain lock, held only to push or take.
+    pending: Mutex<Vec<DetachedRead>>,
+    /// Set by `close`: a wait in another thread ends at its next slice.
+    closing: AtomicBool,
 }
 
 impl Consumer {
+    fn closed_error(&self) -> datahub::Error {
+        ErrorKind::Closed {
+            channel: self.name.clone(),
+        }
+        .into()
+    }
+
     /// The runtime's consumer, or `Closed` once `close()` was called.
+    /// Items the garbage collector dropped meanwhile are given back first.
     fn with<T>(&self, py: Python<'_>, f: impl FnOnce(&Inner) -> PyResult<T>) -> PyResult<T> {
         let inner = wait::read(py, &self.inner);
         match inner.as_ref() {
-            Some(inner) => f(inner),
-            None => Err(to_pyerr(
-                py,
-                ErrorKind::Closed {
-                    channel: self.name.clone(),
+            Some(inner) => {
+                let pending = std::mem::take(&mut *lock_plain(&self.pending));
+                for held in pending {
+                    drop(inner.reattach(held));
                 }
-                .into(),
-            )),
+                f(inner)
+            }
+            None => {
+                drop(inner);
+                Err(to_pyerr(py, self.closed_error()))
+            }
         }
     }
 
+    /// The wait of `next` (`next` true) or `latest` (`read`), sliced; ends
+    /// with `Closed` when another thread closes the consumer.
+    fn wait_for(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        next: bool,
+        read: impl for<'a> Fn(
+            &'a Inner,
+            Duration,
+        ) -> Result<datahub::ReadSlot<'a, Described>, datahub::Error>
+        + Sync,
+    ) -> PyResult<DetachedRead> {
+        let waited = self.with(py, |inner| {
+            // The next item, already there, is taken without releasing
+            // the GIL.
+            if next
+                && let Ok(Some(item)) = inner.try_next().map(|i| i.map(datahub::ReadSlot::detach))
+            {
+                return Ok(Ok(item));
+            }
+            Ok(wait::sliced_rust(py, &self.name, timeout, |slice, _| {
+                if self.closing.load(Ordering::Relaxed) {
+                    return Err(self.closed_error());
+                }
+                read(inner, slice).map(datahub::ReadSlot::detach)
+            }))
+        })?;
+        // The lock is let go: the error may become Python's now.
+        waited.map_err(|e| match e {
+            wait::Waited::Error(e) => to_pyerr(py, e),
+            wait::Waited::Python(e) => e,
+        })
+    }
+
     fn item(slf: &Bound<'_, Self>, held: DetachedRead) -> PyResult<Py<Item>> {
+        let released = Released::default();
+        *lock_plain(&slf.get().held) = Some(released.clone());
         Py::new(
             slf.py(),
             Item {
@@ -63,7 +120,7 @@ impl Consumer {
                 len: held.len(),
                 consumer: slf.clone().unbind(),
                 held: Mutex::new(Some(held)),
-                released: Released::default(),
+                released,
                 data: Mutex::new(None),
             },
         )
@@ -122,7 +179,8 @@ impl Consumer {
             }
         }
         // A channel that is not there yet is waited for, as a timeout.
-        let inner = wait::sliced(py, name, timeout, |slice| {
+        let mut missing = false;
+        let attached = wait::sliced_rust(py, name, timeout, |slice, _| {
             let deadline = std::time::Instant::now() + slice;
             loop {
                 match Inner::attach_with(name, &options) {
@@ -133,6 +191,7 @@ impl Consumer {
                         std::thread::sleep(Duration::from_millis(5));
                     }
                     Err(e) if matches!(e.kind(), ErrorKind::NoSuchChannel { .. }) => {
+                        missing = true;
                         return Err(ErrorKind::Timeout {
                             channel: name.to_owned(),
                             waited: slice,
@@ -140,26 +199,28 @@ impl Consumer {
                         }
                         .into());
                     }
-                    other => return other,
+                    other => {
+                        missing = false;
+                        return other;
+                    }
                 }
             }
-        })
-        .map_err(|e| {
+        });
+        let inner = match attached {
+            Ok(inner) => inner,
             // A channel that never appeared is `NotFound`, not a timeout.
-            if e.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py)
-                && e.to_string().contains("does not exist")
-            {
-                to_pyerr(
+            Err(wait::Waited::Error(_)) if missing => {
+                return Err(to_pyerr(
                     py,
                     ErrorKind::NoSuchChannel {
                         channel: name.to_owned(),
                     }
                     .into(),
-                )
-            } else {
-                e
+                ));
             }
-        })?;
+            Err(wait::Waited::Error(e)) => return Err(to_pyerr(py, e)),
+            Err(wait::Waited::Python(e)) => return Err(e),
+        };
         let dtype = crate::producer::slot_dtype(py, inner.slot_layout())?;
         Ok(Self {
             name: name.to_owned(),
@@ -167,6 +228,9 @@ impl Consumer {
             inner: RwLock::new(Some(inner)),
             dtype,
             current: Mutex::new(None),
+            held: Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
+            closing: AtomicBool::new(false),
         })
     }
 
@@ -176,11 +240,8 @@ impl Consumer {
     fn next(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<Py<Item>> {
         let py = slf.py();
         let this = slf.get();
-        let held = this.with(py, |inner| {
-            wait::sliced(py, &this.name, timeout, |slice| {
-                inner.next(slice).map(datahub::ReadSlot::detach)
-            })
-        })?;
+        this.release_current(py)?;
+        let held = this.wait_for(py, timeout, true, |inner, slice| inner.next(slice))?;
         Self::item(slf, held)
     }
 
@@ -190,24 +251,25 @@ impl Consumer {
     fn latest(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<Py<Item>> {
         let py = slf.py();
         let this = slf.get();
-        let held = this.with(py, |inner| {
-            wait::sliced(py, &this.name, timeout, |slice| {
-                inner.latest(slice).map(datahub::ReadSlot::detach)
-            })
-        })?;
+        this.release_current(py)?;
+        let held = this.wait_for(py, timeout, false, |inner, slice| inner.latest(slice))?;
         Self::item(slf, held)
     }
 
     /// The next item if one is there now, else `None`; never waits.
     fn try_next(slf: &Bound<'_, Self>) -> PyResult<Option<Py<Item>>> {
         let py = slf.py();
-        let held = slf.get().with(py, |inner| {
-            inner
+        let this = slf.get();
+        this.release_current(py)?;
+        let found = this.with(py, |inner| {
+            Ok(inner
                 .try_next()
-                .map(|found| found.map(datahub::ReadSlot::detach))
-                .map_err(|e| to_pyerr(py, e))
+                .map(|found| found.map(datahub::ReadSlot::detach)))
         })?;
-        held.map(|held| Self::item(slf, held)).transpose()
+        match found.map_err(|e| to_pyerr(py, e))? {
+            Some(held) => Self::item(slf, held).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
@@ -219,7 +281,6 @@ impl Consumer {
     fn __next__(slf: &Bound<'_, Self>) -> PyResult<Py<Item>> {
         let py = slf.py();
         let this = slf.get();
-        this.release_current(py)?;
         match Self::next(slf, None) {
             Ok(item) => {
                 *wait::lock(py, &this.current) = Some(item.clone_ref(py));
@@ -309,10 +370,15 @@ impl Consumer {
         self.with(py, |inner| Ok(inner.position()))
     }
 
-    /// Detaches from the channel (items still held are released first).
+    /// Detaches from the channel: an item still held is released (its
+    /// views raise), and a wait in another thread ends with `Closed`.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.closing.store(true, Ordering::Relaxed);
         self.release_current(py)?;
         let inner = wait::write(py, &self.inner).take();
+        if let Some(released) = lock_plain(&self.held).take() {
+            released.set();
+        }
         drop(inner);
         Ok(())
     }
@@ -342,7 +408,7 @@ fn closed(py: Python<'_>, e: &PyErr) -> bool {
 
 /// An item read from a channel, held in place until released: use it in a
 /// `with` block, or call `release()`. `data` is a read-only numpy view of
-/// the slot (no copy) that raises `datahub.Stale` once the item is
+/// the slot (no copy) that raises `datahub.Released` once the item is
 /// released; `copy()` gives an owned copy that outlives it.
 #[pyclass(module = "datahub._datahub", name = "Item", frozen)]
 pub(crate) struct Item {
@@ -366,16 +432,12 @@ impl Item {
         self.released.set();
         wait::lock(py, &self.data).take();
         let consumer = self.consumer.get();
-        let inner = wait::read(py, &consumer.inner);
-        match inner.as_ref() {
-            Some(inner) => {
-                let slot = inner.reattach(held).map_err(|e| to_pyerr(py, e))?;
-                drop(slot);
-                Ok(())
-            }
+        let given = {
+            let inner = wait::read(py, &consumer.inner);
             // Closed: leaving the channel released every item.
-            None => Ok(()),
-        }
+            inner.as_ref().map(|inner| inner.reattach(held).map(drop))
+        };
+        given.unwrap_or(Ok(())).map_err(|e| to_pyerr(py, e))
     }
 
     fn stale(&self, py: Python<'_>) -> PyErr {
@@ -392,6 +454,10 @@ impl Item {
 
     /// The view of the item, made once.
     fn view<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        // Released by a close of the handle, though not given back yet.
+        if self.released.get() {
+            return Err(self.stale(py));
+        }
         let mut data = wait::lock(py, &self.data);
         if let Some(data) = data.as_ref() {
             return Ok(data.bind(py).clone());
@@ -455,7 +521,7 @@ impl Item {
 
     /// A read-only numpy view of the item, no copy: a 0-d structured array
     /// of the slot's dtype (`item.data["seq"]`), or 1-D `uint8` for raw
-    /// bytes. Raises `datahub.Stale` once the item is released.
+    /// bytes. Raises `datahub.Released` once the item is released.
     #[getter]
     fn data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.view(py)
@@ -474,7 +540,7 @@ impl Item {
     /// The item's bytes, copied.
     fn tobytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let held = wait::lock(py, &self.held);
-        let Some(held) = held.as_ref() else {
+        let Some(held) = held.as_ref().filter(|_| !self.released.get()) else {
             return Err(self.stale(py));
         };
         // Held until `release`, which needs this lock: see `view`.
@@ -518,16 +584,33 @@ impl Item {
 }
 
 impl Drop for Item {
+    /// Garbage-collected while held: the slot is given back, now if the
+    /// consumer's lock is free, else at the consumer's next call (the
+    /// collector may run inside a call that holds it).
     fn drop(&mut self) {
-        // Garbage-collected while held: give the slot back.
-        if let Some(held) = self.held.get_mut().ok().and_then(Option::take) {
-            self.released.set();
-            let consumer = self.consumer.get();
-            if let Ok(inner) = consumer.inner.read()
-                && let Some(inner) = inner.as_ref()
-            {
-                drop(inner.reattach(held));
+        let Some(held) = self.held.get_mut().ok().and_then(Option::take) else {
+            return;
+        };
+        self.released.set();
+        let consumer = self.consumer.get();
+        match consumer.inner.try_read() {
+            Ok(inner) => {
+                if let Some(inner) = inner.as_ref() {
+                    drop(inner.reattach(held));
+                }
             }
+            Err(TryLockError::Poisoned(inner)) => {
+                if let Some(inner) = inner.into_inner().as_ref() {
+                    drop(inner.reattach(held));
+                }
+            }
+            Err(TryLockError::WouldBlock) => lock_plain(&consumer.pending).push(held),
         }
     }
+}
+
+/// Locks one of the small locks that are held only to read or write a
+/// field, never across Python code or a wait: taken with the GIL held.
+pub(crate) fn lock_plain<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

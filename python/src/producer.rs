@@ -6,7 +6,8 @@
 //! slot is committed or aborted.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, TryLockError};
 
 use datahub::{
     ChannelConfig, ChecksumPolicy, Described, DetachedWrite, ErrorKind, SlotKind, SlotLayout,
@@ -64,58 +65,113 @@ pub(crate) struct Producer {
     mapping: datahub::Mapping,
     kind: SlotKind,
     checksum: ChecksumPolicy,
+    /// The `released` flag of the slot acquired now (one at a time), set
+    /// by `close` so that its views raise.
+    slot: Mutex<Option<Released>>,
+    /// Slots the garbage collector dropped unfinished while `inner` was
+    /// locked: aborted at the next call. A plain lock, held only to push
+    /// or take.
+    pending: Mutex<Vec<DetachedWrite>>,
+    /// Set by `close`: a wait in another thread ends at its next slice.
+    closing: AtomicBool,
 }
 
 impl Producer {
-    fn closed(&self, py: Python<'_>) -> PyErr {
-        to_pyerr(
-            py,
-            ErrorKind::Closed {
-                channel: self.name.clone(),
-            }
-            .into(),
-        )
+    fn closed_error(&self) -> datahub::Error {
+        ErrorKind::Closed {
+            channel: self.name.clone(),
+        }
+        .into()
+    }
+
+    /// Runs `f` on the runtime's producer (`None` once closed), after
+    /// aborting the slots the garbage collector dropped. No Python code
+    /// runs while the lock is held: errors become Python's after it.
+    fn with_inner<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
+        let mut inner = wait::lock(py, &self.inner);
+        let inner = inner.as_mut()?;
+        for held in std::mem::take(&mut *lock_plain(&self.pending)) {
+            drop(inner.reattach(held));
+        }
+        Some(f(inner))
     }
 
     /// Claims the next slot, waiting as `timeout` allows.
     fn claim(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<DetachedWrite> {
-        let mut inner = wait::lock(py, &self.inner);
-        let Some(inner) = inner.as_mut() else {
-            return Err(self.closed(py));
-        };
-        wait::sliced(py, &self.name, timeout, |slice| {
-            inner.acquire(slice).map(datahub::WriteSlot::detach)
-        })
+        let claimed = self.with_inner(py, |inner| {
+            wait::sliced_rust(py, &self.name, timeout, |slice, last| {
+                if self.closing.load(Ordering::Relaxed) {
+                    return Err(self.closed_error());
+                }
+                // Only a timeout that ends the whole wait is counted.
+                inner.set_timeouts_counted(last);
+                inner.acquire(slice).map(datahub::WriteSlot::detach)
+            })
+        });
+        match claimed {
+            None => Err(to_pyerr(py, self.closed_error())),
+            Some(Ok(held)) => {
+                *lock_plain(&self.slot) = None;
+                Ok(held)
+            }
+            Some(Err(wait::Waited::Error(e))) => Err(to_pyerr(py, e)),
+            Some(Err(wait::Waited::Python(e))) => Err(e),
+        }
     }
 
     /// Records the checksum of the slot `held` carrying `len` bytes now;
     /// gives it back, still claimed.
     fn checksum(&self, py: Python<'_>, held: DetachedWrite, len: usize) -> PyResult<DetachedWrite> {
-        let mut inner = wait::lock(py, &self.inner);
-        let Some(inner) = inner.as_mut() else {
-            return Err(self.closed(py));
-        };
-        let mut slot = inner.reattach(held).map_err(|e| to_pyerr(py, e))?;
-        slot.set_len(len).map_err(|e| to_pyerr(py, e))?;
-        slot.update_checksum();
-        Ok(slot.detach())
+        let done = self.with_inner(py, |inner| {
+            let mut slot = inner.reattach(held)?;
+            // `len` was checked against the slot by the setter.
+            let sized = slot.set_len(len);
+            slot.update_checksum();
+            sized.map(|()| slot.detach())
+        });
+        match done {
+            Some(done) => done.map_err(|e| to_pyerr(py, e)),
+            None => Err(to_pyerr(py, self.closed_error())),
+        }
     }
 
     /// Commits (`len`: the item's bytes, for raw bytes) or aborts `held`.
+    /// `Closed` once the producer is closed (which aborted the slot).
     fn finish(&self, py: Python<'_>, held: DetachedWrite, commit: Option<usize>) -> PyResult<u64> {
         let seq = held.seq();
-        let mut inner = wait::lock(py, &self.inner);
-        let Some(inner) = inner.as_mut() else {
-            // Closed: the close aborted it.
-            return Ok(seq);
-        };
-        let mut slot = inner.reattach(held).map_err(|e| to_pyerr(py, e))?;
-        if let Some(len) = commit {
-            slot.set_len(len).map_err(|e| to_pyerr(py, e))?;
-            slot.commit();
+        let done = self.with_inner(py, |inner| {
+            let mut slot = inner.reattach(held)?;
+            if let Some(len) = commit {
+                slot.set_len(len)?;
+                slot.commit();
+            }
+            Ok(seq)
+        });
+        match done {
+            Some(done) => done.map_err(|e| to_pyerr(py, e)),
+            None => Err(to_pyerr(py, self.closed_error())),
         }
-        Ok(seq)
     }
+}
+
+impl Producer {
+    /// `f`'s answer about the runtime's producer, its error (or `Closed`)
+    /// made Python's once the lock is let go.
+    fn ask<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Inner) -> Result<T, datahub::Error>,
+    ) -> PyResult<T> {
+        self.with_inner(py, f)
+            .unwrap_or_else(|| Err(self.closed_error()))
+            .map_err(|e| to_pyerr(py, e))
+    }
+}
+
+/// Locks one of the small locks that are held only to read or write a
+/// field, never across Python code or a wait: taken with the GIL held.
+fn lock_plain<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[pymethods]
@@ -150,6 +206,9 @@ impl Producer {
             mapping: inner.mapping(),
             inner: Mutex::new(Some(inner)),
             dtype,
+            slot: Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
+            closing: AtomicBool::new(false),
         })
     }
 
@@ -161,12 +220,14 @@ impl Producer {
         let py = slf.py();
         let this = slf.get();
         let held = this.claim(py, timeout)?;
+        let released = Released::default();
+        *lock_plain(&this.slot) = Some(released.clone());
         Ok(WriteSlot {
             seq: held.seq(),
             len: Mutex::new(held.capacity()),
             producer: slf.clone().unbind(),
             held: Mutex::new(Some(held)),
-            released: Released::default(),
+            released,
             data: Mutex::new(None),
         })
     }
@@ -202,12 +263,8 @@ impl Producer {
 
     /// The lock-free zone `name`: its atomic fields by name.
     fn zone(&self, py: Python<'_>, name: &str) -> PyResult<Zone> {
-        let inner = wait::lock(py, &self.inner);
-        let inner = inner.as_ref().ok_or_else(|| self.closed(py))?;
-        inner
-            .described_zone(name)
-            .map(Zone::new)
-            .map_err(|e| to_pyerr(py, e))
+        let zone = self.ask(py, |inner| inner.described_zone(name))?;
+        Ok(Zone::new(zone))
     }
 
     /// The locked zone `name`: `with p.locked_zone("calibration") as z:`
@@ -219,12 +276,8 @@ impl Producer {
         name: &str,
         timeout: Option<f64>,
     ) -> PyResult<LockedZone> {
-        let inner = wait::lock(py, &self.inner);
-        let inner = inner.as_ref().ok_or_else(|| self.closed(py))?;
-        let zone = inner
-            .described_locked_zone(name)
-            .map_err(|e| to_pyerr(py, e))?;
-        LockedZone::new(py, zone, inner.mapping(), timeout)
+        let zone = self.ask(py, |inner| inner.described_locked_zone(name))?;
+        LockedZone::new(py, zone, self.mapping.clone(), timeout)
     }
 
     /// The channel's name.
@@ -245,31 +298,31 @@ impl Producer {
     /// The channel hash (slot type and zones), `dh1:...`.
     #[getter]
     fn schema_hash(&self, py: Python<'_>) -> PyResult<String> {
-        let inner = wait::lock(py, &self.inner);
-        let inner = inner.as_ref().ok_or_else(|| self.closed(py))?;
-        Ok(inner.channel_hash().to_string())
+        self.ask(py, |inner| Ok(inner.channel_hash().to_string()))
     }
 
     /// Consumers attached now.
     #[getter]
     fn consumer_count(&self, py: Python<'_>) -> PyResult<usize> {
-        let inner = wait::lock(py, &self.inner);
-        let inner = inner.as_ref().ok_or_else(|| self.closed(py))?;
-        Ok(inner.consumer_count())
+        self.ask(py, |inner| Ok(inner.consumer_count()))
     }
 
     /// The sequence number the next committed item will carry.
     #[getter]
     fn next_seq(&self, py: Python<'_>) -> PyResult<u64> {
-        let inner = wait::lock(py, &self.inner);
-        let inner = inner.as_ref().ok_or_else(|| self.closed(py))?;
-        Ok(inner.next_seq())
+        self.ask(py, |inner| Ok(inner.next_seq()))
     }
 
     /// Closes the channel: consumers read what was committed, then get
-    /// `Closed`. A slot still acquired is aborted.
+    /// `Closed`. A slot still acquired is aborted (its views raise, and
+    /// committing it raises `Closed`); a wait in another thread ends with
+    /// `Closed`.
     fn close(&self, py: Python<'_>) {
+        self.closing.store(true, Ordering::Relaxed);
         let inner = wait::lock(py, &self.inner).take();
+        if let Some(released) = lock_plain(&self.slot).take() {
+            released.set();
+        }
         py.detach(|| drop(inner));
     }
 
@@ -326,6 +379,10 @@ impl WriteSlot {
     }
 
     fn view<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        // Released by a close of the handle, though not given back yet.
+        if self.released.get() {
+            return Err(self.stale(py));
+        }
         let mut data = wait::lock(py, &self.data);
         if let Some(data) = data.as_ref() {
             return Ok(data.bind(py).clone());
@@ -445,6 +502,21 @@ impl WriteSlot {
                     .call_method1("__setitem__", (pyo3::types::PyEllipsis::get(py), field))?;
             }
         } else {
+            // A numpy value is taken only with the slot's dtype: numpy
+            // would otherwise copy a scalar into every field, or fields of
+            // another order by position.
+            let dtype = plain.getattr("dtype")?;
+            let same = match value.getattr("dtype") {
+                Ok(theirs) => theirs.eq(&dtype)? && value.getattr("shape")?.len()? == 0,
+                Err(_) => false,
+            };
+            if !same {
+                return Err(invalid(format!(
+                    "a {} for a slot of dtype {dtype}: give a dict of fields, bytes of the \
+                     slot's size, or a numpy scalar or 0-d array of exactly that dtype",
+                    value.get_type().name()?
+                )));
+            }
             plain.call_method1("__setitem__", ((), value))?;
         }
         Ok(capacity)
@@ -461,7 +533,7 @@ impl WriteSlot {
 
     /// A writable numpy view of the slot, no copy: a 0-d structured array
     /// of the slot's dtype (`slot.data["seq"] = 7`), or 1-D `uint8` of the
-    /// whole slot for raw bytes. Raises `datahub.Stale` once the slot is
+    /// whole slot for raw bytes. Raises `datahub.Released` once the slot is
     /// committed or aborted.
     #[getter]
     fn data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -567,16 +639,27 @@ impl WriteSlot {
 }
 
 impl Drop for WriteSlot {
+    /// Garbage-collected unfinished: the slot is aborted, now if the
+    /// producer's lock is free, else at the producer's next call (the
+    /// collector may run inside a call that holds it).
     fn drop(&mut self) {
-        // Garbage-collected unfinished: aborted.
-        if let Some(held) = self.held.get_mut().ok().and_then(Option::take) {
-            self.released.set();
-            let producer = self.producer.get();
-            if let Ok(mut inner) = producer.inner.lock()
-                && let Some(inner) = inner.as_mut()
-            {
-                drop(inner.reattach(held));
+        let Some(held) = self.held.get_mut().ok().and_then(Option::take) else {
+            return;
+        };
+        self.released.set();
+        let producer = self.producer.get();
+        match producer.inner.try_lock() {
+            Ok(mut inner) => {
+                if let Some(inner) = inner.as_mut() {
+                    drop(inner.reattach(held));
+                }
             }
+            Err(TryLockError::Poisoned(inner)) => {
+                if let Some(inner) = inner.into_inner().as_mut() {
+                    drop(inner.reattach(held));
+                }
+            }
+            Err(TryLockError::WouldBlock) => lock_plain(&producer.pending).push(held),
         }
     }
 }

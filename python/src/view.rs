@@ -137,9 +137,7 @@ pub(crate) unsafe fn view<'py>(
     };
     // SAFETY: `array` is a new reference or null with an exception set.
     let array = unsafe { Bound::from_owned_ptr_or_err(py, array) }?;
-    // numpy steals the guard's reference on success; on failure it is ours
-    // to drop, which `into_ptr` then leaks: a failure here is numpy out of
-    // memory, and a leaked guard only keeps a mapping.
+    // numpy steals the guard's reference, on failure too (it drops it).
     // SAFETY: `array` is an ndarray and the guard a live object.
     let status = unsafe {
         PY_ARRAY_API.PyArray_SetBaseObject(

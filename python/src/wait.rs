@@ -30,29 +30,56 @@ pub(crate) fn timeout(channel: &str, timeout: Option<f64>) -> Result<Option<Dura
     }
 }
 
-/// Runs `attempt` with the GIL released, in slices of at most 50 ms until
-/// it gives something other than a timeout or `timeout` seconds passed
-/// (`None`: no limit), checking Python's signals between slices. A final
-/// timeout reports the whole wait.
+/// Runs `attempt(slice, last)` with the GIL released, in slices of at
+/// most 50 ms until it gives something other than a timeout or `timeout`
+/// seconds passed (`None`: no limit), checking Python's signals between
+/// slices; `last` says whether a timeout of this slice ends the wait. A
+/// final timeout reports the whole wait. The error becomes Python's only
+/// after `attempt` returned: callers may hold their locks in it.
 pub(crate) fn sliced<T: Send>(
     py: Python<'_>,
     channel: &str,
     timeout: Option<f64>,
-    mut attempt: impl FnMut(Duration) -> Result<T, Error> + Send,
+    attempt: impl FnMut(Duration, bool) -> Result<T, Error> + Send,
 ) -> PyResult<T> {
-    let limit = self::timeout(channel, timeout).map_err(|e| to_pyerr(py, e))?;
+    sliced_rust(py, channel, timeout, attempt).map_err(|e| match e {
+        Waited::Error(e) => to_pyerr(py, e),
+        Waited::Python(e) => e,
+    })
+}
+
+/// Why a sliced wait ended without a value.
+pub(crate) enum Waited {
+    /// The runtime's error (not yet Python's).
+    Error(Error),
+    /// Python's (a signal handler raised, Ctrl-C).
+    Python(PyErr),
+}
+
+/// [`sliced`], leaving a runtime error unconverted: for callers that hold
+/// a lock of theirs across the wait, and must not run Python code (which
+/// making an exception may, through the garbage collector) until they let
+/// it go.
+pub(crate) fn sliced_rust<T: Send>(
+    py: Python<'_>,
+    channel: &str,
+    timeout: Option<f64>,
+    mut attempt: impl FnMut(Duration, bool) -> Result<T, Error> + Send,
+) -> Result<T, Waited> {
+    let limit = self::timeout(channel, timeout).map_err(Waited::Error)?;
     let start = Instant::now();
     loop {
         let left = limit.map(|l| l.saturating_sub(start.elapsed()));
         let slice = left.map_or(SLICE, |left| left.min(SLICE));
-        match py.detach(|| attempt(slice)) {
+        let last = left.is_some_and(|left| left <= slice);
+        match py.detach(|| attempt(slice, last)) {
             Err(e) if matches!(e.kind(), ErrorKind::Timeout { .. }) => {
-                if left.is_some_and(|left| left <= slice) {
-                    return Err(to_pyerr(py, whole_wait(e, start.elapsed())));
+                if last {
+                    return Err(Waited::Error(whole_wait(e, start.elapsed())));
                 }
-                py.check_signals()?;
+                py.check_signals().map_err(Waited::Python)?;
             }
-            other => return other.map_err(|e| to_pyerr(py, e)),
+            other => return other.map_err(Waited::Error),
         }
     }
 }

@@ -105,7 +105,7 @@ impl Zone {
 
 /// A locked zone of a channel. `with zone as z:` takes its lock and gives
 /// `z`, a numpy view of the zone (a 0-d structured array: `z["gain"][0]`),
-/// writable, that raises `datahub.Stale` once the block is left and the
+/// writable, that raises `datahub.Released` once the block is left and the
 /// lock released.
 #[pyclass(module = "datahub._datahub", name = "LockedZone", frozen)]
 pub(crate) struct LockedZone {
@@ -164,7 +164,7 @@ impl LockedZone {
             ));
         }
         let zone = &self.inner;
-        let lock = wait::sliced(py, self.mapping.channel(), self.timeout, |slice| {
+        let lock = wait::sliced(py, self.mapping.channel(), self.timeout, |slice, _| {
             zone.lock(slice).map(datahub::DescribedZoneGuard::detach)
         })?;
         let released = Released::default();

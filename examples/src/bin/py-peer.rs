@@ -52,7 +52,7 @@
 //!
 //! `telemetry.state` is the handshake; every other write happens before
 //! the `state` store that announces it (stores and loads of `state` are
-//! Release and Acquire here; Python's are the runtime's SeqCst).
+//! Release and Acquire here, as the Python binding's `store` and `load` are).
 //!
 //! 1. The first side (`zones-producer`, or the Python producer when the
 //!    peer runs `zones-consumer`) writes, under the calibration lock,

@@ -12,7 +12,14 @@ is still held, and raises ``datahub.Released`` (a ``DataHubError``, code
 228) when it is not. Arrays derived from a view (``data["samples"]``,
 slices) are ``SlotArray`` too and check the same guard; the results of
 computations (``data["samples"] * 2``) and ``copy()`` are plain ndarrays
-that own their data.
+that own their data, and a structured scalar (``data[()]``) is a copy.
+
+What cannot be checked: a base-class array or buffer taken while the view
+was held (``np.asarray(view)``, ``memoryview(view)`` before Python 3.12,
+an address from ``view.ctypes``) outlives the check; used after the
+release it reads mapped memory that may hold a later item (never a crash).
+A slot or item belongs to one thread: numpy releases the GIL inside large
+copies, so another thread releasing it meanwhile tears what is read.
 """
 
 import numpy as np
@@ -55,7 +62,30 @@ class SlotArray(np.ndarray):
 
     def __getitem__(self, key):
         _check(self)
-        return super().__getitem__(key)
+        found = super().__getitem__(key)
+        # A structured scalar (`data[()]`) shares the slot's memory and is
+        # no SlotArray: it is given as a copy.
+        if isinstance(found, np.void):
+            return found.copy()
+        return found
+
+    def view(self, *args, **kwargs):
+        _check(self)
+        return super().view(*args, **kwargs)
+
+    @property
+    def flat(self):
+        _check(self)
+        return super().flat
+
+    @property
+    def ctypes(self):
+        _check(self)
+        return super().ctypes
+
+    def __buffer__(self, flags):  # Python >= 3.12: memoryview(), bytes()
+        _check(self)
+        return super().__buffer__(flags)
 
     def __setitem__(self, key, value):
         _check(self)

@@ -1,7 +1,7 @@
 """Type stubs of the extension module ``datahub._datahub`` (Rust, PyO3)."""
 
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union, final
 
 import numpy as np
 
@@ -14,6 +14,7 @@ __all__ = [
     "Item",
     "LockedZone",
     "Producer",
+    "ViewGuard",
     "WriteSlot",
     "Zone",
     "ChannelExists",
@@ -119,6 +120,7 @@ class InvalidArgument(DataHubError, ValueError):
 _Timeout = Optional[float]
 _Path = Union[str, "os.PathLike[str]"]
 
+@final
 class Producer:
     """The producer of a channel, created from a TOML schema."""
     @staticmethod
@@ -141,6 +143,7 @@ class Producer:
     def __enter__(self) -> Producer: ...
     def __exit__(self, *args: Any) -> bool: ...
 
+@final
 class WriteSlot:
     """A slot claimed for writing in place; commits on a clean `with` exit."""
     @property
@@ -157,6 +160,7 @@ class WriteSlot:
     def __enter__(self) -> WriteSlot: ...
     def __exit__(self, exc_type: Any, _exc: Any = None, _tb: Any = None) -> bool: ...
 
+@final
 class Consumer:
     """A consumer of a channel, reading its items in place."""
     @staticmethod
@@ -194,6 +198,7 @@ class Consumer:
     def __enter__(self) -> Consumer: ...
     def __exit__(self, *args: Any) -> bool: ...
 
+@final
 class Item:
     """An item read in place, held until released."""
     @property
@@ -211,6 +216,7 @@ class Item:
     def __enter__(self) -> Item: ...
     def __exit__(self, *args: Any) -> bool: ...
 
+@final
 class Zone:
     """A lock-free zone: its atomic fields by name."""
     def load(self, field: str) -> Union[int, float]: ...
@@ -223,6 +229,7 @@ class Zone:
     @property
     def layout(self) -> str: ...
 
+@final
 class LockedZone:
     """A locked zone: a numpy view of it while its lock is held."""
     def __enter__(self) -> np.ndarray[Any, Any]: ...
@@ -235,6 +242,7 @@ class LockedZone:
     @property
     def holder(self) -> Optional[int]: ...
 
+@final
 class ViewGuard:
     """The numpy base object of a view: keeps its memory mapped."""
     @property

@@ -22,12 +22,14 @@ A slot or item belongs to one thread: numpy releases the GIL inside large
 copies, so another thread releasing it meanwhile tears what is read.
 """
 
+from typing import Any
+
 import numpy as np
 
 __all__ = ["SlotArray"]
 
 
-def _check(array):
+def _check(array: Any) -> None:
     owner = getattr(array, "_dh_owner", None)
     if owner is not None and owner.released:
         from . import Released
@@ -40,7 +42,7 @@ def _check(array):
         raise err
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """``value`` as a base-class ndarray when it is a SlotArray (checked)."""
     if isinstance(value, SlotArray):
         _check(value)
@@ -54,13 +56,13 @@ class SlotArray(np.ndarray):
     """A numpy view of a slot, an item or a locked zone, in place; raises
     ``datahub.Released`` once what it shows is released."""
 
-    _dh_owner = None
+    _dh_owner: Any = None
 
-    def __array_finalize__(self, obj):
+    def __array_finalize__(self, obj: Any) -> None:
         if obj is not None:
             self._dh_owner = getattr(obj, "_dh_owner", None)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Any:
         _check(self)
         found = super().__getitem__(key)
         # A structured scalar (`data[()]`) shares the slot's memory and is
@@ -69,29 +71,29 @@ class SlotArray(np.ndarray):
             return found.copy()
         return found
 
-    def view(self, *args, **kwargs):
+    def view(self, *args: Any, **kwargs: Any) -> Any:
         _check(self)
         return super().view(*args, **kwargs)
 
     @property
-    def flat(self):
+    def flat(self) -> Any:
         _check(self)
         return super().flat
 
     @property
-    def ctypes(self):
+    def ctypes(self) -> Any:
         _check(self)
         return super().ctypes
 
-    def __buffer__(self, flags):  # Python >= 3.12: memoryview(), bytes()
+    def __buffer__(self, flags: int) -> Any:  # Python >= 3.12: memoryview(), bytes()
         _check(self)
-        return super().__buffer__(flags)
+        return super().__buffer__(flags)  # type: ignore[misc]
 
-    def __setitem__(self, key, value):
+    def __setitem__(self, key: Any, value: Any) -> None:
         _check(self)
         super().__setitem__(key, _plain(value))
 
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         for value in inputs:
             if isinstance(value, SlotArray):
                 _check(value)
@@ -100,80 +102,80 @@ class SlotArray(np.ndarray):
             kwargs["out"] = _plain(kwargs["out"])
         return getattr(ufunc, method)(*inputs, **kwargs)
 
-    def __array_function__(self, func, types, args, kwargs):
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         _check(self)
         return func(*_plain(tuple(args)), **{k: _plain(v) for k, v in kwargs.items()})
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         _check(self)
         plain = self.view(np.ndarray)
         if dtype is not None and dtype != plain.dtype:
             return plain.astype(dtype)
         return plain.copy() if copy else plain
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         _check(self)
         return repr(self.view(np.ndarray))
 
-    def __str__(self):
+    def __str__(self) -> str:
         _check(self)
         return str(self.view(np.ndarray))
 
-    def __iter__(self):
+    def __iter__(self) -> Any:
         _check(self)
         return super().__iter__()
 
-    def __len__(self):
+    def __len__(self) -> int:
         _check(self)
         return super().__len__()
 
-    def __float__(self):
+    def __float__(self) -> float:
         _check(self)
         return float(self.view(np.ndarray))
 
-    def __int__(self):
+    def __int__(self) -> int:
         _check(self)
         return int(self.view(np.ndarray))
 
-    def __index__(self):
+    def __index__(self) -> int:
         _check(self)
-        return self.view(np.ndarray).__index__()
+        return int(self.view(np.ndarray).__index__())
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         _check(self)
         return bool(self.view(np.ndarray))
 
-    def __eq__(self, other):
+    def __eq__(self, other: Any) -> Any:
         _check(self)
         return self.view(np.ndarray) == _plain(other)
 
-    def __ne__(self, other):
+    def __ne__(self, other: Any) -> Any:
         _check(self)
         return self.view(np.ndarray) != _plain(other)
 
     __hash__ = None
 
-    def copy(self, order="C"):
+    def copy(self, order: Any = "C") -> Any:
         """An owned copy (a plain ndarray), which outlives the view."""
         _check(self)
         return np.array(self.view(np.ndarray), order=order, copy=True)
 
-    def tobytes(self, order="C"):
+    def tobytes(self, order: Any = "C") -> bytes:
         _check(self)
-        return self.view(np.ndarray).tobytes(order)
+        return bytes(self.view(np.ndarray).tobytes(order))
 
-    def tolist(self):
+    def tolist(self) -> Any:
         _check(self)
         return self.view(np.ndarray).tolist()
 
-    def item(self, *args):
+    def item(self, *args: Any) -> Any:
         _check(self)
         return self.view(np.ndarray).item(*args)
 
-    def astype(self, *args, **kwargs):
+    def astype(self, *args: Any, **kwargs: Any) -> Any:
         _check(self)
         return self.view(np.ndarray).astype(*args, **kwargs)
 
-    def fill(self, value):
+    def fill(self, value: Any) -> None:
         _check(self)
         self.view(np.ndarray).fill(value)

@@ -218,6 +218,9 @@ def test_a_killed_producer_gives_producer_gone(peer, name):
     with pytest.raises(datahub.ProducerGone) as err:
         c.next(timeout=10.0)
     assert err.value.code == 215
+    # Detached, so the fixture's cleanup can remove the dead producer's
+    # segment (a consumer still attached keeps it).
+    c.close()
 
 
 def test_a_view_used_after_release_raises_and_reads_nothing(name):
